@@ -1,0 +1,33 @@
+"""Hint building for the Color Stroke + Canny ControlNet (host-free: numpy, OpenCV, optional torch).
+
+See ``contract`` for the hint layout every part of the project shares.
+"""
+from .contract import (
+    BLACK_ON_WHITE,
+    DEFAULT_EDGE_POLARITY,
+    EDGE_POLARITIES,
+    HINT_CHANNELS,
+    HINT_FORMAT,
+    HINT_VERSION,
+    WHITE_ON_BLACK,
+    HintError,
+    check_polarity,
+    convert_polarity,
+    hint_preview,
+    make_hint,
+    make_hint_batch,
+    validate_hint,
+)
+from .edges import canny, canny_batch
+from .hints import EDGE_SOURCES, EdgeParams, inference_hint, lineart_edges, training_edges, training_hint
+from .image_io import load_image
+from .resize import resize_edges, resize_hint, resize_hint_batch, resize_strokes
+from .strokes import StrokeParams, random_strokes, user_strokes
+
+__all__ = [
+    "BLACK_ON_WHITE", "DEFAULT_EDGE_POLARITY", "EDGE_POLARITIES", "EDGE_SOURCES", "HINT_CHANNELS", "HINT_FORMAT",
+    "HINT_VERSION", "WHITE_ON_BLACK", "EdgeParams", "HintError", "StrokeParams", "canny", "canny_batch",
+    "check_polarity", "convert_polarity", "hint_preview", "inference_hint", "lineart_edges", "load_image",
+    "make_hint", "make_hint_batch", "random_strokes", "resize_edges", "resize_hint", "resize_hint_batch",
+    "resize_strokes", "training_edges", "training_hint", "user_strokes", "validate_hint",
+]

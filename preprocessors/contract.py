@@ -1,0 +1,121 @@
+"""The hint contract shared by training and every host.
+
+A hint is a float32 array or tensor in [0, 1] with 5 channels, channels-first, at pixel resolution:
+
+==========  =================================================================================
+channel     meaning
+==========  =================================================================================
+0 edge      the line drawing's edges. ``white_on_black``: 1 on an edge, 0 elsewhere (default);
+            ``black_on_white``: 0 on an edge, 1 elsewhere (original colour-stroke checkpoints)
+1-3 R,G,B   stroke colour premultiplied by A: the stroke colour where A = 1, 0 where A = 0
+4 A         stroke presence: 1 on a stroke, 0 where there is none, in between after blur
+==========  =================================================================================
+
+Every checkpoint records ``HINT_FORMAT``, ``HINT_VERSION`` and its edge polarity, so that a host
+builds exactly the hint the model was trained on.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+HINT_FORMAT = "color_stroke_canny"
+HINT_VERSION = 1
+HINT_CHANNELS = 5
+EDGE_CHANNEL = 0
+STROKE_CHANNELS = slice(1, 5)
+
+WHITE_ON_BLACK = "white_on_black"
+BLACK_ON_WHITE = "black_on_white"
+EDGE_POLARITIES = (WHITE_ON_BLACK, BLACK_ON_WHITE)
+DEFAULT_EDGE_POLARITY = WHITE_ON_BLACK
+
+
+class HintError(ValueError):
+    """Input that cannot become a hint; the message says what came and what is expected."""
+
+
+def check_polarity(polarity: str) -> str:
+    """Return ``polarity`` if it names an edge polarity of the contract, else raise HintError."""
+    if polarity not in EDGE_POLARITIES:
+        raise HintError(f"edge polarity {polarity!r} is unknown; use one of {', '.join(EDGE_POLARITIES)}")
+    return polarity
+
+
+def make_hint(edges: np.ndarray, strokes: np.ndarray, polarity: str = DEFAULT_EDGE_POLARITY) -> np.ndarray:
+    """Stack an edge map and a stroke layer into one hint.
+
+    edges: HxW float in [0, 1], white on black (1 = edge), as ``canny`` returns it.
+    strokes: HxWx4 float in [0, 1], premultiplied RGBA, as ``random_strokes``/``user_strokes`` return it.
+    Returns 5xHxW float32 with the edge channel in ``polarity``.
+    """
+    check_polarity(polarity)
+    edges = np.asarray(edges)
+    strokes = np.asarray(strokes)
+    if edges.ndim != 2:
+        raise HintError(f"edges must be HxW, got shape {edges.shape}")
+    if strokes.ndim != 3 or strokes.shape[2] != 4:
+        raise HintError(f"strokes must be HxWx4 RGBA, got shape {strokes.shape}")
+    if edges.shape != strokes.shape[:2]:
+        raise HintError(
+            f"edges are {edges.shape[1]}x{edges.shape[0]} but strokes are {strokes.shape[1]}x{strokes.shape[0]} "
+            "(width x height); resize one to the other first (resize_strokes / resize_edges)"
+        )
+    hint = np.empty((HINT_CHANNELS,) + edges.shape, dtype=np.float32)
+    hint[EDGE_CHANNEL] = edges if polarity == WHITE_ON_BLACK else 1.0 - edges
+    hint[STROKE_CHANNELS] = np.moveaxis(strokes, 2, 0)
+    return hint
+
+
+def make_hint_batch(edges, strokes, polarity: str = DEFAULT_EDGE_POLARITY):
+    """Torch version of ``make_hint``: edges Bx1xHxW, strokes Bx4xHxW (tensors in [0, 1]) -> Bx5xHxW."""
+    import torch
+
+    check_polarity(polarity)
+    if edges.ndim != 4 or edges.shape[1] != 1:
+        raise HintError(f"edges must be Bx1xHxW, got shape {tuple(edges.shape)}")
+    if strokes.ndim != 4 or strokes.shape[1] != 4:
+        raise HintError(f"strokes must be Bx4xHxW, got shape {tuple(strokes.shape)}")
+    if edges.shape[0] != strokes.shape[0] or edges.shape[2:] != strokes.shape[2:]:
+        raise HintError(f"edges {tuple(edges.shape)} and strokes {tuple(strokes.shape)} differ in batch or size")
+    if polarity == BLACK_ON_WHITE:
+        edges = 1.0 - edges
+    return torch.cat([edges, strokes.to(edges.dtype)], dim=1)
+
+
+def convert_polarity(hint, source: str, target: str):
+    """Return ``hint`` (numpy or torch, channels at axis -3) with its edge channel turned from ``source``
+    polarity to ``target``; the input is returned as is when they agree, else a copy."""
+    check_polarity(source)
+    check_polarity(target)
+    if source == target:
+        return hint
+    out = hint.copy() if isinstance(hint, np.ndarray) else hint.clone()
+    out[..., EDGE_CHANNEL, :, :] = 1.0 - out[..., EDGE_CHANNEL, :, :]
+    return out
+
+
+def validate_hint(hint) -> None:
+    """Raise HintError unless ``hint`` (numpy or torch, [B]x5xHxW) is finite and within [0, 1]."""
+    shape = tuple(hint.shape)
+    if len(shape) not in (3, 4) or shape[-3] != HINT_CHANNELS:
+        raise HintError(f"a hint is [B]x{HINT_CHANNELS}xHxW ([edge, R, G, B, A]); got shape {shape}")
+    values = hint if isinstance(hint, np.ndarray) else hint.detach().float().cpu().numpy()
+    if not np.isfinite(values).all():
+        raise HintError("the hint holds NaN or inf values")
+    if values.min() < 0.0 or values.max() > 1.0:
+        raise HintError(f"hint values must lie in [0, 1], got [{values.min():.3g}, {values.max():.3g}]")
+
+
+def hint_preview(hint: np.ndarray, polarity: str = DEFAULT_EDGE_POLARITY) -> np.ndarray:
+    """What the model sees, for people: HxWx3 uint8 with edges light on dark and strokes over them.
+
+    hint: 5xHxW in ``polarity``. Stroke colour is composited over the edge image by its alpha.
+    """
+    hint = np.asarray(hint, dtype=np.float32)
+    if hint.ndim != 3 or hint.shape[0] != HINT_CHANNELS:
+        raise HintError(f"hint_preview takes one 5xHxW hint, got shape {hint.shape}")
+    edges = hint[EDGE_CHANNEL] if check_polarity(polarity) == WHITE_ON_BLACK else 1.0 - hint[EDGE_CHANNEL]
+    alpha = hint[4][..., None]
+    background = np.repeat(edges[..., None] * 0.8, 3, axis=2)  # light grey lines on black
+    rgb = np.moveaxis(hint[1:4], 0, 2) + background * (1.0 - alpha)
+    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)

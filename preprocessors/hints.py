@@ -1,0 +1,136 @@
+"""The two ways a hint is built: from a training image, and from what a person gives a host.
+
+Both end in ``contract.make_hint``; training and every host call these, never their own copy.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import cv2
+import numpy as np
+
+from .contract import DEFAULT_EDGE_POLARITY, HintError, make_hint
+from .edges import canny
+from .image_io import composite_on_white, to_float, to_uint8
+from .resize import resize_edges, resize_strokes
+from .strokes import StrokeParams, random_strokes, user_strokes
+
+EDGE_SOURCES = ("canny", "lineart")
+
+
+@dataclass(frozen=True)
+class EdgeParams:
+    """Training augmentations of the edge channel, so it covers the drawings people feed in.
+
+    Canny's low threshold is uniform in [low_min, low_max] and high = low * uniform[ratio_min,
+    ratio_max]. With ``blur_prob`` the image is Gaussian-blurred (sigma uniform in [blur_sigma_min,
+    blur_sigma_max]) before Canny; with ``downscale_prob`` Canny runs on the image shrunk by a factor
+    uniform in [downscale_min, downscale_max] and the edges are scaled back up.
+    """
+
+    low_min: float = 50.0
+    low_max: float = 150.0
+    ratio_min: float = 2.0
+    ratio_max: float = 5.0
+    blur_prob: float = 0.0
+    blur_sigma_min: float = 0.5
+    blur_sigma_max: float = 1.5
+    downscale_prob: float = 0.0
+    downscale_min: float = 1.5
+    downscale_max: float = 2.5
+
+    def __post_init__(self):
+        if not 0 <= self.low_min <= self.low_max or not 1 <= self.ratio_min <= self.ratio_max:
+            raise HintError("need 0 <= low_min <= low_max and 1 <= ratio_min <= ratio_max")
+        if not (0 <= self.blur_prob <= 1 and 0 <= self.downscale_prob <= 1):
+            raise HintError("blur_prob and downscale_prob must lie in [0, 1]")
+        if not (0 < self.blur_sigma_min <= self.blur_sigma_max and 1 <= self.downscale_min <= self.downscale_max):
+            raise HintError("need 0 < blur_sigma_min <= blur_sigma_max and 1 <= downscale_min <= downscale_max")
+
+    @classmethod
+    def fixed(cls, low: float = 100, high: float = 200) -> "EdgeParams":
+        """No augmentation: Canny with exactly these thresholds."""
+        return cls(low_min=low, low_max=low, ratio_min=high / low if low else 1.0, ratio_max=high / low if low else 1.0)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "EdgeParams":
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        if unknown:
+            raise HintError(f"unknown edge parameters {unknown}")
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def training_edges(image, rng: np.random.Generator, params: EdgeParams = EdgeParams()) -> np.ndarray:
+    """Augmented Canny of a training image: HxW float32 white on black."""
+    pixels = composite_on_white(to_uint8(image, "image"))
+    low = float(rng.uniform(params.low_min, params.low_max))
+    high = low * float(rng.uniform(params.ratio_min, params.ratio_max))
+    if rng.random() < params.blur_prob:
+        pixels = cv2.GaussianBlur(pixels, (0, 0), sigmaX=float(rng.uniform(params.blur_sigma_min, params.blur_sigma_max)))
+    if rng.random() < params.downscale_prob:
+        factor = float(rng.uniform(params.downscale_min, params.downscale_max))
+        height, width = pixels.shape[:2]
+        small = cv2.resize(pixels, (max(2, round(width / factor)), max(2, round(height / factor))), interpolation=cv2.INTER_AREA)
+        return resize_edges(canny(small, low, high), (height, width))
+    return canny(pixels, low, high)
+
+
+def training_hint(
+    image,
+    rng: np.random.Generator,
+    strokes: StrokeParams = StrokeParams(),
+    edges: EdgeParams = EdgeParams(),
+    polarity: str = DEFAULT_EDGE_POLARITY,
+) -> np.ndarray:
+    """The hint for one training image (already cropped): 5xHxW float32, procedural strokes + Canny."""
+    return make_hint(training_edges(image, rng, edges), random_strokes(image, rng, strokes), polarity)
+
+
+def lineart_edges(lineart, invert: str = "auto") -> np.ndarray:
+    """Use a line drawing directly as the edge map: HxW float32 white on black.
+
+    invert: "auto" (a mostly light image is taken as dark lines on white and inverted), "yes", "no".
+    """
+    grey = to_float(lineart, "line drawing")
+    grey = composite_on_white(grey)
+    grey = grey.mean(axis=2) if grey.shape[2] == 3 else grey[..., 0]
+    if invert not in ("auto", "yes", "no"):
+        raise HintError(f"invert must be 'auto', 'yes' or 'no', got {invert!r}")
+    if invert == "yes" or (invert == "auto" and grey.mean() > 0.5):
+        return 1.0 - grey
+    return grey.astype(np.float32, copy=False)
+
+
+def inference_hint(
+    lineart,
+    strokes=None,
+    mask=None,
+    background=None,
+    low: float = 100,
+    high: float = 200,
+    edge_source: str = "canny",
+    polarity: str = DEFAULT_EDGE_POLARITY,
+) -> np.ndarray:
+    """The hint for a person's line drawing and painted strokes: 5xHxW float32 at the drawing's size.
+
+    lineart: the drawing (HxW, HxWx3, HxWx4; uint8/uint16/float in [0, 1]).
+    strokes / mask / background: as ``user_strokes`` reads them; None = no strokes (A = 0).
+    A stroke layer of another size is resized to the drawing (stretched) by ``resize_strokes``.
+    edge_source: "canny" (Canny of the drawing with low/high) or "lineart" (the drawing itself).
+    """
+    if edge_source == "canny":
+        edges = canny(lineart, low, high)
+    elif edge_source == "lineart":
+        edges = lineart_edges(lineart)
+    else:
+        raise HintError(f"edge_source must be one of {EDGE_SOURCES}, got {edge_source!r}")
+    if strokes is None:
+        if mask is not None or background is not None:
+            raise HintError("a stroke mask or background colour was given without a stroke image")
+        layer = np.zeros(edges.shape + (4,), dtype=np.float32)
+    else:
+        layer = resize_strokes(user_strokes(strokes, mask, background), edges.shape)
+    return make_hint(edges, layer, polarity)
