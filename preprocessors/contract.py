@@ -41,18 +41,23 @@ def check_polarity(polarity: str) -> str:
     return polarity
 
 
-def make_hint(edges: np.ndarray, strokes: np.ndarray, polarity: str = DEFAULT_EDGE_POLARITY) -> np.ndarray:
+def make_hint(edges: np.ndarray, strokes: np.ndarray | None, polarity: str = DEFAULT_EDGE_POLARITY) -> np.ndarray:
     """Stack an edge map and a stroke layer into one hint.
 
     edges: HxW float in [0, 1], white on black (1 = edge), as ``canny`` returns it.
-    strokes: HxWx4 float in [0, 1], premultiplied RGBA, as ``random_strokes``/``user_strokes`` return it.
+    strokes: HxWx4 float in [0, 1], premultiplied RGBA, as ``random_strokes``/``user_strokes`` return it;
+    None for no strokes (A = 0 everywhere).
     Returns 5xHxW float32 with the edge channel in ``polarity``.
     """
     check_polarity(polarity)
     edges = np.asarray(edges)
-    strokes = np.asarray(strokes)
     if edges.ndim != 2:
         raise HintError(f"edges must be HxW, got shape {edges.shape}")
+    if strokes is None:
+        hint = np.zeros((HINT_CHANNELS,) + edges.shape, dtype=np.float32)
+        hint[EDGE_CHANNEL] = edges if polarity == WHITE_ON_BLACK else 1.0 - edges
+        return hint
+    strokes = np.asarray(strokes)
     if strokes.ndim != 3 or strokes.shape[2] != 4:
         raise HintError(f"strokes must be HxWx4 RGBA, got shape {strokes.shape}")
     if edges.shape != strokes.shape[:2]:

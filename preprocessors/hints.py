@@ -127,10 +127,7 @@ def inference_hint(
         edges = lineart_edges(lineart)
     else:
         raise HintError(f"edge_source must be one of {EDGE_SOURCES}, got {edge_source!r}")
-    if strokes is None:
-        if mask is not None or background is not None:
-            raise HintError("a stroke mask or background colour was given without a stroke image")
-        layer = np.zeros(edges.shape + (4,), dtype=np.float32)
-    else:
-        layer = resize_strokes(user_strokes(strokes, mask, background), edges.shape)
+    if strokes is None and (mask is not None or background is not None):
+        raise HintError("a stroke mask or background colour was given without a stroke image")
+    layer = None if strokes is None else resize_strokes(user_strokes(strokes, mask, background), edges.shape)
     return make_hint(edges, layer, polarity)

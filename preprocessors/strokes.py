@@ -117,7 +117,7 @@ def random_strokes(image, rng: np.random.Generator, params: StrokeParams | None 
     params = StrokeParams(**{**(params.to_dict() if params else {}), **overrides}) if overrides else params or StrokeParams()
     pixels = as_channels_last(image, "image")
     colours = pixels[..., :3] if pixels.shape[2] >= 3 else np.repeat(pixels, 3, axis=2)
-    scale = np.float32(1.0 / integer_scale(pixels.dtype))  # colours are read only at stroke pixels
+    scale = np.float32(integer_scale(pixels.dtype))  # colours are read, and scaled, only at stroke pixels
     height, width = colours.shape[:2]
     layer = np.zeros((height, width, 4), dtype=np.float32)
 
@@ -133,16 +133,16 @@ def random_strokes(image, rng: np.random.Generator, params: StrokeParams | None 
         box = layer[top:bottom, left:right]
         on = mask.astype(bool)
         if params.colour == "mean":
-            box[on, :3] = colours[path[:, 0], path[:, 1]].mean(axis=0) * scale
+            box[on, :3] = colours[path[:, 0], path[:, 1]].mean(axis=0) / scale
         else:
-            box[on, :3] = colours[top:bottom, left:right][on] * scale
+            box[on, :3] = colours[top:bottom, left:right][on] / scale
         box[on, 3] = 1.0
 
     for _ in range(int(rng.integers(0, params.dots_max + 1)) if params.dots_max else 0):
         size = int(rng.integers(params.dot_size_min, params.dot_size_max + 1))
         y, x = int(rng.integers(0, max(height - size, 0) + 1)), int(rng.integers(0, max(width - size, 0) + 1))
         patch = colours[y : y + size, x : x + size]
-        layer[y : y + size, x : x + size, :3] = patch.reshape(-1, 3).mean(axis=0) * scale
+        layer[y : y + size, x : x + size, :3] = patch.reshape(-1, 3).mean(axis=0) / scale
         layer[y : y + size, x : x + size, 3] = 1.0
 
     if rng.random() < params.blur_prob:

@@ -1,0 +1,67 @@
+"""Speed of hint building, against the naive stroke generator, in one process on one core.
+
+    python -m benchmarks.bench_hints [--size 512] [--samples 200]    (from the repo root)
+
+Prints ms per sample for our strokes and for the naive reference (same algorithm, same seeds), their
+ratio, ms per full training hint (Canny + strokes + stacking), and how well ``canny_batch`` (torch)
+agrees with ``canny`` (OpenCV) as edge F1 on scikit-image's pictures.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import cv2
+import numpy as np
+import skimage.data
+import torch
+
+from benchmarks.naive_strokes import naive_random_strokes
+from preprocessors import EdgeParams, StrokeParams, canny, canny_batch, random_strokes, training_hint
+
+
+def per_sample_ms(make, samples: int) -> float:
+    make(np.random.default_rng(10**6))  # warm-up
+    start = time.perf_counter()
+    for seed in range(samples):
+        make(np.random.default_rng(seed))
+    return (time.perf_counter() - start) / samples * 1000.0
+
+
+def edge_f1(found: np.ndarray, reference: np.ndarray) -> float:
+    found, reference = found > 0.5, reference > 0.5
+    both = (found & reference).sum()
+    return float(2 * both / max(found.sum() + reference.sum(), 1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", type=int, default=512, help="image side in pixels")
+    parser.add_argument("--samples", type=int, default=200, help="samples timed per generator")
+    args = parser.parse_args()
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+    image = cv2.resize(skimage.data.astronaut(), (args.size, args.size), interpolation=cv2.INTER_AREA)
+    params = StrokeParams()
+
+    ours = per_sample_ms(lambda rng: random_strokes(image, rng, params), args.samples)
+    naive = per_sample_ms(lambda rng: naive_random_strokes(image, rng, params), max(args.samples // 20, 5))
+    hint = per_sample_ms(lambda rng: training_hint(image, rng, params, EdgeParams()), args.samples)
+    print(f"{args.size}x{args.size}, 1 core, default StrokeParams (1-10 strokes, blur p=0.5)")
+    print(f"strokes  naive reference {naive:8.2f} ms/sample")
+    print(f"strokes  ours            {ours:8.2f} ms/sample   speed-up x{naive / ours:.1f}")
+    print(f"hint     ours (Canny + strokes + stack) {hint:8.2f} ms/sample")
+
+    pictures = {"astronaut": skimage.data.astronaut(), "chelsea": skimage.data.chelsea(), "coffee": skimage.data.coffee(),
+                "rocket": skimage.data.rocket(), "camera": skimage.data.camera()}
+    scores = []
+    for name, picture in pictures.items():
+        batch = torch.from_numpy(picture if picture.ndim == 3 else np.stack([picture] * 3, -1)).permute(2, 0, 1)[None] / 255.0
+        score = edge_f1(canny_batch(batch)[0, 0].numpy(), canny(picture))
+        scores.append(score)
+        print(f"canny_batch vs canny  {name:10s} F1 {score:.4f}")
+    print(f"canny_batch vs canny  mean F1 {np.mean(scores):.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""The hint contract: layout, ranges, polarity, preview, batch version."""
+import numpy as np
+import pytest
+import torch
+
+from preprocessors import (
+    BLACK_ON_WHITE, HINT_CHANNELS, HINT_VERSION, WHITE_ON_BLACK, HintError, convert_polarity, hint_preview,
+    inference_hint, make_hint, make_hint_batch, random_strokes, training_hint, user_strokes, validate_hint,
+)
+
+
+def test_contract_constants():
+    assert HINT_CHANNELS == 5 and HINT_VERSION == 1
+
+
+@pytest.fixture
+def picture(rng):
+    return (rng.random((48, 64, 3)) * 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("polarity", [WHITE_ON_BLACK, BLACK_ON_WHITE])
+def test_training_hint_obeys_contract(picture, polarity):
+    hint = training_hint(picture, np.random.default_rng(3), polarity=polarity)
+    assert hint.shape == (5, 48, 64) and hint.dtype == np.float32
+    validate_hint(hint)
+    alpha, rgb = hint[4], hint[1:4]
+    assert alpha.max() > 0, "the default distribution always draws at least one stroke"
+    assert np.all(rgb[:, alpha == 0] == 0), "RGB must be 0 where A = 0"
+    assert np.all(rgb <= alpha[None] + 1e-6), "RGB is premultiplied by A"
+    edges_white = hint[0] if polarity == WHITE_ON_BLACK else 1 - hint[0]
+    assert set(np.unique(edges_white)) <= {0.0, 1.0}
+
+
+def test_polarity_flips_only_the_edge_channel(picture):
+    white = training_hint(picture, np.random.default_rng(1), polarity=WHITE_ON_BLACK)
+    black = training_hint(picture, np.random.default_rng(1), polarity=BLACK_ON_WHITE)
+    np.testing.assert_array_equal(black[0], 1 - white[0])
+    np.testing.assert_array_equal(black[1:], white[1:])
+    np.testing.assert_array_equal(convert_polarity(white, WHITE_ON_BLACK, BLACK_ON_WHITE), black)
+    torch_black = convert_polarity(torch.from_numpy(white)[None], WHITE_ON_BLACK, BLACK_ON_WHITE)
+    np.testing.assert_array_equal(torch_black[0].numpy(), black)
+    assert convert_polarity(white, WHITE_ON_BLACK, WHITE_ON_BLACK) is white
+
+
+def test_unknown_polarity_is_refused(picture):
+    with pytest.raises(HintError, match="white_on_black"):
+        training_hint(picture, np.random.default_rng(0), polarity="inverted")
+
+
+def test_batch_version_matches_numpy(picture, rng):
+    edges = (rng.random((2, 48, 64)) > 0.9).astype(np.float32)
+    layers = [random_strokes(picture, np.random.default_rng(s)) for s in range(2)]
+    for polarity in (WHITE_ON_BLACK, BLACK_ON_WHITE):
+        batch = make_hint_batch(torch.from_numpy(edges)[:, None], torch.from_numpy(np.stack(layers)).permute(0, 3, 1, 2), polarity)
+        assert batch.shape == (2, 5, 48, 64)
+        for i in range(2):
+            np.testing.assert_array_equal(batch[i].numpy(), make_hint(edges[i], layers[i], polarity))
+
+
+def test_make_hint_rejects_mismatched_sizes():
+    with pytest.raises(HintError, match="64x48.*32x32"):
+        make_hint(np.zeros((48, 64), np.float32), np.zeros((32, 32, 4), np.float32))
+    with pytest.raises(HintError, match="RGBA"):
+        make_hint(np.zeros((8, 8), np.float32), np.zeros((8, 8, 3), np.float32))
+    with pytest.raises(HintError, match="batch or size"):
+        make_hint_batch(torch.zeros(1, 1, 8, 8), torch.zeros(2, 4, 8, 8))
+
+
+def test_validate_hint_catches_bad_hints():
+    good = np.zeros((5, 4, 4), np.float32)
+    validate_hint(good)
+    validate_hint(torch.zeros(2, 5, 4, 4))
+    with pytest.raises(HintError, match="shape"):
+        validate_hint(np.zeros((3, 4, 4), np.float32))
+    bad = good.copy(); bad[0, 0, 0] = np.nan
+    with pytest.raises(HintError, match="NaN"):
+        validate_hint(bad)
+    bad = good.copy(); bad[2, 1, 1] = 1.5
+    with pytest.raises(HintError, match=r"\[0, 1\]"):
+        validate_hint(bad)
+
+
+def test_preview_shows_edges_light_and_strokes_in_colour():
+    layer = np.zeros((8, 8, 4), np.float32)
+    layer[2, 2] = (1, 0, 0, 1)
+    edges = np.zeros((8, 8), np.float32)
+    edges[5, :] = 1
+    for polarity in (WHITE_ON_BLACK, BLACK_ON_WHITE):
+        hint = make_hint(edges, layer, polarity)
+        preview = hint_preview(hint, polarity)
+        assert preview.shape == (8, 8, 3) and preview.dtype == np.uint8
+        assert tuple(preview[2, 2]) == (255, 0, 0)
+        assert preview[5, 0].min() > 150 and preview[0, 0].max() == 0
+
+
+def test_inference_hint_uses_the_same_contract(picture):
+    layer = np.zeros((48, 64, 4), np.uint8)
+    layer[10:14, 10:30] = (0, 255, 0, 255)
+    hint = inference_hint(picture, layer)
+    validate_hint(hint)
+    np.testing.assert_array_equal(hint[1:], np.moveaxis(user_strokes(layer), 2, 0))
+    assert inference_hint(picture)[1:].max() == 0, "no strokes: A = 0 everywhere"

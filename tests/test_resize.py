@@ -1,0 +1,67 @@
+"""Resizing keeps thin edges alive and never bleeds stroke colour into A = 0 pixels."""
+import numpy as np
+import pytest
+import torch
+
+from preprocessors import (
+    BLACK_ON_WHITE, WHITE_ON_BLACK, HintError, inference_hint, make_hint, random_strokes, resize_edges, resize_hint,
+    resize_hint_batch, resize_strokes,
+)
+
+
+def thin_lines(size=(100, 100)):
+    edges = np.zeros(size, np.float32)
+    edges[:, 37] = 1
+    edges[53, :] = 1
+    return edges
+
+
+@pytest.mark.parametrize("size", [(10, 10), (33, 47), (7, 99), (100, 30), (250, 180)])
+def test_one_pixel_lines_survive_any_resize(size):
+    resized = resize_edges(thin_lines(), size)
+    assert resized.shape == size
+    assert (resized.max(axis=0) > 0.4).all() or (resized.max(axis=1) > 0.4).all()
+    assert (resized.max(axis=1) > 0.4).all(), "the vertical line crosses every row"
+    assert (resized.max(axis=0) > 0.4).all(), "the horizontal line crosses every column"
+
+
+def test_strokes_never_bleed_into_empty_pixels(rng):
+    picture = (rng.random((90, 70, 3)) * 255).astype(np.uint8)
+    layer = random_strokes(picture, np.random.default_rng(0), blur_prob=0.0)
+    for size in ((45, 35), (31, 17), (180, 140), (91, 71)):
+        resized = resize_strokes(layer, size)
+        assert resized.shape == size + (4,)
+        assert np.all(resized[..., :3] <= resized[..., 3:] + 1e-6)
+        assert np.all(resized[..., :3][resized[..., 3] == 0] == 0)
+
+
+@pytest.mark.parametrize("polarity", [WHITE_ON_BLACK, BLACK_ON_WHITE])
+def test_hint_resize_numpy_and_torch_agree_on_the_rules(rng, polarity):
+    picture = (rng.random((64, 96, 3)) * 255).astype(np.uint8)
+    hint = make_hint(thin_lines((64, 96)), random_strokes(picture, np.random.default_rng(1)), polarity)
+    for size in ((32, 48), (16, 24), (128, 192)):
+        ours = resize_hint(hint, size, polarity)
+        batch = resize_hint_batch(torch.from_numpy(hint)[None], size, polarity)[0].numpy()
+        assert ours.shape == batch.shape == (5,) + size
+        edges = ours[0] if polarity == WHITE_ON_BLACK else 1 - ours[0]
+        edges_t = batch[0] if polarity == WHITE_ON_BLACK else 1 - batch[0]
+        assert (edges.max(axis=1) > 0.4).all() and (edges_t.max(axis=1) > 0.4).all()
+        for strokes in (ours[1:], batch[1:]):
+            assert np.all(strokes[:3] <= strokes[3:] + 1e-6)
+        np.testing.assert_allclose(ours[4].mean(), batch[4].mean(), rtol=0.05, atol=1e-4)
+
+
+def test_strokes_of_another_size_are_stretched_to_the_drawing():
+    drawing = np.full((64, 64, 3), 255, np.uint8)
+    layer = np.zeros((32, 32, 4), np.uint8)
+    layer[8:16, 8:16] = (255, 0, 0, 255)
+    hint = inference_hint(drawing, layer)
+    assert hint.shape == (5, 64, 64)
+    assert hint[4, 18:30, 18:30].min() > 0.99 and hint[4, 40:, 40:].max() == 0
+
+
+def test_bad_sizes_are_refused():
+    with pytest.raises(HintError, match="0x10"):
+        resize_edges(thin_lines(), (10, 0))
+    with pytest.raises(HintError, match="5xHxW"):
+        resize_hint(np.zeros((3, 4, 4), np.float32), (2, 2))
