@@ -5,7 +5,7 @@ colour times A, so RGB = 0 wherever A = 0 (see ``contract``).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import cv2
 import numpy as np
@@ -114,8 +114,10 @@ def random_strokes(image, rng: np.random.Generator, params: StrokeParams | None 
     rng: a numpy Generator; the same seed gives the same layer.
     params / overrides: a StrokeParams, and/or its fields by name.
     """
-    params = StrokeParams(**{**(params.to_dict() if params else {}), **overrides}) if overrides else params or StrokeParams()
+    params = replace(params or StrokeParams(), **overrides)
     pixels = as_channels_last(image, "image")
+    if pixels.dtype.kind == "f":
+        pixels = to_float(pixels, "image")  # checks the [0, 1] range
     colours = pixels[..., :3] if pixels.shape[2] >= 3 else np.repeat(pixels, 3, axis=2)
     scale = np.float32(integer_scale(pixels.dtype))  # colours are read, and scaled, only at stroke pixels
     height, width = colours.shape[:2]

@@ -37,8 +37,9 @@ def test_nan_and_inf_are_refused():
 
 
 def test_float_out_of_range_explains_the_scale():
-    with pytest.raises(HintError, match="divide 0-255 data by 255"):
-        canny(np.full((8, 8, 3), 200.0, np.float32))
+    for build in (canny, lambda image: random_strokes(image, np.random.default_rng(0)), user_strokes):
+        with pytest.raises(HintError, match="divide 0-255 data by 255"):
+            build(np.full((8, 8, 4), 200.0, np.float32))
 
 
 def test_tiny_image_is_refused():
