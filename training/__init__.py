@@ -1,0 +1,1 @@
+"""The trainer: (image, caption) data to a 5-channel Color Stroke + Canny ControlNet (``python training/train.py``)."""

@@ -1,0 +1,335 @@
+"""The trainer's options: one dataclass, read from a YAML file and overridden by command-line flags.
+
+Precedence: built-in defaults < ``--config FILE.yaml`` < flags. Every field is a flag of the same name
+(``--learning_rate 1e-5``; booleans also take ``--no-NAME``). The stroke generator and Canny
+augmentation parameters live in the ``strokes:`` and ``edges:`` sections of the YAML file and in the
+``--strokes.FIELD`` / ``--edges.FIELD`` flags; they map one to one onto ``preprocessors.StrokeParams``
+and ``preprocessors.EdgeParams``.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from preprocessors import EDGE_POLARITIES, DEFAULT_EDGE_POLARITY, EdgeParams, HintError, StrokeParams
+
+
+class ConfigError(ValueError):
+    """An option that cannot work; the message names it and says what to do."""
+
+
+def _opt(default, help: str, choices=None, group: str = "training"):
+    """A dataclass field carrying its --help text, allowed values and help group (``dict``: an empty dict)."""
+    metadata = {"help": help, "choices": choices, "group": group}
+    if default is dict:
+        return field(default_factory=dict, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+DATA_SOURCES = ("folder", "hf", "webdataset", "urls")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run reads. Units: steps are optimiser steps; sizes are pixels."""
+
+    # --- model
+    base_model: str | None = _opt(None, "Stable Diffusion 1.5 base: a diffusers folder, or a single .safetensors/.ckpt "
+                                  "file as ComfyUI/A1111 keep them", group="model")
+    base_config: str | None = _opt(None, "for a single-file base: a local diffusers folder whose configs describe it "
+                                   "(needed offline; weights are not read from it)", group="model")
+    allow_non_sd15: bool = _opt(False, "accept a base whose shapes are not SD 1.5's (tests, experiments)", group="model")
+    controlnet_init: str | None = _opt(None, "start from this ControlNet file or folder instead of copying the UNet: "
+                                       "one of ours, or a 3-channel (e.g. Canny) ControlNet, which is widened to 5 "
+                                       "channels", group="model")
+    middle_block_only: bool = _opt(False, "train a ControlNet that feeds only the UNet's middle block (less memory, "
+                                   "weaker control)", group="model")
+    polarity: str = _opt(DEFAULT_EDGE_POLARITY, "edge channel polarity of the hint, recorded in the checkpoint",
+                         choices=EDGE_POLARITIES, group="model")
+    prediction_type: str | None = _opt(None, "override the base scheduler's prediction type (default: its own)",
+                                       choices=(None, "epsilon", "v_prediction"), group="model")
+
+    # --- data
+    data_source: str = _opt("folder", "kind of data: folder (images + sidecar .txt or metadata.jsonl/.csv), hf "
+                            "(Hugging Face dataset: saved folder or name), webdataset (tar shards; brace patterns "
+                            "like data-{000..009}.tar), urls (caption + image-URL table: .tsv/.csv/.parquet)",
+                            choices=DATA_SOURCES, group="data")
+    data: str | None = _opt(None, "where the data is: folder, dataset path/name, shard pattern or table file", group="data")
+    image_column: str = _opt("image", "image column/key (metadata file name column, HF image feature, webdataset "
+                             "extension list like jpg;png)", group="data")
+    caption_column: str = _opt("text", "caption column/key (webdataset: the caption extension, e.g. txt)", group="data")
+    url_column: str = _opt("url", "URL column of a urls table (a 2-column TSV without header is read as "
+                           "caption<TAB>url, as Conceptual Captions ships it)", group="data")
+    hf_split: str = _opt("train", "split of a Hugging Face dataset", group="data")
+    url_cache_dir: str | None = _opt(None, "on-disk cache of downloaded images (default OUTPUT_DIR/url_cache)", group="data")
+    url_connect_timeout: float = _opt(5.0, "seconds to wait for a connection to an image server", group="data")
+    url_read_timeout: float = _opt(10.0, "seconds to wait for data from an image server", group="data")
+    url_retries: int = _opt(2, "retries of a failed download (connection errors and 5xx, with backoff)", group="data")
+    url_max_bytes: int = _opt(20_000_000, "largest image download in bytes; larger ones are skipped", group="data")
+    resolution: int = _opt(512, "training size in pixels (square; a multiple of 8)", group="data")
+    crop: str = _opt("center", "how the image, resized so its short side is RESOLUTION, is cut square",
+                     choices=("center", "random"), group="data")
+    random_flip: bool = _opt(False, "flip images left-right at random", group="data")
+    caption_dropout: float = _opt(0.5, "probability of training on the empty prompt instead of the caption", group="data")
+    num_workers: int = _opt(4, "DataLoader worker processes (hints are made there)", group="data")
+    hint_on_gpu: bool = _opt(False, "compute the Canny channel on the accelerator with canny_batch instead of on the "
+                             "workers (strokes stay on the workers)", group="data")
+    strokes: dict = _opt(dict, "procedural stroke parameters (preprocessors.StrokeParams fields)", group="hint")
+    edges: dict = _opt(dict, "Canny augmentation parameters (preprocessors.EdgeParams fields)", group="hint")
+
+    # --- optimisation
+    output_dir: str | None = _opt(None, "where checkpoints, logs, validation images and the exported model go")
+    max_train_steps: int = _opt(10000, "optimiser steps to train for")
+    train_batch_size: int = _opt(4, "samples per device per micro-batch")
+    gradient_accumulation_steps: int = _opt(16, "micro-batches per optimiser step (effective batch = batch size x "
+                                            "this x number of processes; 64 is the paper's recipe)")
+    learning_rate: float = _opt(1e-5, "AdamW learning rate")
+    lr_scheduler: str = _opt("constant", "learning-rate schedule (diffusers get_scheduler names)",
+                             choices=("constant", "constant_with_warmup", "linear", "cosine"))
+    lr_warmup_steps: int = _opt(0, "warm-up steps of the learning-rate schedule")
+    adam_beta1: float = _opt(0.9, "AdamW beta1")
+    adam_beta2: float = _opt(0.999, "AdamW beta2")
+    adam_weight_decay: float = _opt(1e-2, "AdamW weight decay")
+    adam_epsilon: float = _opt(1e-8, "AdamW epsilon")
+    use_8bit_adam: bool = _opt(False, "bitsandbytes' 8-bit AdamW (saves optimiser memory; needs bitsandbytes)")
+    max_grad_norm: float = _opt(1.0, "gradient clipping norm (0 = off)")
+    mixed_precision: str = _opt("no", "autocast precision; frozen models are stored in it too",
+                                choices=("no", "fp16", "bf16"))
+    gradient_checkpointing: bool = _opt(False, "recompute ControlNet activations in the backward pass (less memory)")
+    allow_tf32: bool = _opt(True, "allow TF32 matmuls on Ampere+ GPUs")
+    use_ema: bool = _opt(False, "keep an exponential moving average of the ControlNet; exports use it")
+    ema_decay: float = _opt(0.9999, "EMA decay per optimiser step")
+    seed: int = _opt(0, "seed of everything random: shuffling, hints, noise, timesteps, caption dropout")
+    cache_latents: str = _opt("auto", "keep VAE latent distributions of training images in memory: auto = when no "
+                              "random crop/flip needs fresh ones", choices=("auto", "yes", "no"))
+    latent_cache_size: int = _opt(50000, "most images whose latents are cached")
+    cache_text_embeddings: bool = _opt(True, "keep caption embeddings in memory (the text encoder is frozen)")
+    text_cache_size: int = _opt(50000, "most captions whose embeddings are cached")
+    max_nan_steps: int = _opt(5, "stop after this many optimiser steps in a row with a NaN/inf loss (each is skipped)")
+
+    # --- checkpoints, export, validation, logging
+    checkpointing_steps: int = _opt(500, "save a resumable checkpoint every N optimiser steps (0 = only at the end)",
+                                    group="checkpoints")
+    checkpoints_total_limit: int = _opt(3, "keep the last K checkpoints", group="checkpoints")
+    resume_from_checkpoint: str | None = _opt(None, "'latest' or a checkpoint folder to continue from exactly",
+                                              group="checkpoints")
+    export_layout: str = _opt("ldm", "layout of the exported single-file ControlNet (ldm: as ComfyUI/A1111 files; "
+                              "diffusers: ControlNetModel keys)", choices=("ldm", "diffusers"), group="checkpoints")
+    export_dtype: str = _opt("fp16", "dtype of the exported weights", choices=("fp16", "bf16", "fp32"),
+                             group="checkpoints")
+    export_name: str = _opt("color_stroke_controlnet", "file name (without .safetensors) of the exported model",
+                            group="checkpoints")
+    validation_steps: int = _opt(500, "validate every N optimiser steps (0 = only at the end)", group="validation")
+    validation_dir: str | None = _opt(None, "your validation triples: NAME.png (line drawing), NAME.strokes.png "
+                                      "(transparent stroke layer), NAME.txt (prompt); default: held-out training "
+                                      "images with procedural strokes", group="validation")
+    num_validation_samples: int = _opt(4, "held-out images used for validation when no validation_dir is given",
+                                       group="validation")
+    validation_inference_steps: int = _opt(20, "denoising steps of a validation image", group="validation")
+    validation_guidance_scale: float = _opt(7.5, "classifier-free guidance of validation images", group="validation")
+    report_to: str = _opt("tensorboard", "experiment tracker", choices=("tensorboard", "wandb", "none"), group="logging")
+    demo: bool = _opt(False, "the built-in tiny run: random tiny SD-shaped base, skimage pictures, CPU, a few "
+                      "minutes; other options still apply on top", group="logging")
+
+    def __post_init__(self):
+        self.strokes = dict(self.strokes or {})
+        self.edges = dict(self.edges or {})
+
+    # ---- derived values
+    def stroke_params(self) -> StrokeParams:
+        try:
+            return StrokeParams.from_dict(self.strokes)
+        except (HintError, TypeError) as error:
+            raise ConfigError(f"strokes: {error}") from None
+
+    def edge_params(self) -> EdgeParams:
+        try:
+            return EdgeParams.from_dict(self.edges)
+        except (HintError, TypeError) as error:
+            raise ConfigError(f"edges: {error}") from None
+
+    @property
+    def random_augmentation(self) -> bool:
+        """Whether the cropped image differs between epochs (random crop or flip)."""
+        return self.crop == "random" or self.random_flip
+
+    @property
+    def use_latent_cache(self) -> bool:
+        if self.cache_latents == "yes" and self.random_augmentation:
+            raise ConfigError("cache_latents=yes with random crop/flip would train on stale crops; use auto or no")
+        return self.cache_latents == "yes" or (self.cache_latents == "auto" and not self.random_augmentation)
+
+    def validate(self) -> "TrainConfig":
+        """Raise ConfigError on the first option that cannot work; returns self."""
+        if not self.output_dir:
+            raise ConfigError("--output_dir is required: where checkpoints and the exported model go")
+        if not self.demo:
+            if not self.base_model:
+                raise ConfigError("--base_model is required (an SD 1.5 diffusers folder or .safetensors), or use --demo")
+            if not self.data:
+                raise ConfigError("--data is required (a folder, dataset, shard pattern or URL table), or use --demo")
+        if self.resolution <= 0 or self.resolution % 8:
+            raise ConfigError(f"resolution must be a positive multiple of 8, got {self.resolution}")
+        if not 0.0 <= self.caption_dropout <= 1.0:
+            raise ConfigError(f"caption_dropout must lie in [0, 1], got {self.caption_dropout}")
+        for name in ("max_train_steps", "train_batch_size", "gradient_accumulation_steps", "checkpoints_total_limit",
+                     "max_nan_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("num_workers", "checkpointing_steps", "validation_steps", "lr_warmup_steps", "url_retries"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
+        for f in fields(self):
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices:
+                raise ConfigError(f"{f.name} must be one of {choices}, got {getattr(self, f.name)!r}")
+        self.stroke_params()
+        self.edge_params()
+        self.use_latent_cache  # noqa: B018 - raises on a contradiction
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# What --demo changes before the YAML file and flags apply: a tiny CPU run of a few dozen steps.
+DEMO_DEFAULTS = {
+    "demo": True,
+    "allow_non_sd15": True,
+    "resolution": 64,
+    "max_train_steps": 40,
+    "train_batch_size": 4,
+    "gradient_accumulation_steps": 1,
+    "learning_rate": 1e-4,
+    "num_workers": 0,
+    "checkpointing_steps": 20,
+    "checkpoints_total_limit": 2,
+    "validation_steps": 0,
+    "num_validation_samples": 2,
+    "validation_inference_steps": 8,
+    "export_dtype": "fp32",
+    "report_to": "tensorboard",
+    "strokes": {"length_min": 20, "length_max": 80, "thickness": (0, 1)},
+}
+
+_SUB_PARAMS = {"strokes": StrokeParams, "edges": EdgeParams}
+_SUB_HELP = {
+    "strokes": {
+        "count_min": "fewest strokes per sample", "count_max": "most strokes per sample",
+        "count_pow2": "draw the stroke count as a power of two in [count_min, count_max]",
+        "length_min": "shortest random walk in steps (pixels)", "length_max": "longest random walk in steps",
+        "thickness": "stroke radii in pixels to pick from, e.g. 0,1,2,3",
+        "colour": "pixel: the image's colour along the stroke; mean: the walk's mean colour",
+        "dots_max": "most extra dot strokes per sample", "dot_size_min": "smallest dot side in pixels",
+        "dot_size_max": "largest dot side in pixels", "blur_prob": "probability of blurring the stroke layer",
+        "blur_sigma_min": "smallest blur sigma in pixels", "blur_sigma_max": "largest blur sigma in pixels",
+        "blur_mode": "gaussian, or downscale (area-downscale and upscale)",
+    },
+    "edges": {
+        "low_min": "smallest Canny low threshold", "low_max": "largest Canny low threshold",
+        "ratio_min": "smallest high/low threshold ratio", "ratio_max": "largest high/low threshold ratio",
+        "blur_prob": "probability of blurring the image before Canny", "blur_sigma_min": "smallest blur sigma",
+        "blur_sigma_max": "largest blur sigma", "downscale_prob": "probability of running Canny on a shrunk image",
+        "downscale_min": "smallest shrink factor", "downscale_max": "largest shrink factor",
+    },
+}
+
+
+def _parse_value(text: str, default):
+    """Turn a flag's text into the type of ``default`` (tuples as comma lists, booleans as true/false)."""
+    if isinstance(default, bool):
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    if isinstance(default, tuple):
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    return type(default)(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of every option; all defaults are SUPPRESS so only given flags come back."""
+    parser = argparse.ArgumentParser(
+        prog="python training/train.py",
+        description="Train a 5-channel Color Stroke + Canny ControlNet for SD 1.5. Options come from the "
+        "defaults, then --config FILE.yaml (same names; strokes:/edges: sections), then these flags.",
+        argument_default=argparse.SUPPRESS,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--config", help="YAML file of options (flags given here override it)")
+    groups = {}
+    for f in fields(TrainConfig):
+        if f.name in _SUB_PARAMS:
+            continue
+        group_name = f.metadata["group"]
+        group = groups.get(group_name) or groups.setdefault(group_name, parser.add_argument_group(group_name))
+        default = None if f.default is dataclasses.MISSING else f.default
+        help_text = f.metadata["help"] + (f" (default: {default})" if default is not None else "")
+        if isinstance(default, bool):
+            group.add_argument(f"--{f.name}", action=argparse.BooleanOptionalAction, help=help_text)
+        else:
+            kind = str if default is None else type(default)
+            choices = [c for c in f.metadata["choices"] or () if c is not None] or None
+            group.add_argument(f"--{f.name}", type=kind, choices=choices, help=help_text)
+    for section, params in _SUB_PARAMS.items():
+        group = parser.add_argument_group(section, f"preprocessors.{params.__name__} fields")
+        for f in fields(params):
+            default = f.default
+            group.add_argument(
+                f"--{section}.{f.name}",
+                dest=f"{section}.{f.name}",
+                type=lambda text, d=default: _parse_value(text, d),
+                help=f"{_SUB_HELP[section].get(f.name, f'see preprocessors.{params.__name__}')} (default: "
+                f"{','.join(map(str, default)) if isinstance(default, tuple) else default})",
+            )
+    return parser
+
+
+def load_yaml(path: str | os.PathLike) -> dict:
+    """Read a YAML mapping of options; raise ConfigError on a missing file, bad YAML or unknown keys."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {error}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of option: value")
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown options in {str(path)!r}: {unknown}; see --help for the names")
+    for section in _SUB_PARAMS:
+        if section in values and not isinstance(values[section], dict):
+            raise ConfigError(f"{section}: in {str(path)!r} must be a mapping of parameter: value")
+    if "strokes" in values and "thickness" in values["strokes"]:
+        values["strokes"]["thickness"] = tuple(values["strokes"]["thickness"])
+    return values
+
+
+def parse_config(argv: list[str] | None = None) -> TrainConfig:
+    """Defaults < YAML (--config) < flags -> a validated TrainConfig."""
+    given = vars(build_parser().parse_args(argv))
+    from_file = load_yaml(given.pop("config")) if "config" in given else {}
+    values = {}
+    if given.get("demo", from_file.get("demo", False)):
+        values = {key: dict(value) if isinstance(value, dict) else value for key, value in DEMO_DEFAULTS.items()}
+    for key, value in from_file.items():
+        if key in _SUB_PARAMS:
+            values.setdefault(key, {}).update(value)
+        else:
+            values[key] = value
+    for key, value in given.items():
+        if "." in key:
+            section, name = key.split(".", 1)
+            values.setdefault(section, {})[name] = value
+        else:
+            values[key] = value
+    return TrainConfig(**values).validate()

@@ -1,0 +1,130 @@
+"""One training sample: load, resize, crop, flip, caption dropout and the hint, on a DataLoader worker.
+
+Randomness comes only from a numpy Generator seeded by (seed, epoch, index), so a sample is the same
+whatever worker makes it and a resumed run sees exactly the samples it would have seen.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from preprocessors import DEFAULT_EDGE_POLARITY, EdgeParams, StrokeParams, random_strokes, training_hint
+
+from .decode import SampleSkipped, decode_rgb
+
+
+def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    """The per-sample generator: fixed by the run's seed, the epoch and the dataset index."""
+    return np.random.default_rng([seed, epoch, index])
+
+
+def resize_and_crop(pixels: np.ndarray, size: int, rng: np.random.Generator, crop: str, flip: bool) -> np.ndarray:
+    """HxWx3 uint8 -> size x size x 3 uint8: short side scaled to ``size`` (area down, cubic up), then a
+    centre or random square crop, then a left-right flip with probability 0.5 when ``flip``."""
+    height, width = pixels.shape[:2]
+    scale = size / min(height, width)
+    new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
+    if (new_w, new_h) != (width, height):
+        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+        pixels = cv2.resize(pixels, (new_w, new_h), interpolation=interpolation)
+    if crop == "random":
+        top, left = int(rng.integers(0, new_h - size + 1)), int(rng.integers(0, new_w - size + 1))
+    else:
+        top, left = (new_h - size) // 2, (new_w - size) // 2
+    pixels = pixels[top : top + size, left : left + size]
+    if flip and rng.random() < 0.5:
+        pixels = pixels[:, ::-1]
+    return np.ascontiguousarray(pixels)
+
+
+def draw_edge_augmentation(rng: np.random.Generator, params: EdgeParams) -> np.ndarray:
+    """The draws ``preprocessors.training_edges`` makes, in its order, for Canny on the accelerator:
+    float32 [low, high, blur_sigma (0 = none), downscale factor (0 = none)]."""
+    low = float(rng.uniform(params.low_min, params.low_max))
+    high = low * float(rng.uniform(params.ratio_min, params.ratio_max))
+    sigma = float(rng.uniform(params.blur_sigma_min, params.blur_sigma_max)) if rng.random() < params.blur_prob else 0.0
+    factor = float(rng.uniform(params.downscale_min, params.downscale_max)) if rng.random() < params.downscale_prob else 0.0
+    return np.array([low, high, sigma, factor], dtype=np.float32)
+
+
+@dataclass
+class SampleSpec:
+    """How raw records become training samples."""
+
+    resolution: int = 512
+    crop: str = "center"
+    random_flip: bool = False
+    caption_dropout: float = 0.5
+    strokes: StrokeParams = StrokeParams()
+    edges: EdgeParams = EdgeParams()
+    polarity: str = DEFAULT_EDGE_POLARITY
+    hint_on_gpu: bool = False
+    seed: int = 0
+
+    @property
+    def min_side(self) -> int:
+        """Images whose short side is below half the resolution are skipped (too blurry when enlarged)."""
+        return max(2, self.resolution // 2)
+
+
+class TrainDataset(torch.utils.data.Dataset):
+    """Map-style dataset indexed by (epoch, index) pairs (see ``sampler.EpochBatchSampler``).
+
+    An item is a dict:
+      pixels  3xHxW float32 in [-1, 1] (the cropped target),
+      hint    5xHxW float32 in [0, 1] (or, with hint_on_gpu, strokes 4xHxW + edge_aug 4 floats),
+      caption str ('' when dropped or missing), missing_caption bool, index int;
+    or {"skip": reason, "index": i} when the record cannot be used.
+    """
+
+    def __init__(self, source, spec: SampleSpec):
+        self.source, self.spec = source, spec
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, key):
+        epoch, index = key
+        spec = self.spec
+        try:
+            image, caption = self.source.load(index)
+            pixels = decode_rgb(image, spec.min_side)
+        except SampleSkipped as skipped:
+            return {"skip": skipped.reason, "index": index}
+        rng = sample_rng(spec.seed, epoch, index)
+        pixels = resize_and_crop(pixels, spec.resolution, rng, spec.crop, spec.random_flip)
+        caption = (caption or "").strip()
+        item = {"missing_caption": not caption, "index": index}
+        item["caption"] = "" if rng.random() < spec.caption_dropout else caption
+        if spec.hint_on_gpu:
+            item["edge_aug"] = torch.from_numpy(draw_edge_augmentation(rng, spec.edges))
+            item["strokes"] = torch.from_numpy(np.moveaxis(random_strokes(pixels, rng, spec.strokes), 2, 0).copy())
+        else:
+            item["hint"] = torch.from_numpy(training_hint(pixels, rng, spec.strokes, spec.edges, spec.polarity))
+        item["pixels"] = torch.from_numpy(pixels).permute(2, 0, 1).float().div(127.5).sub(1.0)
+        return item
+
+
+def collate(items: list[dict]) -> dict:
+    """Stack the usable items; count the skipped ones by reason.
+
+    Returns tensors stacked on dim 0 (pixels, hint or strokes/edge_aug, index), lists (caption), and
+    ``skipped`` {reason: count}, ``missing_captions`` int, ``size`` (usable samples; may be 0).
+    """
+    skipped, usable = {}, []
+    for item in items:
+        if "skip" in item:
+            skipped[item["skip"]] = skipped.get(item["skip"], 0) + 1
+        else:
+            usable.append(item)
+    batch = {"skipped": skipped, "size": len(usable), "missing_captions": sum(i["missing_caption"] for i in usable)}
+    if usable:
+        batch["caption"] = [i["caption"] for i in usable]
+        batch["index"] = torch.tensor([i["index"] for i in usable])
+        for key in ("pixels", "hint", "strokes", "edge_aug"):
+            if key in usable[0]:
+                batch[key] = torch.stack([i[key] for i in usable])
+    return batch

@@ -1,0 +1,452 @@
+"""The training loop: frozen SD 1.5 base, trained ControlNet, accelerate for devices and precision.
+
+``Trainer(config).run()`` loads everything, prints a summary, trains ``max_train_steps`` optimiser
+steps (checkpointing, validating and logging on the way), and exports the final ControlNet to
+``OUTPUT_DIR/EXPORT_NAME.safetensors``. SIGINT/SIGTERM save a checkpoint before exiting.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import signal
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from preprocessors import HINT_FORMAT, HINT_VERSION, canny_batch, make_hint_batch
+
+from . import checkpointing
+from . import controlnet as bridge
+from .base_model import load_base
+from .config import TrainConfig
+from .data import EpochBatchSampler, TrainDataset, build_source, collate, sample_spec
+from .encoders import LatentEncoder, TextEmbedder
+from .validation import held_out_samples, run_validation, user_samples
+
+logger = logging.getLogger(__name__)
+_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+_MAX_EMPTY_BATCHES = 50
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (NaN losses, no usable data); the message says why and what to try."""
+
+
+@dataclass
+class TrainResult:
+    step: int
+    export_path: Path | None
+    checkpoint: Path | None
+    validation: list = field(default_factory=list)  # dicts of step, path, stroke_colour_error, edge_f1
+    losses: list = field(default_factory=list)  # mean loss of each optimiser step, NaN where skipped
+    skipped: dict = field(default_factory=dict)  # skipped samples by reason
+    missing_captions: int = 0
+
+
+class _Stop(Exception):
+    """Raised inside the loop when a signal asked to stop; the checkpoint is already written."""
+
+
+class Trainer:
+    """One training run. ``on_step(trainer, step)`` is called after every optimiser step (tests use it)."""
+
+    def __init__(self, config: TrainConfig, on_step=None):
+        self.config = config.validate()
+        self.on_step = on_step
+        self.stop_signal = None
+
+    # ------------------------------------------------------------------ setup
+    def _setup(self):
+        from accelerate import Accelerator
+        from accelerate.utils import ProjectConfiguration, set_seed
+
+        config = self.config
+        output = Path(config.output_dir)
+        output.mkdir(parents=True, exist_ok=True)
+        report_to = config.report_to
+        if report_to == "tensorboard" and not _importable("tensorboard"):
+            warnings.warn("tensorboard is not installed: metrics are not logged (pip install tensorboard)")
+            report_to = "none"
+        self.accelerator = accelerator = Accelerator(
+            mixed_precision=config.mixed_precision,
+            log_with=None if report_to == "none" else report_to,
+            project_config=ProjectConfiguration(project_dir=str(output), logging_dir=str(output / "logs")),
+        )
+        if config.allow_tf32 and torch.cuda.is_available():
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        set_seed(config.seed)
+        self.weight_dtype = _DTYPES[config.mixed_precision]
+        device = accelerator.device
+
+        if config.demo:
+            from .demo import prepare_demo
+
+            prepare_demo(config)
+        self.base = base = load_base(config.base_model, config.base_config, config.allow_non_sd15)
+        if config.prediction_type:
+            base.noise_scheduler.register_to_config(prediction_type=config.prediction_type)
+
+        self.source = build_source(config)
+        self.spec = sample_spec(config)
+        train_indices, validation_indices = self._split(len(self.source))
+        self.train_indices = train_indices
+        self.validation = (user_samples(config.validation_dir, config.resolution, config.polarity)
+                           if config.validation_dir else held_out_samples(self.source, validation_indices, self.spec))
+
+        controlnet = bridge.build(base.unet, config)
+        controlnet.train()
+        if config.gradient_checkpointing:
+            controlnet.enable_gradient_checkpointing()
+        params = [p for p in controlnet.parameters() if p.requires_grad]
+        optimizer = self._optimizer(params)
+        from diffusers.optimization import get_scheduler
+
+        lr_scheduler = get_scheduler(config.lr_scheduler, optimizer, num_warmup_steps=config.lr_warmup_steps,
+                                     num_training_steps=config.max_train_steps)
+        self.controlnet, self.optimizer, self.lr_scheduler = accelerator.prepare(controlnet, optimizer, lr_scheduler)
+        self.ema = None
+        if config.use_ema:
+            from diffusers.training_utils import EMAModel
+
+            self.ema = EMAModel(params, decay=config.ema_decay)
+            self.ema.to(device)
+            accelerator.register_for_checkpointing(self.ema)
+
+        for module in (base.unet, base.vae, base.text_encoder):
+            module.to(device) if self.weight_dtype == torch.float32 else module.to(device, dtype=self.weight_dtype)
+        self.embed = TextEmbedder(base.tokenizer, base.text_encoder, device, self.weight_dtype,
+                                  config.text_cache_size if config.cache_text_embeddings else 0)
+        self.latents = LatentEncoder(base.vae, device, self.weight_dtype,
+                                     config.latent_cache_size if config.use_latent_cache else 0)
+        self.generator = torch.Generator(device=device).manual_seed(config.seed * 1009 + accelerator.process_index)
+        self.step, self.micro_batches, self.nan_streak = 0, 0, 0
+        self.skipped, self.missing_captions = {}, 0
+
+        if config.resume_from_checkpoint:
+            folder = checkpointing.resolve(config.output_dir, config.resume_from_checkpoint)
+            self._load_trainer_state(checkpointing.load(accelerator, folder))
+            logger.info("resumed from %s at step %d", folder, self.step)
+        if report_to != "none":
+            accelerator.init_trackers("color_stroke_controlnet", config=_flat_config(config))
+
+    def _split(self, count: int):
+        """(training indices, held-out validation indices): the last N records, when enough remain."""
+        config = self.config
+        if config.validation_dir or count < 2 * config.num_validation_samples:
+            return np.arange(count), np.arange(min(count, config.num_validation_samples))
+        held = config.num_validation_samples
+        return np.arange(count - held), np.arange(count - held, count)
+
+    def _optimizer(self, params):
+        config = self.config
+        kwargs = dict(lr=config.learning_rate, betas=(config.adam_beta1, config.adam_beta2),
+                      weight_decay=config.adam_weight_decay, eps=config.adam_epsilon)
+        if config.use_8bit_adam:
+            try:
+                import bitsandbytes as bnb
+            except ImportError:
+                raise TrainingError("--use_8bit_adam needs bitsandbytes: pip install bitsandbytes (CUDA only)") from None
+            return bnb.optim.AdamW8bit(params, **kwargs)
+        return torch.optim.AdamW(params, **kwargs)
+
+    def _loader(self):
+        config, accelerator = self.config, self.accelerator
+        self.sampler = EpochBatchSampler(self.train_indices, config.train_batch_size, config.seed, self.micro_batches,
+                                         accelerator.process_index, accelerator.num_processes)
+        return torch.utils.data.DataLoader(
+            TrainDataset(self.source, self.spec), batch_sampler=self.sampler, collate_fn=collate,
+            num_workers=config.num_workers, pin_memory=torch.cuda.is_available(),
+            persistent_workers=config.num_workers > 0, prefetch_factor=4 if config.num_workers > 0 else None,
+        )
+
+    # ------------------------------------------------------------------ state
+    def trainer_state(self) -> dict:
+        return {"step": self.step, "micro_batches": self.micro_batches, "nan_streak": self.nan_streak,
+                "skipped": dict(self.skipped), "missing_captions": self.missing_captions,
+                "generator": self.generator.get_state()}
+
+    def _load_trainer_state(self, state: dict):
+        self.step, self.micro_batches, self.nan_streak = state["step"], state["micro_batches"], state["nan_streak"]
+        self.skipped, self.missing_captions = dict(state["skipped"]), state["missing_captions"]
+        self.generator.set_state(state["generator"])
+
+    # ------------------------------------------------------------------ one step
+    def hint(self, batch) -> torch.Tensor:
+        """Bx5xHxW hint on the device: made by the workers, or its Canny channel made here."""
+        device = self.accelerator.device
+        if "hint" in batch:
+            return batch["hint"].to(device, non_blocking=True)
+        pixels = (batch["pixels"].to(device) + 1.0) / 2.0
+        edges = []
+        for image, (low, high, sigma, factor) in zip(pixels, batch["edge_aug"].tolist()):
+            image = image[None]
+            if sigma > 0:
+                from kornia.filters import gaussian_blur2d
+
+                radius = int(math.ceil(3 * sigma))
+                image = gaussian_blur2d(image, (2 * radius + 1,) * 2, (sigma, sigma))
+            size = image.shape[-2:]
+            if factor > 0:
+                small = [max(2, round(s / factor)) for s in size]
+                image = F.interpolate(image, size=small, mode="area")
+            found = canny_batch(image, low, high)
+            edges.append(F.interpolate(found, size=size, mode="bilinear", align_corners=False) if factor > 0 else found)
+        return make_hint_batch(torch.cat(edges), batch["strokes"].to(device), self.config.polarity)
+
+    def loss(self, batch) -> torch.Tensor:
+        """The denoising loss of one micro-batch (fp32 scalar)."""
+        base, device, dtype = self.base, self.accelerator.device, self.weight_dtype
+        moments = self.latents.moments(batch["pixels"], batch["index"])
+        latents = self.latents.sample(moments, self.generator)
+        noise = torch.randn(latents.shape, generator=self.generator, device=device, dtype=torch.float32)
+        timesteps = torch.randint(0, base.noise_scheduler.config.num_train_timesteps, (latents.shape[0],),
+                                  generator=self.generator, device=device)
+        noisy = base.noise_scheduler.add_noise(latents.float(), noise, timesteps).to(dtype)
+        text = self.embed(batch["caption"])
+        hint = self.hint(batch)
+        with self.accelerator.autocast():
+            down, mid = bridge.residuals(self.controlnet, noisy, timesteps, text, hint, self.config.middle_block_only)
+            prediction = base.unet(noisy, timesteps, encoder_hidden_states=text,
+                                   down_block_additional_residuals=None if down is None else [d.to(dtype) for d in down],
+                                   mid_block_additional_residual=mid.to(dtype)).sample
+        if base.noise_scheduler.config.prediction_type == "v_prediction":
+            target = base.noise_scheduler.get_velocity(latents.float(), noise, timesteps)
+        else:
+            target = noise
+        return F.mse_loss(prediction.float(), target)
+
+    def _train_step(self, batches) -> float:
+        """Accumulate over the micro-batches of one optimiser step; returns the mean loss (NaN if skipped)."""
+        accelerator, config = self.accelerator, self.config
+        losses = []
+        for i, batch in enumerate(batches):
+            last = i == len(batches) - 1
+            sync = contextlib.nullcontext() if last else accelerator.no_sync(self.controlnet)
+            with sync:
+                loss = self.loss(batch)
+                accelerator.backward(loss / len(batches))
+            losses.append(loss.detach())
+        finite = torch.stack(losses).isfinite().all().float() if losses else torch.ones((), device=accelerator.device)
+        if accelerator.num_processes > 1:
+            finite = accelerator.reduce(finite, "min")
+        if not finite.item():
+            self.optimizer.zero_grad(set_to_none=True)
+            self.nan_streak += 1
+            warnings.warn(f"step {self.step + 1}: loss is NaN/inf, step skipped ({self.nan_streak} in a row)")
+            if self.nan_streak >= config.max_nan_steps:
+                raise TrainingError(
+                    f"{self.nan_streak} optimiser steps in a row had a NaN/inf loss; stopping. Try a lower "
+                    "--learning_rate, --mixed_precision bf16 instead of fp16, or resume from an earlier checkpoint"
+                )
+            return float("nan")
+        self.nan_streak = 0
+        if config.max_grad_norm > 0:
+            accelerator.clip_grad_norm_(self.controlnet.parameters(), config.max_grad_norm)
+        self.optimizer.step()
+        self.lr_scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.step(self.controlnet.parameters())
+        return float(torch.stack(losses).mean())
+
+    def _next_batches(self, data):
+        """The usable micro-batches of the next optimiser step (empty ones are counted and skipped)."""
+        batches, empty = [], 0
+        while len(batches) < self.config.gradient_accumulation_steps:
+            batch = next(data)
+            self.micro_batches += 1
+            for reason, count in batch["skipped"].items():
+                self.skipped[reason] = self.skipped.get(reason, 0) + count
+            self.missing_captions += batch["missing_captions"]
+            if batch["size"]:
+                batches.append(batch)
+                empty = 0
+            else:
+                empty += 1
+                if empty >= _MAX_EMPTY_BATCHES:
+                    raise TrainingError(f"{empty} batches in a row had no usable image (skipped so far: {self.skipped}); "
+                                        "check the data")
+        return batches
+
+    # ------------------------------------------------------------------ outputs
+    def metadata(self) -> dict:
+        config = self.config
+        return {"hint_format": HINT_FORMAT, "hint_version": HINT_VERSION, "edge_polarity": config.polarity,
+                "base_model": Path(config.base_model).name, "steps": self.step, "resolution": config.resolution,
+                "middle_block_only": config.middle_block_only, "ema": config.use_ema,
+                "trainer": "color-stroke-controlnet training/train.py"}
+
+    def export(self, path) -> Path:
+        """Write the (EMA) ControlNet to ``path`` as a single .safetensors file."""
+        model = self.accelerator.unwrap_model(self.controlnet)
+        with self._ema_weights():
+            return bridge.export(model, path, self.config.export_layout, self.config.export_dtype, self.metadata())
+
+    @contextlib.contextmanager
+    def _ema_weights(self):
+        if self.ema is None:
+            yield
+            return
+        params = list(self.accelerator.unwrap_model(self.controlnet).parameters())
+        self.ema.store(params)
+        self.ema.copy_to(params)
+        try:
+            yield
+        finally:
+            self.ema.restore(params)
+
+    def save_checkpoint(self) -> Path | None:
+        def export_into(folder):
+            self.export(Path(folder) / f"{self.config.export_name}.safetensors")
+
+        return checkpointing.save(self.accelerator, self.config.output_dir, self.step, self.trainer_state(),
+                                  self.config.checkpoints_total_limit, export_into)
+
+    def validate(self) -> dict | None:
+        if not self.accelerator.is_main_process or not self.validation:
+            return None
+        model = self.accelerator.unwrap_model(self.controlnet)
+        model.eval()
+        try:
+            with self._ema_weights():
+                result = run_validation(model, self.base, self.embed, self.validation, self.config, self.step,
+                                        self.accelerator.device, self.weight_dtype)
+        finally:
+            model.train()
+        scalars = {"validation/stroke_colour_error": result["stroke_colour_error"], "validation/edge_f1": result["edge_f1"]}
+        self.accelerator.log(scalars, step=self.step)
+        for tracker in self.accelerator.trackers:
+            if tracker.name == "tensorboard":
+                tracker.writer.add_image("validation", result["grid"], self.step, dataformats="HWC")
+        return {"step": self.step, **{k: v for k, v in result.items() if k != "grid"}}
+
+    # ------------------------------------------------------------------ summary
+    def summary(self) -> str:
+        config, accelerator = self.config, self.accelerator
+        model = accelerator.unwrap_model(self.controlnet)
+        trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        frozen = sum(p.numel() for m in (self.base.unet, self.base.vae, self.base.text_encoder) for p in m.parameters())
+        frozen_bytes = torch.finfo(self.weight_dtype).bits // 8
+        optimiser_bytes = 2 if config.use_8bit_adam else 8
+        estimate = trained * (4 + 4 + optimiser_bytes + (4 if config.use_ema else 0)) + frozen * frozen_bytes
+        effective = config.train_batch_size * config.gradient_accumulation_steps * accelerator.num_processes
+        lines = [
+            f"data: {len(self.source)} records from {config.data_source} {config.data!r}; {len(self.train_indices)} for "
+            f"training, {len(self.validation)} validation triples; {config.resolution}px, {config.crop} crop"
+            f"{', random flip' if config.random_flip else ''}, caption dropout {config.caption_dropout}",
+            f"base: {config.base_model} ({frozen / 1e6:.1f}M frozen parameters in {self.weight_dtype}); "
+            f"ControlNet: {trained / 1e6:.1f}M trained parameters{' (middle block only)' if config.middle_block_only else ''}",
+            f"memory estimate: {estimate / 2**30:.2f} GiB for weights, gradients and optimiser state (activations not "
+            f"included; --gradient_checkpointing lowers those)",
+            f"batch: {config.train_batch_size} x {config.gradient_accumulation_steps} accumulation x "
+            f"{accelerator.num_processes} process(es) = effective {effective}; {config.max_train_steps} steps from step "
+            f"{self.step}; device {accelerator.device}, precision {config.mixed_precision}",
+            f"caches: latents {'on' if config.use_latent_cache else 'off'}, caption embeddings "
+            f"{'on' if config.cache_text_embeddings else 'off'}; hints on {'the accelerator' if config.hint_on_gpu else 'the data workers'}",
+        ]
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------ run
+    def _on_signal(self, signum, frame):
+        self.stop_signal = signum
+        signal.signal(signum, signal.SIG_DFL)  # a second signal ends the process at once
+
+    def run(self) -> TrainResult:
+        self._setup()
+        config, accelerator = self.config, self.accelerator
+        if accelerator.is_main_process:
+            print(self.summary(), flush=True)
+        handlers = {}
+        if threading.current_thread() is threading.main_thread():
+            handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        result = TrainResult(self.step, None, None)
+        try:
+            self._loop(result)
+        except _Stop:
+            print(f"stopped by signal {self.stop_signal} at step {self.step}; checkpoint {result.checkpoint}; "
+                  f"continue with --resume_from_checkpoint latest", flush=True)
+            raise SystemExit(128 + self.stop_signal) from None
+        finally:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
+            accelerator.end_training()
+        return result
+
+    def _loop(self, result: TrainResult):
+        config, accelerator = self.config, self.accelerator
+        data = iter(self._loader())
+        progress = _progress(config.max_train_steps, self.step, not accelerator.is_main_process)
+        last_saved = self.step if config.resume_from_checkpoint else None
+        started, samples_done = time.perf_counter(), 0
+        while self.step < config.max_train_steps:
+            batches = self._next_batches(data)
+            self.samples_in_step = sum(b["size"] for b in batches)
+            loss = self._train_step(batches)
+            self.step += 1
+            samples_done += self.samples_in_step * accelerator.num_processes
+            result.losses.append(loss)
+            speed = samples_done / max(time.perf_counter() - started, 1e-9)
+            accelerator.log({"train/loss": loss, "train/lr": self.lr_scheduler.get_last_lr()[0],
+                             "train/samples_per_second": speed}, step=self.step)
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss:.4f}", samples_s=f"{speed:.2f}")
+            if self.on_step is not None:
+                self.on_step(self, self.step)
+            if config.checkpointing_steps and self.step % config.checkpointing_steps == 0:
+                result.checkpoint = self.save_checkpoint() or result.checkpoint
+                last_saved = self.step
+            if config.validation_steps and self.step % config.validation_steps == 0:
+                result.validation.append(self.validate())
+            if self.stop_signal is not None:
+                if last_saved != self.step:
+                    result.checkpoint = self.save_checkpoint()
+                raise _Stop()
+        progress.close()
+        if last_saved != self.step:
+            result.checkpoint = self.save_checkpoint() or result.checkpoint
+        if not result.validation or result.validation[-1] is None or result.validation[-1]["step"] != self.step:
+            result.validation.append(self.validate())
+        result.validation = [v for v in result.validation if v is not None]
+        result.step, result.skipped, result.missing_captions = self.step, dict(self.skipped), self.missing_captions
+        if accelerator.is_main_process:
+            result.export_path = self.export(Path(config.output_dir) / f"{config.export_name}.safetensors")
+        accelerator.wait_for_everyone()
+
+
+def _progress(total: int, initial: int, disable: bool):
+    """A tqdm bar (loss, samples/s, ETA) when tqdm is installed, else a quiet stand-in."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return _NoProgress()
+    return tqdm(total=total, initial=initial, disable=disable, desc="training", unit="step", dynamic_ncols=True)
+
+
+class _NoProgress:
+    def update(self, n):
+        pass
+
+    def set_postfix(self, **values):
+        pass
+
+    def close(self):
+        pass
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+def _flat_config(config: TrainConfig) -> dict:
+    """Tracker-friendly config: scalars as they are, everything else as text."""
+    return {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in config.to_dict().items()}

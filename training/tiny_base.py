@@ -1,0 +1,111 @@
+"""A tiny, randomly initialised Stable-Diffusion-shaped base model, made in code (no download).
+
+Used by ``--demo``, the tests and the CPU benchmark. It has SD 1.5's structure (UNet2DConditionModel,
+AutoencoderKL with 8x downsampling and 4 latent channels, CLIP text encoder and tokenizer, DDPM
+schedule), only far smaller: the UNet has block_out_channels (32, 64) and cross_attention_dim 32.
+``save_tiny_base`` writes it as a diffusers folder so the normal base-model loading path reads it.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+TINY_CROSS_ATTENTION_DIM = 32
+# The tokenizer's vocabulary: CLIP's byte-level alphabet, each byte alone and as a word end.
+_SPECIAL_TOKENS = ("<|startoftext|>", "<|endoftext|>")
+
+
+def _byte_alphabet() -> list[str]:
+    """The 256 printable characters CLIP's byte-level BPE maps bytes to (GPT-2's table)."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    extra = [b for b in range(256) if b not in printable]
+    return [chr(b) for b in printable] + [chr(256 + i) for i in range(len(extra))]
+
+
+def write_tiny_tokenizer(folder: str | os.PathLike) -> Path:
+    """Write vocab.json and merges.txt of a character-level CLIP tokenizer (514 tokens) into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    alphabet = _byte_alphabet()
+    tokens = alphabet + [c + "</w>" for c in alphabet] + list(_SPECIAL_TOKENS)
+    (folder / "vocab.json").write_text(json.dumps({token: i for i, token in enumerate(tokens)}), encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    return folder
+
+
+def tiny_components(seed: int = 0, tokenizer_dir: str | os.PathLike | None = None) -> dict:
+    """Build the tiny base: dict with unet, vae, text_encoder, tokenizer, scheduler (all diffusers/transformers).
+
+    The tokenizer files are written to ``tokenizer_dir`` (a temporary folder when None).
+    Latents are 4 x H/8 x W/8; text embeddings are 77 x 32.
+    """
+    import tempfile
+
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=TINY_CROSS_ATTENTION_DIM,
+        attention_head_dim=8,
+        norm_num_groups=32,
+    )
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(16, 16, 16, 16),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=8,
+        sample_size=64,
+    )
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            hidden_size=TINY_CROSS_ATTENTION_DIM,
+            intermediate_size=64,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            vocab_size=len(_byte_alphabet()) * 2 + len(_SPECIAL_TOKENS),
+            max_position_embeddings=77,
+            projection_dim=TINY_CROSS_ATTENTION_DIM,
+            bos_token_id=512,
+            eos_token_id=513,
+            pad_token_id=513,
+        )
+    )
+    folder = Path(tokenizer_dir) if tokenizer_dir is not None else Path(tempfile.mkdtemp(prefix="tiny_tokenizer_"))
+    write_tiny_tokenizer(folder)
+    tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77)
+    scheduler = DDPMScheduler(
+        num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
+        prediction_type="epsilon", steps_offset=1, clip_sample=False,
+    )
+    return {"unet": unet, "vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "scheduler": scheduler}
+
+
+def save_tiny_base(folder: str | os.PathLike, seed: int = 0) -> Path:
+    """Write the tiny base as a diffusers Stable Diffusion folder (model_index.json, unet/, vae/, ...)."""
+    from diffusers import StableDiffusionPipeline
+
+    folder = Path(folder)
+    parts = tiny_components(seed, tokenizer_dir=folder / "_tokenizer_source")
+    pipeline = StableDiffusionPipeline(
+        **parts, safety_checker=None, feature_extractor=None, requires_safety_checker=False
+    )
+    pipeline.save_pretrained(folder, safe_serialization=True)
+    for leftover in (folder / "_tokenizer_source").iterdir():
+        leftover.unlink()
+    (folder / "_tokenizer_source").rmdir()
+    return folder

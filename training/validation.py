@@ -1,0 +1,157 @@
+"""Validation: generate images from (line drawing, strokes, prompt) triples, grid them, measure them.
+
+Two numbers follow training (the ControlNet's "sudden convergence" shows as a jump in both):
+- stroke colour error: mean RGB distance (0-255 units, Euclidean over R, G, B) between the result
+  and the stroke colour at the pixels where the stroke alpha is above 0.5; lower is better;
+- edge F1: Canny of the result against the hint's edges, a pixel counting as matched within
+  ``tolerance`` pixels; in [0, 1], higher is better.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+from preprocessors import WHITE_ON_BLACK, canny, inference_hint, load_image, training_hint
+from preprocessors.contract import EDGE_CHANNEL
+
+from . import controlnet as bridge
+from .data import decode_rgb, sample_rng
+from .data.samples import resize_and_crop
+
+VALIDATION_EPOCH = 2**31  # the "epoch" of held-out samples' strokes: one no training epoch reaches
+
+
+@dataclass
+class ValidationSample:
+    """One triple: hint 5xHxW float32 in the run's polarity, prompt, name for the grid."""
+
+    hint: np.ndarray
+    prompt: str
+    name: str
+
+
+def held_out_samples(source, indices, spec) -> list[ValidationSample]:
+    """Triples from training-data records with procedural strokes (fixed seed, centre crop)."""
+    samples = []
+    for index in indices:
+        image, caption = source.load(int(index))
+        pixels = resize_and_crop(decode_rgb(image), spec.resolution, None, "center", False)
+        rng = sample_rng(spec.seed, VALIDATION_EPOCH, int(index))
+        hint = training_hint(pixels, rng, spec.strokes, spec.edges, spec.polarity)
+        samples.append(ValidationSample(hint, (caption or "").strip(), f"data-{index}"))
+    return samples
+
+
+def user_samples(folder, resolution: int, polarity: str) -> list[ValidationSample]:
+    """Triples from ``folder``: NAME.png line drawing, NAME.strokes.png transparent strokes (optional),
+    NAME.txt prompt (optional); the drawing is centre-cropped to ``resolution``."""
+    folder = Path(folder)
+    drawings = sorted(p for p in folder.glob("*.png") if not p.name.endswith(".strokes.png"))
+    if not drawings:
+        raise FileNotFoundError(f"no NAME.png line drawings in validation folder {str(folder)!r}")
+    samples = []
+    for drawing in drawings:
+        lineart = resize_and_crop(decode_rgb(drawing), resolution, None, "center", False)
+        strokes_path = drawing.with_name(drawing.stem + ".strokes.png")
+        strokes = None
+        if strokes_path.is_file():
+            layer = load_image(strokes_path)
+            if layer.ndim != 3 or layer.shape[2] != 4:
+                raise ValueError(f"{strokes_path} must be a transparent (RGBA) PNG whose alpha marks the strokes")
+            strokes = resize_and_crop(layer, resolution, None, "center", False)
+        prompt_path = drawing.with_suffix(".txt")
+        prompt = prompt_path.read_text(encoding="utf-8").strip() if prompt_path.is_file() else ""
+        samples.append(ValidationSample(inference_hint(lineart, strokes, polarity=polarity), prompt, drawing.stem))
+    return samples
+
+
+@torch.no_grad()
+def generate(controlnet, base, embed, hints: torch.Tensor, prompts: list[str], steps: int, guidance: float,
+             seed: int, dtype, middle_block_only: bool) -> np.ndarray:
+    """Images BxHxWx3 uint8 for hints Bx5xHxW in [0, 1] (DDIM, classifier-free guidance on both nets)."""
+    from diffusers import DDIMScheduler
+
+    device = hints.device
+    scheduler = DDIMScheduler.from_config(base.noise_scheduler.config)
+    scheduler.set_timesteps(steps, device=device)
+    batch, _, height, width = hints.shape
+    factor = 2 ** (len(base.vae.config.block_out_channels) - 1)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    latents = torch.randn((batch, base.unet.config.in_channels, height // factor, width // factor), generator=generator,
+                          device=device) * scheduler.init_noise_sigma
+    text = torch.cat([embed([""] * batch), embed(prompts)])
+    cond = torch.cat([hints, hints]).to(dtype)
+    for t in scheduler.timesteps:
+        model_in = scheduler.scale_model_input(torch.cat([latents, latents]), t).to(dtype)
+        down, mid = bridge.residuals(controlnet, model_in, t, text, cond.to(controlnet.dtype), middle_block_only)
+        noise = base.unet(model_in, t, encoder_hidden_states=text, mid_block_additional_residual=mid.to(dtype),
+                          down_block_additional_residuals=None if down is None else [d.to(dtype) for d in down]).sample
+        uncond, cond_pred = noise.float().chunk(2)
+        latents = scheduler.step(uncond + guidance * (cond_pred - uncond), t, latents).prev_sample
+    images = base.vae.decode((latents / base.vae.config.scaling_factor).to(base.vae.dtype)).sample
+    images = ((images.float().clamp(-1, 1) + 1) * 127.5).round().byte()
+    return images.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def stroke_colour_error(result: np.ndarray, hint: np.ndarray) -> float:
+    """Mean RGB distance (0-255) between ``result`` HxWx3 uint8 and the stroke colour where alpha > 0.5;
+    NaN when the hint has no stroke pixel."""
+    alpha = hint[4]
+    on = alpha > 0.5
+    if not on.any():
+        return float("nan")
+    colour = hint[1:4][:, on] / alpha[on]  # un-premultiply: 3 x N in [0, 1]
+    got = result[on].T.astype(np.float32) / 255.0
+    return float(np.linalg.norm(got - colour, axis=0).mean() * 255.0)
+
+
+def edge_f1(result: np.ndarray, hint: np.ndarray, polarity: str = WHITE_ON_BLACK, tolerance: int = 2) -> float:
+    """F1 of Canny(result, 100, 200) against the hint's edges, matches counted within ``tolerance`` px."""
+    truth = hint[EDGE_CHANNEL] if polarity == WHITE_ON_BLACK else 1.0 - hint[EDGE_CHANNEL]
+    truth = truth > 0.5
+    found = canny(result) > 0.5
+    if not truth.any() and not found.any():
+        return 1.0
+    kernel = np.ones((2 * tolerance + 1, 2 * tolerance + 1), np.uint8)
+    near_truth = cv2.dilate(truth.astype(np.uint8), kernel) > 0
+    near_found = cv2.dilate(found.astype(np.uint8), kernel) > 0
+    precision = (found & near_truth).sum() / max(found.sum(), 1)
+    recall = (truth & near_found).sum() / max(truth.sum(), 1)
+    return float(0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall))
+
+
+def make_grid(samples: list[ValidationSample], results: np.ndarray, polarity: str) -> np.ndarray:
+    """Rows of (drawing | strokes | result), each HxW: HxW*3 per row, uint8 RGB."""
+    rows = []
+    for sample, result in zip(samples, results):
+        edges = sample.hint[EDGE_CHANNEL] if polarity == WHITE_ON_BLACK else 1.0 - sample.hint[EDGE_CHANNEL]
+        drawing = np.repeat(((1.0 - edges) * 255).astype(np.uint8)[..., None], 3, axis=2)  # dark lines on white
+        alpha = sample.hint[4][..., None]
+        strokes = np.moveaxis(sample.hint[1:4], 0, 2) + (1.0 - alpha)  # strokes over white
+        strokes = (np.clip(strokes, 0, 1) * 255 + 0.5).astype(np.uint8)
+        rows.append(np.concatenate([drawing, strokes, result], axis=1))
+    return np.concatenate(rows, axis=0)
+
+
+def run_validation(controlnet, base, embed, samples, config, step: int, device, dtype) -> dict:
+    """Generate, write ``OUTPUT_DIR/validation/step-NNNNNNN.png`` and return the metrics and the grid."""
+    hints = torch.from_numpy(np.stack([s.hint for s in samples])).to(device)
+    results = generate(controlnet, base, embed, hints, [s.prompt for s in samples], config.validation_inference_steps,
+                       config.validation_guidance_scale, config.seed, dtype, config.middle_block_only)
+    grid = make_grid(samples, results, config.polarity)
+    path = Path(config.output_dir) / "validation" / f"step-{step:07d}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid).save(path)
+    colour = [stroke_colour_error(r, s.hint) for r, s in zip(results, samples)]
+    colour = [c for c in colour if np.isfinite(c)]
+    return {
+        "path": path,
+        "grid": grid,
+        "stroke_colour_error": float(np.mean(colour)) if colour else float("nan"),
+        "edge_f1": float(np.mean([edge_f1(r, s.hint, config.polarity) for r, s in zip(results, samples)])),
+    }
