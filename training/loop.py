@@ -310,6 +310,12 @@ class Trainer:
         return checkpointing.save(self.accelerator, self.config.output_dir, self.step, self.trainer_state(),
                                   self.config.checkpoints_total_limit, export_into)
 
+    def _checkpoint(self, result: TrainResult) -> None:
+        """Save a checkpoint; on success remember it (a refused write leaves the previous one in place)."""
+        folder = self.save_checkpoint()
+        if folder is not None:
+            result.checkpoint, self.last_saved = folder, self.step
+
     def validate(self) -> dict | None:
         if not self.accelerator.is_main_process or not self.validation:
             return None
@@ -382,16 +388,29 @@ class Trainer:
 
     def _loop(self, result: TrainResult):
         config, accelerator = self.config, self.accelerator
-        data = iter(self._loader())
+        self.last_saved = self.step if config.resume_from_checkpoint else None
         progress = _progress(config.max_train_steps, self.step, not accelerator.is_main_process)
-        last_saved = self.step if config.resume_from_checkpoint else None
+        with contextlib.closing(progress):
+            self._steps(iter(self._loader()), progress, result)
+        if self.last_saved != self.step:
+            self._checkpoint(result)
+        if not result.validation or result.validation[-1] is None or result.validation[-1]["step"] != self.step:
+            result.validation.append(self.validate())
+        result.validation = [v for v in result.validation if v is not None]
+        result.step, result.skipped, result.missing_captions = self.step, dict(self.skipped), self.missing_captions
+        if accelerator.is_main_process:
+            result.export_path = self.export(Path(config.output_dir) / f"{config.export_name}.safetensors")
+        accelerator.wait_for_everyone()
+
+    def _steps(self, data, progress, result: TrainResult):
+        """Optimiser steps until max_train_steps, with the periodic checkpoints and validations."""
+        config, accelerator = self.config, self.accelerator
         started, samples_done = time.perf_counter(), 0
         while self.step < config.max_train_steps:
             batches = self._next_batches(data)
-            self.samples_in_step = sum(b["size"] for b in batches)
             loss = self._train_step(batches)
             self.step += 1
-            samples_done += self.samples_in_step * accelerator.num_processes
+            samples_done += sum(b["size"] for b in batches) * accelerator.num_processes
             result.losses.append(loss)
             speed = samples_done / max(time.perf_counter() - started, 1e-9)
             accelerator.log({"train/loss": loss, "train/lr": self.lr_scheduler.get_last_lr()[0],
@@ -401,24 +420,13 @@ class Trainer:
             if self.on_step is not None:
                 self.on_step(self, self.step)
             if config.checkpointing_steps and self.step % config.checkpointing_steps == 0:
-                result.checkpoint = self.save_checkpoint() or result.checkpoint
-                last_saved = self.step
+                self._checkpoint(result)
             if config.validation_steps and self.step % config.validation_steps == 0:
                 result.validation.append(self.validate())
             if self.stop_signal is not None:
-                if last_saved != self.step:
-                    result.checkpoint = self.save_checkpoint()
+                if self.last_saved != self.step:
+                    self._checkpoint(result)
                 raise _Stop()
-        progress.close()
-        if last_saved != self.step:
-            result.checkpoint = self.save_checkpoint() or result.checkpoint
-        if not result.validation or result.validation[-1] is None or result.validation[-1]["step"] != self.step:
-            result.validation.append(self.validate())
-        result.validation = [v for v in result.validation if v is not None]
-        result.step, result.skipped, result.missing_captions = self.step, dict(self.skipped), self.missing_captions
-        if accelerator.is_main_process:
-            result.export_path = self.export(Path(config.output_dir) / f"{config.export_name}.safetensors")
-        accelerator.wait_for_everyone()
 
 
 def _progress(total: int, initial: int, disable: bool):
@@ -431,6 +439,8 @@ def _progress(total: int, initial: int, disable: bool):
 
 
 class _NoProgress:
+    """What the loop calls on a progress bar, doing nothing."""
+
     def update(self, n):
         pass
 

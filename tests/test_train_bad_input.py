@@ -1,0 +1,68 @@
+"""Bad input to the trainer: base models that are not SD 1.5, missing data, the script's error messages."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from training.base_model import BaseModelError, load_base
+from training.train import main
+from tests.train_fixtures import tiny_base  # noqa: F401 (fixture)
+
+
+def test_folder_that_is_not_a_diffusers_model(tmp_path):
+    (tmp_path / "random").mkdir()
+    with pytest.raises(BaseModelError, match="not a diffusers Stable Diffusion folder"):
+        load_base(tmp_path / "random")
+    with pytest.raises(BaseModelError, match="does not exist"):
+        load_base(tmp_path / "nowhere")
+
+
+def test_non_sd15_shapes_are_refused_unless_allowed(tiny_base):
+    with pytest.raises(BaseModelError, match="not SD 1.5"):
+        load_base(tiny_base)  # cross-attention width 32, not 768
+    assert load_base(tiny_base, allow_non_sd15=True).unet.config.cross_attention_dim == 32
+
+
+def test_sdxl_folder_and_single_files(tmp_path):
+    folder = tmp_path / "sdxl"
+    (folder / "unet").mkdir(parents=True)
+    (folder / "unet" / "config.json").write_text("{}")
+    (folder / "model_index.json").write_text(json.dumps({"text_encoder_2": ["transformers", "CLIPTextModelWithProjection"]}))
+    with pytest.raises(BaseModelError, match="SDXL"):
+        load_base(folder)
+    tensor = torch.zeros(1)
+    save_file({"conditioner.embedders.1.model.ln_final.weight": tensor, "model.diffusion_model.input_blocks.0.0.weight": tensor.clone()},
+              str(tmp_path / "sdxl.safetensors"))
+    with pytest.raises(BaseModelError, match="SDXL checkpoint"):
+        load_base(tmp_path / "sdxl.safetensors")
+    save_file({"lora_unet_down_blocks_0.alpha": tensor}, str(tmp_path / "lora.safetensors"))
+    with pytest.raises(BaseModelError, match="no Stable Diffusion UNet"):
+        load_base(tmp_path / "lora.safetensors")
+    (tmp_path / "broken.safetensors").write_bytes(b"not really")
+    with pytest.raises(BaseModelError, match="not a readable"):
+        load_base(tmp_path / "broken.safetensors")
+
+
+def test_main_reports_empty_data_folder_and_bad_base(tiny_base, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    code = main(["--base_model", str(tiny_base), "--allow_non_sd15", "--data", str(tmp_path / "empty"),
+                 "--output_dir", str(tmp_path / "out"), "--report_to", "none", "--num_workers", "0"])
+    assert code == 1 and "no images found" in capsys.readouterr().err
+    code = main(["--base_model", str(tmp_path / "nope"), "--data", str(tmp_path), "--output_dir", str(tmp_path / "o")])
+    assert code == 1 and "does not exist" in capsys.readouterr().err
+    assert main(["--output_dir", str(tmp_path / "o")]) == 2  # no base model, no --demo
+
+
+def test_demo_script_runs_end_to_end(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "training/train.py", "--demo", "--output_dir", str(tmp_path / "demo"), "--max_train_steps", "4",
+         "--checkpointing_steps", "2", "--validation_inference_steps", "2", "--report_to", "none"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "loaded the exported ControlNet back" in done.stdout
+    assert sorted(p.name for p in (tmp_path / "demo").glob("*.safetensors")) == ["color_stroke_controlnet.safetensors"]
+    assert list((tmp_path / "demo" / "validation").glob("*.png"))
