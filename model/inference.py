@@ -1,0 +1,119 @@
+"""Running the Color Stroke ControlNet with diffusers: a line drawing + colour strokes -> an image.
+
+``StableDiffusionControlNetPipeline`` carries the 5-channel hint as it is when it is passed as a
+Bx5xHxW float tensor in [0, 1] at the output size (its control-image processor only resizes tensors
+and does not normalise them), so ``colorize`` uses that pipeline and needs no sampling loop of its own.
+
+Example::
+
+    from model import load_checkpoint
+    from model.inference import colorize, load_base_pipeline
+    from preprocessors import load_image
+
+    base = load_base_pipeline("models/v1-5-pruned-emaonly.safetensors", config="models/sd15-config")
+    controlnet, info = load_checkpoint("models/control_colorstroke_sd15.safetensors")
+    image = colorize(base, controlnet, load_image("drawing.png"), load_image("strokes.png"),
+                     prompt="a red fox in a meadow", steps=20, seed=1)
+    image.save("fox.png")
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ._contract import DEFAULT_EDGE_POLARITY, HintError, inference_hint, resize_hint
+from .errors import CheckpointError
+
+_PARTS = ("vae", "text_encoder", "tokenizer", "unet", "scheduler")
+
+
+def output_size(lineart, width: int | None = None, height: int | None = None) -> tuple[int, int]:
+    """(height, width) of the image: the given size, else the drawing's, each rounded down to a multiple of 8."""
+    drawing = np.asarray(lineart).shape[:2]
+    height = int(height or drawing[0]) // 8 * 8
+    width = int(width or drawing[1]) // 8 * 8
+    if height < 8 or width < 8:
+        raise HintError(f"the image must be at least 8x8 pixels, got {width}x{height}")
+    return height, width
+
+
+def edge_polarity_of(controlnet) -> str:
+    """The edge polarity recorded for a ControlNet read by ``load_checkpoint``, else the contract's default."""
+    return getattr(controlnet, "colorstroke_metadata", {}).get("edge_polarity", DEFAULT_EDGE_POLARITY)
+
+
+def build_hint(lineart, strokes=None, size=None, polarity: str = DEFAULT_EDGE_POLARITY, low: float = 100,
+               high: float = 200, edge_source: str = "canny", mask=None, background=None) -> torch.Tensor:
+    """The 1x5xHxW float32 hint tensor in [0, 1] for a drawing and strokes, resized to ``size`` (height, width)."""
+    hint = inference_hint(lineart, strokes, mask=mask, background=background, low=low, high=high,
+                          edge_source=edge_source, polarity=polarity)
+    if size is not None:
+        hint = resize_hint(hint, size, polarity)
+    return torch.from_numpy(np.ascontiguousarray(hint))[None]
+
+
+def _parts(pipe_or_parts) -> dict:
+    parts = dict(pipe_or_parts) if isinstance(pipe_or_parts, dict) else dict(getattr(pipe_or_parts, "components", {}))
+    missing = [name for name in _PARTS if parts.get(name) is None]
+    if missing:
+        raise ValueError(f"the base pipeline lacks {', '.join(missing)}; pass a diffusers SD 1.5 pipeline or a dict "
+                         f"with {', '.join(_PARTS)}")
+    return {name: parts[name] for name in _PARTS}
+
+
+def controlnet_pipeline(pipe_or_parts, controlnet):
+    """A ``StableDiffusionControlNetPipeline`` sharing the base pipeline's parts (no copies, no safety checker)."""
+    from diffusers import StableDiffusionControlNetPipeline
+
+    return StableDiffusionControlNetPipeline(**_parts(pipe_or_parts), controlnet=controlnet, safety_checker=None,
+                                             feature_extractor=None, requires_safety_checker=False)
+
+
+@torch.no_grad()
+def colorize(pipe_or_parts, controlnet, lineart, strokes=None, prompt: str = "", negative_prompt: str = "",
+             steps: int = 20, guidance: float = 7.5, seed: int = 0, strength: float = 1.0, low: float = 100,
+             high: float = 200, edge_polarity: str | None = None, edge_source: str = "canny", mask=None,
+             background=None, width: int | None = None, height: int | None = None):
+    """Colour ``lineart`` following ``strokes``; returns a PIL image of the drawing's size (multiple of 8).
+
+    pipe_or_parts: a diffusers SD 1.5 pipeline, or a dict with vae, text_encoder, tokenizer, unet, scheduler.
+    lineart / strokes / mask / background: images as ``preprocessors.inference_hint`` takes them (strokes
+    None = no colour hints). strength: ControlNet conditioning scale. low / high: Canny thresholds (0-255).
+    edge_polarity: None = the one recorded in the checkpoint. Same seed, same inputs -> same image.
+    """
+    polarity = edge_polarity or edge_polarity_of(controlnet)
+    size = output_size(lineart, width, height)
+    hint = build_hint(lineart, strokes, size, polarity, low, high, edge_source, mask, background)
+    pipe = controlnet_pipeline(pipe_or_parts, controlnet)
+    device = pipe.unet.device
+    generator = torch.Generator(device="cpu").manual_seed(int(seed))
+    result = pipe(
+        prompt=prompt, negative_prompt=negative_prompt or None, image=hint.to(device, controlnet.dtype),
+        height=size[0], width=size[1], num_inference_steps=int(steps), guidance_scale=float(guidance),
+        controlnet_conditioning_scale=float(strength), generator=generator, output_type="pil",
+    )
+    return result.images[0]
+
+
+def load_base_pipeline(path, config=None, torch_dtype=None, local_files_only: bool = True):
+    """An SD 1.5 ``StableDiffusionPipeline`` from a diffusers folder or a single .safetensors/.ckpt file.
+
+    A single file needs the model's diffusers config: ``config`` is a local diffusers SD 1.5 folder
+    (model_index.json and each part's config; weights not needed) or, with local_files_only=False and a
+    network, a hub repo id such as "stable-diffusion-v1-5/stable-diffusion-v1-5". No safety checker.
+    """
+    from diffusers import StableDiffusionPipeline
+
+    path = Path(path)
+    options = dict(safety_checker=None, requires_safety_checker=False, torch_dtype=torch_dtype,
+                   local_files_only=local_files_only)
+    if path.is_dir():
+        return StableDiffusionPipeline.from_pretrained(str(path), **options)
+    if not path.is_file():
+        raise CheckpointError(f"base model {str(path)!r} does not exist; pass an SD 1.5 diffusers folder or .safetensors file")
+    if config is None and local_files_only:
+        raise CheckpointError(f"{str(path)!r} is a single file: pass config= a local diffusers SD 1.5 folder "
+                              "(its configs and tokenizer), since nothing is downloaded")
+    return StableDiffusionPipeline.from_single_file(str(path), config=None if config is None else str(config), **options)

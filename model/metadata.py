@@ -1,0 +1,82 @@
+"""Checkpoint metadata: the safetensors header keys this project writes and how they are read back.
+
+Every key is ``colorstroke.<name>`` and every value a string (safetensors allows only str -> str):
+
+=================================  =====================================================================
+key                                value
+=================================  =====================================================================
+``colorstroke.hint_format``        ``HINT_FORMAT`` of the contract (``color_stroke_canny``)
+``colorstroke.hint_version``       ``HINT_VERSION`` the model was trained with (integer)
+``colorstroke.hint_channels``      channels of the hint (5)
+``colorstroke.edge_polarity``      ``white_on_black`` or ``black_on_white``
+``colorstroke.base_family``        base model family (``sd15``)
+``colorstroke.cross_attention_dim`` text embedding width (768 for SD 1.5)
+``colorstroke.layout``             ``diffusers`` or ``ldm``: the key names of the tensors in the file
+``colorstroke.middle_block_only``  ``true`` when trained without the residuals into the decoder blocks
+``colorstroke.training_step``      optimiser step the weights come from (integer), when known
+``colorstroke.canny_low``          Canny thresholds used for the training hints (numbers), when known
+``colorstroke.canny_high``
+``colorstroke.config``             the diffusers ``ControlNetModel`` config as JSON (exact rebuild)
+=================================  =====================================================================
+
+Other keys given to ``save_checkpoint`` are written as ``colorstroke.<name>`` too. Reading never fails
+on bad metadata: a value that cannot be parsed is ignored (and the caller's or default value used).
+"""
+from __future__ import annotations
+
+import json
+
+PREFIX = "colorstroke."
+INT_KEYS = ("hint_version", "hint_channels", "cross_attention_dim", "training_step")
+FLOAT_KEYS = ("canny_low", "canny_high")
+BOOL_KEYS = ("middle_block_only",)
+
+
+def encode(values: dict) -> dict[str, str]:
+    """Short names (or already prefixed keys) and any values -> the header's ``colorstroke.*`` strings.
+
+    None values are left out; dicts/lists become JSON; booleans ``true``/``false``.
+    """
+    header = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        key = name if str(name).startswith(PREFIX) else PREFIX + str(name)
+        if isinstance(value, bool):
+            header[key] = "true" if value else "false"
+        elif isinstance(value, (dict, list, tuple)):
+            header[key] = json.dumps(value)
+        else:
+            header[key] = str(value)
+    return header
+
+
+def _parse(name: str, text: str):
+    if name in INT_KEYS:
+        return int(float(text))
+    if name in FLOAT_KEYS:
+        return float(text)
+    if name in BOOL_KEYS:
+        return {"true": True, "false": False}[text.strip().lower()]
+    if name == "config":
+        config = json.loads(text)
+        if not isinstance(config, dict):
+            raise ValueError("config is not a JSON object")
+        return config
+    return text
+
+
+def decode(header: dict | None) -> dict:
+    """The ``colorstroke.*`` entries of a header as short names with typed values; bad values dropped."""
+    values = {}
+    if not isinstance(header, dict):
+        return values
+    for key, text in header.items():
+        if not isinstance(key, str) or not key.startswith(PREFIX) or not isinstance(text, str):
+            continue
+        name = key[len(PREFIX):]
+        try:
+            values[name] = _parse(name, text)
+        except (ValueError, KeyError, TypeError, OverflowError):
+            continue
+    return values

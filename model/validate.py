@@ -1,0 +1,173 @@
+"""What a checkpoint is (layout, hint channels, base family, edge polarity) and whether this project can use it.
+
+Works on tensor names and shapes only, so the ComfyUI and A1111/Forge sides can check a file they load
+with their own loader, and ``inspect_checkpoint`` can check a .safetensors file from its header alone.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from ._contract import DEFAULT_EDGE_POLARITY, EDGE_POLARITIES, HINT_CHANNELS, HINT_FORMAT, HINT_VERSION, check_polarity
+from .errors import CheckpointError
+from .keymap import LDM_PREFIX
+from .metadata import decode
+
+SD15_CROSS_ATTENTION_DIM = 768
+_FAMILY_BY_CROSS_ATTENTION = {768: "sd15", 1024: "sd2", 2048: "sdxl"}
+DIFFUSERS_HINT_KEY = "controlnet_cond_embedding.conv_in.weight"
+LDM_HINT_KEY = "input_hint_block.0.weight"
+
+
+@dataclass
+class CheckpointInfo:
+    """What ``inspect_state_dict`` found.
+
+    kind: "controlnet" or a short description of what else the tensors are ("a LoRA", "a UNet", ...).
+    layout: "diffusers" or "ldm" (None unless a ControlNet). whole_model: an ldm file that also holds
+    the SD weights (lllyasviel's training code); only its ``control_model.*`` part is a ControlNet.
+    edge_polarity: from the file's metadata, else the caller's, else the contract's default;
+    polarity_source says which ("metadata", "argument", "default").
+    """
+
+    kind: str
+    layout: str | None = None
+    hint_channels: int | None = None
+    cross_attention_dim: int | None = None
+    family: str = "unknown"
+    edge_polarity: str = DEFAULT_EDGE_POLARITY
+    polarity_source: str = "default"
+    hint_format: str | None = None
+    hint_version: int = HINT_VERSION
+    training_step: int | None = None
+    canny_low: float | None = None
+    canny_high: float | None = None
+    middle_block_only: bool = False
+    whole_model: bool = False
+    config: dict | None = field(default=None, repr=False)
+
+    def as_metadata(self) -> dict:
+        """The info as the plain dict ``load_checkpoint`` returns (without the config)."""
+        values = asdict(self)
+        values.pop("config")
+        return values
+
+
+def _shape(value) -> tuple[int, ...]:
+    return tuple(value.shape) if hasattr(value, "shape") else tuple(value)
+
+
+def _describe_other(keys: list[str]) -> str:
+    """A short description of tensors that are not a ControlNet."""
+    if not keys:
+        return "an empty checkpoint (no tensors)"
+    if any("lora" in k.lower() for k in keys):
+        return "a LoRA"
+    if any(k.startswith("model.diffusion_model.") for k in keys):
+        return "a Stable Diffusion model checkpoint (UNet, VAE, text encoder)"
+    if any(k.startswith("output_blocks.") for k in keys) or (
+        any(k.startswith("up_blocks.") for k in keys) and "conv_out.weight" in keys and "time_embedding.linear_1.weight" in keys
+    ):
+        return "a UNet"
+    if any(k.startswith(("encoder.down", "decoder.up", "first_stage_model.")) for k in keys):
+        return "a VAE"
+    if any(k.startswith(("text_model.", "cond_stage_model.")) for k in keys):
+        return "a text encoder"
+    return f"unrecognised tensors (first names: {', '.join(sorted(keys)[:3])})"
+
+
+def inspect_state_dict(state_dict, metadata: dict | None = None, polarity: str | None = None) -> CheckpointInfo:
+    """Describe a checkpoint from its tensors (name -> tensor or shape) and safetensors header metadata.
+
+    Never raises on bad metadata: unparsable values are ignored. ``polarity`` (checked against the
+    contract) is used when the metadata records none.
+    """
+    keys = list(state_dict.keys())
+    values = decode(metadata)
+    if polarity is not None:
+        check_polarity(polarity)
+    if DIFFUSERS_HINT_KEY in state_dict:
+        layout, prefix, hint_key = "diffusers", "", DIFFUSERS_HINT_KEY
+    elif LDM_PREFIX + LDM_HINT_KEY in state_dict:
+        layout, prefix, hint_key = "ldm", LDM_PREFIX, LDM_PREFIX + LDM_HINT_KEY
+    elif LDM_HINT_KEY in state_dict:
+        layout, prefix, hint_key = "ldm", "", LDM_HINT_KEY
+    else:
+        return CheckpointInfo(kind=_describe_other(keys))
+    own = [k for k in keys if k.startswith(prefix)]
+    cross = next((_shape(state_dict[k])[1] for k in own if k.endswith("attn2.to_k.weight")), None)
+    sdxl_keys = any(k[len(prefix):].startswith(("add_embedding.", "label_emb.")) for k in own)
+    family = "sdxl" if sdxl_keys else _FAMILY_BY_CROSS_ATTENTION.get(cross, "unknown")
+    recorded = values.get("edge_polarity")
+    if recorded in EDGE_POLARITIES:
+        edge_polarity, source = recorded, "metadata"
+    elif polarity is not None:
+        edge_polarity, source = polarity, "argument"
+    else:
+        edge_polarity, source = DEFAULT_EDGE_POLARITY, "default"
+    return CheckpointInfo(
+        kind="controlnet",
+        layout=layout,
+        hint_channels=_shape(state_dict[hint_key])[1],
+        cross_attention_dim=cross,
+        family=family,
+        edge_polarity=edge_polarity,
+        polarity_source=source,
+        hint_format=values.get("hint_format"),
+        hint_version=values.get("hint_version", HINT_VERSION),
+        training_step=values.get("training_step"),
+        canny_low=values.get("canny_low"),
+        canny_high=values.get("canny_high"),
+        middle_block_only=values.get("middle_block_only", False),
+        whole_model=layout == "ldm" and prefix == LDM_PREFIX and len(own) < len(keys),
+        config=values.get("config"),
+    )
+
+
+def inspect_checkpoint(path, polarity: str | None = None) -> CheckpointInfo:
+    """``inspect_state_dict`` of a file; a .safetensors file is read from its header only."""
+    from pathlib import Path
+
+    from .files import read_safetensors_header, read_tensors
+
+    if Path(path).suffix.lower() == ".safetensors":
+        shapes, metadata = read_safetensors_header(path)
+        return inspect_state_dict(shapes, metadata, polarity)
+    tensors, metadata = read_tensors(path)
+    return inspect_state_dict(tensors, metadata, polarity)
+
+
+def check_color_stroke(info: CheckpointInfo, source: str = "this checkpoint", sd15_only: bool = True,
+                       hint_channels: int = HINT_CHANNELS) -> CheckpointInfo:
+    """Return ``info`` if it is a usable Color Stroke ControlNet, else raise CheckpointError saying why.
+
+    sd15_only: require SD 1.5's cross-attention dim (768); switch off only for tiny test models.
+    hint_channels: the hint width expected (3 only when loading a standard ControlNet to widen it).
+    """
+    if info.kind != "controlnet":
+        raise CheckpointError(f"{source} is {info.kind}, not a ControlNet; choose a Color Stroke ControlNet file")
+    family = {"sd15": " SD 1.5", "sd2": " SD 2.x", "sdxl": " SDXL"}.get(info.family, "")
+    if info.hint_channels == 3 and hint_channels != 3:
+        raise CheckpointError(f"{source}: this is a 3-channel (RGB hint){family} ControlNet, such as a Canny or "
+                              "lineart one, not a 5-channel Color Stroke ControlNet; use the host's standard "
+                              "ControlNet apply node")
+    if info.family == "sdxl":
+        raise CheckpointError(f"{source} is an SDXL ControlNet (cross-attention dim {info.cross_attention_dim}); the "
+                              "Color Stroke ControlNet is for SD 1.5: use a model built from an SD 1.5 base")
+    if info.hint_channels != hint_channels:
+        raise CheckpointError(f"{source} takes a {info.hint_channels}-channel hint; a Color Stroke ControlNet takes "
+                              f"{hint_channels} ([edge, R, G, B, A])")
+    if sd15_only and info.cross_attention_dim != SD15_CROSS_ATTENTION_DIM:
+        if info.cross_attention_dim == 1280:
+            reason = ("1280 is diffusers' default, used when a ControlNet is built without SD 1.5's config; ComfyUI "
+                      "and A1111 do not recognise it: rebuild it from an SD 1.5 UNet (cross_attention_dim 768)")
+        elif info.family == "sd2":
+            reason = "that is SD 2.x; this ControlNet is for SD 1.5 (768)"
+        else:
+            reason = f"SD 1.5 has {SD15_CROSS_ATTENTION_DIM}"
+        raise CheckpointError(f"{source} has cross-attention dim {info.cross_attention_dim}: {reason}")
+    if info.hint_format is not None and info.hint_format != HINT_FORMAT:
+        raise CheckpointError(f"{source} was made for hint format {info.hint_format!r}, not {HINT_FORMAT!r}")
+    if info.hint_version > HINT_VERSION:
+        raise CheckpointError(f"{source} uses hint version {info.hint_version}, newer than this package's "
+                              f"{HINT_VERSION}; update the Color Stroke ControlNet package")
+    return info
