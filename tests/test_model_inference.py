@@ -1,0 +1,99 @@
+"""model.inference: a drawing and strokes through a tiny SD pipeline made in code (no download)."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from model import save_checkpoint, load_checkpoint
+from model.inference import build_hint, colorize, load_base_pipeline, output_size
+from preprocessors import BLACK_ON_WHITE, HintError
+
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _tokenizer(folder):
+    """A CLIP tokenizer over single letters (merges none), written to ``folder``."""
+    from transformers import CLIPTokenizer
+
+    tokens = list(LETTERS) + [c + "</w>" for c in LETTERS] + ["<|startoftext|>", "<|endoftext|>"]
+    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}), encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=16)
+
+
+@pytest.fixture
+def tiny_parts(tmp_path, helpers):
+    """unet, vae (8x downsampling), text_encoder (width 32), tokenizer, scheduler of a tiny SD 1.5 look-alike."""
+    from diffusers import AutoencoderKL, DDIMScheduler
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(0)
+    vae = AutoencoderKL(block_out_channels=(8, 8, 8, 8), down_block_types=("DownEncoderBlock2D",) * 4,
+                        up_block_types=("UpDecoderBlock2D",) * 4, latent_channels=4, norm_num_groups=8,
+                        layers_per_block=1, sample_size=64)
+    text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=54, hidden_size=32, intermediate_size=37,
+                                                num_attention_heads=4, num_hidden_layers=2, max_position_embeddings=16,
+                                                bos_token_id=52, eos_token_id=53, pad_token_id=53))
+    return {"unet": helpers.tiny_unet(), "vae": vae, "text_encoder": text_encoder,
+            "tokenizer": _tokenizer(tmp_path), "scheduler": DDIMScheduler(beta_schedule="scaled_linear", steps_offset=1, clip_sample=False)}
+
+
+def _drawing(height=72, width=52):
+    image = np.full((height, width, 3), 255, np.uint8)
+    image[10:60, 20:23] = 0
+    image[30:33, 5:45] = 0
+    return image
+
+
+def _strokes(height=72, width=52):
+    layer = np.zeros((height, width, 4), np.uint8)
+    layer[12:40, 8:30] = (220, 40, 30, 255)
+    return layer
+
+
+def test_colorize_gives_an_image_of_the_drawing_size(tiny_parts, tiny_controlnet, tmp_path):
+    path = save_checkpoint(tiny_controlnet, tmp_path / "cn.safetensors", metadata={"edge_polarity": BLACK_ON_WHITE})
+    controlnet, _ = load_checkpoint(path, sd15_only=False)
+    seen = []
+    controlnet.register_forward_hook(lambda module, args, kwargs, out: seen.append(kwargs["controlnet_cond"]),
+                                     with_kwargs=True)
+    image = colorize(tiny_parts, controlnet, _drawing(), _strokes(), prompt="a red fox", steps=2, seed=3)
+    assert image.size == (48, 72)  # width 52 rounded down to a multiple of 8
+    hint = seen[0]
+    assert hint.shape == (2, 5, 72, 48)  # classifier-free guidance: the hint twice, all 5 channels
+    assert 0.0 <= float(hint.min()) and float(hint.max()) <= 1.0
+    assert float(hint[0, 4].max()) == 1.0  # the stroke's alpha arrived
+    assert float(hint[0, 0].mean()) > 0.5  # black-on-white edges, as the checkpoint records
+    again = colorize(tiny_parts, controlnet, _drawing(), _strokes(), prompt="a red fox", steps=2, seed=3)
+    assert np.array_equal(np.asarray(image), np.asarray(again))
+    plain = colorize(tiny_parts, controlnet, _drawing(), None, prompt="a red fox", steps=2, seed=3)
+    assert not np.array_equal(np.asarray(image), np.asarray(plain))  # the strokes change the picture
+
+
+def test_build_hint_and_size_checks():
+    hint = build_hint(_drawing(), _strokes(), size=(64, 48))
+    assert hint.shape == (1, 5, 64, 48) and hint.dtype == torch.float32
+    assert output_size(_drawing(), width=100) == (72, 96)
+    with pytest.raises(HintError, match="at least 8x8"):
+        output_size(np.zeros((5, 5)))
+
+
+def test_missing_pipeline_parts_are_named(tiny_parts, tiny_controlnet):
+    del tiny_parts["vae"]
+    with pytest.raises(ValueError, match="lacks vae"):
+        colorize(tiny_parts, tiny_controlnet, _drawing(), steps=1)
+
+
+def test_load_base_pipeline_from_a_folder(tiny_parts, tmp_path):
+    from diffusers import StableDiffusionPipeline
+
+    StableDiffusionPipeline(**tiny_parts, safety_checker=None, feature_extractor=None,
+                            requires_safety_checker=False).save_pretrained(tmp_path / "base")
+    pipe = load_base_pipeline(tmp_path / "base")
+    assert pipe.unet.config.cross_attention_dim == 32 and pipe.safety_checker is None
+    with pytest.raises(Exception, match="does not exist"):
+        load_base_pipeline(tmp_path / "absent.safetensors")
+    (tmp_path / "one.safetensors").write_bytes(b"x")
+    with pytest.raises(Exception, match="config="):
+        load_base_pipeline(tmp_path / "one.safetensors")
