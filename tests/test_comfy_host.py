@@ -1,0 +1,439 @@
+"""Integration tests against a real ComfyUI checkout (skipped unless COMFYUI_DIR is set).
+
+    COMFYUI_DIR=/path/to/ComfyUI python -m pytest tests/test_comfy_host.py
+
+Needs a Python with ComfyUI's requirements plus diffusers (CPU is enough). The package is loaded the
+way ComfyUI loads it (``nodes.load_custom_node`` on a folder in a temporary custom_nodes directory);
+an SD 1.5-sized random ControlNet is built with ``model/`` and saved into a temporary models/controlnet
+folder; the server test runs ``main.py --cpu`` on a free local port.
+"""
+import asyncio
+import importlib
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+COMFYUI_DIR = os.environ.get("COMFYUI_DIR")
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+FOLDER = "ColorStrokeControlNet"  # the clone's folder name in custom_nodes
+OURS = ("ColorStrokeCanny", "LoadColorStrokeControlNet", "ApplyColorStrokeControlNet", "ColorStrokeLineartOverlay")
+FRONTEND_ONLY = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
+
+pytestmark = [pytest.mark.host, pytest.mark.skipif(not COMFYUI_DIR, reason="set COMFYUI_DIR to a ComfyUI checkout")]
+
+torch = pytest.importorskip("torch") if COMFYUI_DIR else None
+
+
+# --- ComfyUI in this process ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def comfy(tmp_path_factory):
+    """ComfyUI's modules (CPU) with our package loaded through its custom-node loader."""
+    sys.path.insert(0, COMFYUI_DIR)
+    from comfy.cli_args import args
+
+    args.cpu = True
+    import comfy.controlnet
+    import comfy.model_base
+    import folder_paths
+    import nodes
+
+    assert hasattr(nodes, "ControlNetApplyAdvanced"), f"'nodes' resolved to {nodes.__file__}, not ComfyUI's"
+    custom = tmp_path_factory.mktemp("custom_nodes")
+    (custom / FOLDER).symlink_to(ROOT, target_is_directory=True)
+    assert asyncio.run(nodes.load_custom_node(str(custom / FOLDER)))
+    models = tmp_path_factory.mktemp("controlnet")
+    folder_paths.add_model_folder_path("controlnet", str(models), is_default=True)
+    return {"nodes": nodes, "controlnet": comfy.controlnet, "model_base": comfy.model_base,
+            "folder_paths": folder_paths, "models": models}
+
+
+def our_module(name):
+    """A module of our package as ComfyUI imported it (the package's sys.modules key is the folder path)."""
+    package = next(key for key, m in sys.modules.items() if key.endswith(FOLDER) and hasattr(m, "NODE_CLASS_MAPPINGS"))
+    return importlib.import_module(f"{package}.{name}")
+
+
+def node(comfy, name):
+    return comfy["nodes"].NODE_CLASS_MAPPINGS[name]()
+
+
+@pytest.fixture(scope="module")
+def reference(comfy):
+    """An SD 1.5-sized random ControlNet (diffusers) whose zero convs and hint output conv are randomised,
+    saved as ldm with metadata black_on_white and as diffusers without metadata."""
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import save_file
+
+    model = our_module("model")
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(block_out_channels=(320, 640, 1280, 1280), cross_attention_dim=768)
+    controlnet = model.build_controlnet(unet)
+    del unet
+    with torch.no_grad():
+        for conv in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block,
+                     controlnet.controlnet_cond_embedding.conv_out]:
+            conv.reset_parameters()
+    controlnet.eval()
+    model.save_checkpoint(controlnet, comfy["models"] / "cs_ldm.safetensors", layout="ldm",
+                          metadata={"edge_polarity": "black_on_white"})
+    save_file(model.export_state_dict(controlnet, "diffusers"), str(comfy["models"] / "cs_nometa.safetensors"))
+    return controlnet
+
+
+def example(name):
+    from PIL import Image
+
+    return torch.from_numpy(np.asarray(Image.open(ROOT / "example_workflows" / name)).astype(np.float32) / 255.0)[None]
+
+
+def loadimage(name):
+    """IMAGE and MASK as ComfyUI's LoadImage gives them (MASK = 1 - alpha)."""
+    rgba = example(name)
+    return rgba[..., :3], 1.0 - rgba[..., 3] if rgba.shape[-1] == 4 else torch.zeros(1, 64, 64)
+
+
+def run_control(comfy, control, x, sigma, context):
+    """What sampling does with a control: pre_run, then get_control on a (cond, uncond) batch."""
+    sampling = comfy["model_base"].model_sampling(None, comfy["model_base"].ModelType.EPS)
+    model = type("Model", (), {"model_sampling": sampling})()
+    control.pre_run(model, sampling.percent_to_sigma)
+    try:
+        with torch.no_grad():
+            return control.get_control(x, sigma, {"c_crossattn": context}, 2, {}), sampling
+    finally:
+        control.cleanup()
+
+
+def diffusers_residuals(controlnet, sampling, x, sigma, context, hint, scale):
+    with torch.no_grad():
+        down, mid = controlnet(sampling.calculate_input(sigma, x), sampling.timestep(sigma), encoder_hidden_states=context,
+                               controlnet_cond=hint.expand(x.shape[0], -1, -1, -1), conditioning_scale=scale, return_dict=False)
+    return list(down), mid
+
+
+def assert_residuals(out, expected, tolerance=1e-4):
+    down, mid = expected
+    assert len(out["output"]) == len(down) == 12 and len(out["middle"]) == 1 and not out["input"]
+    for got, want in zip(out["output"] + out["middle"], down + [mid]):
+        assert got.shape == want.shape
+        assert (got - want).abs().max().item() <= tolerance, (got - want).abs().max().item()
+
+
+# --- loading -----------------------------------------------------------------------------------------
+
+def test_comfyui_custom_node_loader_registers_our_nodes(comfy):
+    nodes = comfy["nodes"]
+    for name in OURS:
+        assert name in nodes.NODE_CLASS_MAPPINGS and name in nodes.NODE_DISPLAY_NAME_MAPPINGS
+        assert nodes.NODE_CLASS_MAPPINGS[name].RELATIVE_PYTHON_MODULE == f"custom_nodes.{FOLDER}"
+    assert FOLDER in nodes.LOADED_MODULE_DIRS
+
+
+def test_loader_lists_models_and_reads_polarity_from_metadata_or_option(comfy, reference):
+    loader = node(comfy, "LoadColorStrokeControlNet")
+    names = type(loader).INPUT_TYPES()["required"]["control_net_name"][0]
+    assert {"cs_ldm.safetensors", "cs_nometa.safetensors"} <= set(names)
+    (ldm,) = loader.load("cs_ldm.safetensors", "white_on_black")  # the file's metadata wins
+    (plain,) = loader.load("cs_nometa.safetensors", "black_on_white")  # no metadata: the option
+    for control_net in (ldm, plain):
+        assert isinstance(control_net, comfy["controlnet"].ControlNet)
+        assert control_net.control_model.input_hint_block[0].weight.shape[1] == 5
+    assert ldm.color_stroke_edge_polarity == "black_on_white"
+    assert plain.color_stroke_edge_polarity == "black_on_white"
+    (plain_wob,) = loader.load("cs_nometa.safetensors", "white_on_black")
+    assert plain_wob.color_stroke_edge_polarity == "white_on_black"
+
+
+def tiny_3_channel(path, layout):
+    """A small 3-channel (Canny-like) ControlNet file."""
+    from diffusers import ControlNetModel
+
+    model = our_module("model")
+    net = ControlNetModel(block_out_channels=(64, 128), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                          layers_per_block=1, cross_attention_dim=768, attention_head_dim=(1, 2), conditioning_channels=3)
+    model.save_checkpoint(net, path, layout=layout)
+    return path
+
+
+def test_loader_says_what_a_wrong_file_is_and_which_node_loads_it(comfy):
+    from safetensors.torch import save_file
+
+    loader = node(comfy, "LoadColorStrokeControlNet")
+    tiny_3_channel(comfy["models"] / "canny_like.safetensors", "diffusers")
+    with pytest.raises(ValueError, match="3-channel.*Load ControlNet Model and Apply ControlNet"):
+        loader.load("canny_like.safetensors", "black_on_white")
+    save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(320, 4, 3, 3)},
+              str(comfy["models"] / "sd_checkpoint.safetensors"))
+    with pytest.raises(ValueError, match="Stable Diffusion model checkpoint.*Load Checkpoint"):
+        loader.load("sd_checkpoint.safetensors", "black_on_white")
+
+
+# --- preprocessor -> loader -> apply -> get_control ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def hint(comfy):
+    strokes, mask = loadimage("strokes.png")
+    hint, preview = node(comfy, "ColorStrokeCanny").build(example("lineart.png"), "canny", 100, 200, "no_stroke",
+                                                           0xFFFFFF, strokes=strokes, strokes_mask=mask)
+    assert hint.shape == (1, 5, 512, 512) and preview.shape == (1, 512, 512, 3)
+    return hint
+
+
+def conditioning(seed):
+    generator = torch.Generator().manual_seed(seed)
+    return [[torch.randn(1, 77, 768, generator=generator), {"pooled_output": None}]]
+
+
+def test_apply_matches_diffusers_forward_in_the_model_polarity(comfy, reference, hint):
+    (control_net,) = node(comfy, "LoadColorStrokeControlNet").load("cs_ldm.safetensors", "white_on_black")
+    positive, negative = conditioning(1), conditioning(2)
+    pos, neg = node(comfy, "ApplyColorStrokeControlNet").apply(positive, negative, control_net, hint, 0.8, 0.0, 1.0)
+    assert "control" not in positive[0][1] and "control" not in negative[0][1]  # inputs are not mutated
+    control = pos[0][1]["control"]
+    assert neg[0][1]["control"] is control and control is not control_net and control.previous_controlnet is None
+    assert pos[0][1]["control_apply_to_uncond"] is False and pos[0][0] is positive[0][0]
+
+    x = torch.randn(2, 4, 64, 64, generator=torch.Generator().manual_seed(3))
+    sigma = torch.full((2,), 4.0)
+    context = torch.cat([positive[0][0], negative[0][0]])
+    out, sampling = run_control(comfy, control, x, sigma, context)
+    black_on_white = hint.clone()
+    black_on_white[:, 0] = 1.0 - hint[:, 0]
+    assert_residuals(out, diffusers_residuals(reference, sampling, x, sigma, context, black_on_white, 0.8))
+    assert hint[0, 0].max() == 1 and hint[0, 0].float().mean() < 0.5  # the node's hint is left as it was
+
+
+def test_apply_chains_after_a_stock_controlnet_and_sums_both(comfy, reference, hint):
+    stock_net = comfy["nodes"].ControlNetLoader().load_controlnet("cs_nometa.safetensors")[0]
+    image = torch.rand(1, 512, 512, 5, generator=torch.Generator().manual_seed(4))
+    positive, negative = conditioning(1), conditioning(2)
+    pos1, neg1 = comfy["nodes"].ControlNetApplyAdvanced().apply_controlnet(positive, negative, stock_net, image, 0.5, 0.0, 1.0)
+    (control_net,) = node(comfy, "LoadColorStrokeControlNet").load("cs_ldm.safetensors", "black_on_white")
+    pos2, neg2 = node(comfy, "ApplyColorStrokeControlNet").apply(pos1, neg1, control_net, hint, 0.8, 0.0, 1.0)
+    first, second = pos1[0][1]["control"], pos2[0][1]["control"]
+    assert second.previous_controlnet is first and neg2[0][1]["control"] is second
+    assert pos1[0][1]["control"] is first  # the stock node's output is not mutated
+
+    x = torch.randn(2, 4, 64, 64, generator=torch.Generator().manual_seed(5))
+    sigma = torch.full((2,), 2.0)
+    context = torch.cat([positive[0][0], negative[0][0]])
+    out, sampling = run_control(comfy, second, x, sigma, context)
+    black_on_white = hint.clone()
+    black_on_white[:, 0] = 1.0 - hint[:, 0]
+    stock_down, stock_mid = diffusers_residuals(reference, sampling, x, sigma, context, image.movedim(-1, 1), 0.5)
+    ours_down, ours_mid = diffusers_residuals(reference, sampling, x, sigma, context, black_on_white, 0.8)
+    assert_residuals(out, ([a + b for a, b in zip(stock_down, ours_down)], stock_mid + ours_mid))
+
+
+def test_apply_percent_range_and_strength_0_behave_as_the_stock_node(comfy, reference, hint):
+    (control_net,) = node(comfy, "LoadColorStrokeControlNet").load("cs_ldm.safetensors", "black_on_white")
+    apply = node(comfy, "ApplyColorStrokeControlNet")
+    positive, negative = conditioning(1), conditioning(2)
+    assert apply.apply(positive, negative, control_net, hint, 0.0, 0.0, 1.0) == (positive, negative)
+    pos, _ = apply.apply(positive, negative, control_net, hint, 1.0, 0.5, 1.0)
+    stock, _ = comfy["nodes"].ControlNetApplyAdvanced().apply_controlnet(
+        positive, negative, control_net, hint.movedim(1, -1), 1.0, 0.5, 1.0)
+    assert pos[0][1]["control"].timestep_percent_range == stock[0][1]["control"].timestep_percent_range == (0.5, 1.0)
+    x = torch.randn(2, 4, 8, 8)
+    out, _ = run_control(comfy, pos[0][1]["control"], x, torch.full((2,), 14.0), torch.randn(2, 77, 768))
+    assert out is None  # a high sigma lies in the first half of sampling: not active yet
+
+
+def test_apply_refuses_a_3_channel_controlnet_before_sampling(comfy, tmp_path, hint):
+    control_net = comfy["controlnet"].load_controlnet(str(tiny_3_channel(tmp_path / "tiny.safetensors", "ldm")))
+    assert control_net is not None
+    positive, negative = conditioning(1), conditioning(2)
+    with pytest.raises(ValueError, match="takes a 3-channel hint.*stock Apply ControlNet"):
+        node(comfy, "ApplyColorStrokeControlNet").apply(positive, negative, control_net, hint, 1.0, 0.0, 1.0)
+
+
+def test_overlay_crops_and_scales_the_drawing_like_controlnet_scales_the_hint(comfy):
+    drawing = example("lineart.png")  # 512x512
+    image = torch.full((2, 256, 384, 3), 0.5)
+    (out,) = node(comfy, "ColorStrokeLineartOverlay").overlay(image, drawing, 1.0, False)
+    assert out.shape == image.shape
+    import comfy.utils
+
+    lines = comfy.utils.common_upscale(drawing.movedim(-1, 1), 384, 256, "area", "center").movedim(1, -1)
+    torch.testing.assert_close(out, image * lines.expand(2, -1, -1, -1))
+
+
+# --- the server ---------------------------------------------------------------------------------------
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http(url, body=None, timeout=30):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``main.py --cpu`` with our package in custom_nodes and the example images in input/."""
+    base = tmp_path_factory.mktemp("comfy_base")
+    for folder in ("custom_nodes", "input", "output", "user", "models/controlnet"):
+        (base / folder).mkdir(parents=True)
+    (base / "custom_nodes" / FOLDER).symlink_to(ROOT, target_is_directory=True)
+    for name in ("lineart.png", "strokes.png"):
+        shutil.copy(ROOT / "example_workflows" / name, base / "input" / name)
+    port = free_port()
+    log = open(base / "server.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port), "--base-directory", str(base),
+         "--disable-auto-launch", "--disable-api-nodes", "--database-url", "sqlite:///:memory:"],
+        cwd=COMFYUI_DIR, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert process.poll() is None, (base / "server.log").read_text()[-3000:]
+            try:
+                if http(url + "/system_stats", timeout=5)[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "ComfyUI did not start in 180 s:\n" + (base / "server.log").read_text()[-3000:]
+            time.sleep(1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def object_info(server):
+    status, info = http(server + "/object_info", timeout=60)
+    assert status == 200
+    return info
+
+
+def test_server_lists_our_nodes_with_their_inputs(object_info):
+    for name in OURS:
+        assert object_info[name]["category"] == "conditioning/color stroke"
+        assert object_info[name]["python_module"] == f"custom_nodes.{FOLDER}"
+    pre = object_info["ColorStrokeCanny"]
+    assert set(pre["input"]["required"]) == {"lineart", "edge_source", "low", "high", "mask_marks", "background"}
+    assert set(pre["input"]["optional"]) == {"strokes", "strokes_mask"}
+    assert pre["output"] == ["STROKE_HINT", "IMAGE"] and pre["output_name"] == ["hint", "preview"]
+    apply = object_info["ApplyColorStrokeControlNet"]
+    assert set(apply["input"]["required"]) == {"positive", "negative", "control_net", "hint", "strength",
+                                               "start_percent", "end_percent"}
+    assert apply["input"]["optional"] == {"vae": ["VAE", apply["input"]["optional"]["vae"][1]]}
+    assert object_info["LoadColorStrokeControlNet"]["input"]["required"]["control_net_name"][0] == []
+    assert object_info["LoadColorStrokeControlNet"]["output"] == ["CONTROL_NET"]
+
+
+def test_server_runs_the_preprocessor_into_preview_image(server):
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "lineart.png"}},
+        "2": {"class_type": "LoadImage", "inputs": {"image": "strokes.png"}},
+        "3": {"class_type": "ColorStrokeCanny", "inputs": {
+            "lineart": ["1", 0], "strokes": ["2", 0], "strokes_mask": ["2", 1], "edge_source": "canny",
+            "low": 100, "high": 200, "mask_marks": "no_stroke", "background": 0xFFFFFF}},
+        "4": {"class_type": "PreviewImage", "inputs": {"images": ["3", 1]}},
+    }
+    status, queued = http(server + "/prompt", {"prompt": prompt})
+    assert status == 200 and queued["node_errors"] == {}, queued
+    deadline = time.monotonic() + 120
+    while True:
+        history = http(f"{server}/history/{queued['prompt_id']}")[1]
+        entry = history.get(queued["prompt_id"])
+        if entry and entry["status"]["completed"] or entry and entry["status"]["status_str"] == "error":
+            break
+        assert time.monotonic() < deadline, "the prompt did not finish in 120 s"
+        time.sleep(0.5)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    images = entry["outputs"]["4"]["images"]
+    assert len(images) == 1 and images[0]["type"] == "temp"
+
+
+def test_server_refuses_a_hint_wired_into_preview_image(server):
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "lineart.png"}},
+        "3": {"class_type": "ColorStrokeCanny", "inputs": {
+            "lineart": ["1", 0], "edge_source": "canny", "low": 100, "high": 200, "mask_marks": "no_stroke",
+            "background": 0xFFFFFF}},
+        "4": {"class_type": "PreviewImage", "inputs": {"images": ["3", 0]}},
+    }
+    status, answer = http(server + "/prompt", {"prompt": prompt})
+    assert status == 400 and "return_type_mismatch" in json.dumps(answer)
+
+
+def widget_inputs(info):
+    """(name, spec) of the inputs a UI workflow stores in widgets_values, in order, with the extra
+    values the frontend adds (seed's control_after_generate, LoadImage's upload button)."""
+    for group in ("required", "optional"):
+        for name in info["input_order"].get(group, []):
+            spec = info["input"][group][name]
+            kind, options = spec[0], (spec[1] if len(spec) > 1 else {})
+            if isinstance(kind, list) or kind in ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"):
+                yield name, spec
+                if options.get("control_after_generate"):
+                    yield None, ["COMBO", {}]
+                if options.get("image_upload"):
+                    yield None, ["COMBO", {}]
+
+
+def test_example_workflow_matches_the_servers_nodes(object_info, server):
+    workflow = json.loads((ROOT / "example_workflows" / "color_stroke_basic.json").read_text())
+    by_id = {n["id"]: n for n in workflow["nodes"]}
+    types = {n["type"] for n in workflow["nodes"]}
+    assert set(OURS) <= types and {"LoadImage", "CheckpointLoaderSimple", "CLIPTextEncode", "EmptyLatentImage",
+                                   "KSampler", "VAEDecode", "SaveImage", "PreviewImage"} <= types
+    prompt = {}
+    for n in workflow["nodes"]:
+        if n["type"] in FRONTEND_ONLY:
+            continue
+        info = object_info[n["type"]]
+        inputs = {}
+        for slot in n["inputs"]:
+            spec = info["input"].get("required", {}).get(slot["name"]) or info["input"].get("optional", {}).get(slot["name"])
+            assert spec is not None, (n["type"], slot["name"])
+            assert spec[0] == slot["type"], (n["type"], slot)
+        values = list(n["widgets_values"])
+        widgets = list(widget_inputs(info))
+        assert len(values) == len(widgets), (n["type"], values, [w[0] for w in widgets])
+        for (name, spec), value in zip(widgets, values):
+            if name is not None:
+                inputs[name] = value
+        prompt[str(n["id"])] = {"class_type": n["type"], "inputs": inputs}
+    for link_id, origin, origin_slot, target, target_slot, kind in workflow["links"]:
+        assert object_info[by_id[origin]["type"]]["output"][origin_slot] == kind
+        slot = by_id[target]["inputs"][target_slot]
+        assert slot["link"] == link_id and slot["type"] == kind
+        prompt[str(target)]["inputs"][slot["name"]] = [str(origin), origin_slot]
+    # ComfyUI validates the whole graph; only the model files, absent here, may be reported (the hint
+    # preview branch is valid, so ComfyUI queues that part)
+    status, answer = http(server + "/prompt", {"prompt": prompt})
+    assert {e["class_type"] for e in answer["node_errors"].values()} == {"CheckpointLoaderSimple", "LoadColorStrokeControlNet"}
+    for error in answer["node_errors"].values():
+        for item in error["errors"]:
+            assert item["type"] == "value_not_in_list", item
+            assert item["extra_info"]["input_name"] in ("ckpt_name", "control_net_name"), item
+    status, templates = http(server + "/workflow_templates")
+    assert status == 200 and "color_stroke_basic" in templates.get(FOLDER, [])

@@ -1,0 +1,291 @@
+"""The ComfyUI nodes' host-free parts: batches -> hints, hint checks for a model, the overlay.
+
+The repo is imported as a package (as ComfyUI does), so that the nodes' relative imports work.
+"""
+import importlib
+import importlib.util
+import pathlib
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PACKAGE = "color_stroke_nodes_under_test"
+
+
+def package():
+    """The repo imported as a package under a test name (once per process)."""
+    if PACKAGE not in sys.modules:
+        spec = importlib.util.spec_from_file_location(PACKAGE, ROOT / "__init__.py", submodule_search_locations=[str(ROOT)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[PACKAGE] = module
+        spec.loader.exec_module(module)
+    return sys.modules[PACKAGE]
+
+
+def sub(name):
+    package()
+    return importlib.import_module(f"{PACKAGE}.{name}")
+
+
+@pytest.fixture(scope="module")
+def pp():
+    return sub("preprocessors")
+
+
+@pytest.fixture(scope="module")
+def hb():
+    return sub("nodes.hint_batch")
+
+
+def example(name):
+    return sub("preprocessors").load_image(ROOT / "example_workflows" / name)
+
+
+def as_image(array):
+    """uint8 HxWxC -> ComfyUI IMAGE 1xHxWxC float."""
+    return torch.from_numpy(array.astype(np.float32) / 255.0)[None]
+
+
+@pytest.fixture(scope="module")
+def drawing():
+    return example("lineart.png")
+
+
+@pytest.fixture(scope="module")
+def layer():
+    return example("strokes.png")  # RGBA, alpha marks the strokes
+
+
+def loadimage(rgba):
+    """What ComfyUI's LoadImage gives for an RGBA PNG: IMAGE (RGB) and MASK = 1 - alpha."""
+    image = as_image(rgba)
+    return image[..., :3], 1.0 - image[..., 3]
+
+
+# --- the node classes ---------------------------------------------------------------------------
+
+def test_mappings_name_four_nodes_in_our_category_with_tooltips():
+    nodes = sub("nodes")
+    assert set(nodes.NODE_CLASS_MAPPINGS) == set(nodes.NODE_DISPLAY_NAME_MAPPINGS)
+    assert len(nodes.NODE_CLASS_MAPPINGS) == 4
+    for name, cls in nodes.NODE_CLASS_MAPPINGS.items():
+        assert cls.CATEGORY == "conditioning/color stroke"
+        assert callable(getattr(cls, cls.FUNCTION))
+        assert len(cls.OUTPUT_TOOLTIPS) == len(cls.RETURN_TYPES) == len(cls.RETURN_NAMES)
+        if name == "LoadColorStrokeControlNet":
+            continue  # its INPUT_TYPES lists ComfyUI's model folder: tested in test_comfy_host.py
+        for group in cls.INPUT_TYPES().values():
+            for input_name, spec in group.items():
+                assert spec[1].get("tooltip"), f"{name}.{input_name} has no tooltip"
+
+
+def test_a_5_channel_hint_never_comes_out_as_an_image():
+    nodes = sub("nodes")
+    assert nodes.NODE_CLASS_MAPPINGS["ColorStrokeCanny"].RETURN_TYPES == ("STROKE_HINT", "IMAGE")
+    assert nodes.NODE_CLASS_MAPPINGS["ApplyColorStrokeControlNet"].INPUT_TYPES()["required"]["hint"][0] == "STROKE_HINT"
+
+
+def test_preprocessor_node_equals_the_contract_function(drawing, layer, pp):
+    node = sub("nodes").NODE_CLASS_MAPPINGS["ColorStrokeCanny"]()
+    rgb, mask = loadimage(layer)
+    hint, preview = node.build(as_image(drawing), "canny", 100, 200, "no_stroke", 0xFFFFFF, strokes=rgb, strokes_mask=mask)
+    expected = pp.inference_hint(drawing, layer)
+    assert hint.dtype == torch.float32 and hint.shape == (1, 5, 512, 512)
+    np.testing.assert_allclose(hint[0].numpy(), expected, atol=1.5 / 255)
+    assert preview.shape == (1, 512, 512, 3) and preview.dtype == torch.float32
+    np.testing.assert_allclose(preview[0].numpy(), pp.hint_preview(expected) / 255.0, atol=1.5 / 255)
+
+
+# --- reading strokes the ComfyUI ways -----------------------------------------------------------
+
+def test_mask_marks_reads_loadimage_mask_and_painted_mask_alike(drawing, layer, hb):
+    rgb, loadimage_mask = loadimage(layer)
+    from_alpha, _ = hb.build_hints(as_image(drawing), rgb, loadimage_mask, mask_marks="no_stroke")
+    from_painted, _ = hb.build_hints(as_image(drawing), rgb, 1.0 - loadimage_mask, mask_marks="stroke")
+    rgba, _ = hb.build_hints(as_image(drawing), as_image(layer))  # 4-channel IMAGE: its alpha
+    torch.testing.assert_close(from_alpha, from_painted)
+    torch.testing.assert_close(from_alpha, rgba, atol=1e-6, rtol=0)
+    assert from_alpha[0, 4].sum() == pytest.approx(layer[..., 3].astype(np.float64).sum() / 255, rel=1e-4)
+
+
+def test_rgb_strokes_without_mask_are_read_against_the_background_colour(drawing, hb):
+    canvas = np.full((512, 512, 3), 255, np.uint8)
+    canvas[100:140, 200:300] = (200, 30, 10)
+    hint, _ = hb.build_hints(as_image(drawing), as_image(canvas), background=0xFFFFFF)
+    alpha = hint[0, 4].numpy()
+    assert alpha[100:140, 200:300].min() == 1 and alpha.sum() == 40 * 100
+    np.testing.assert_allclose(hint[0, 1:4, 120, 250].numpy(), np.array([200, 30, 10]) / 255, atol=1e-6)
+    black, _ = hb.build_hints(as_image(drawing), as_image(255 - canvas), background=0x000000)
+    assert black[0, 4].sum() == 40 * 100
+
+
+def test_loadimage_placeholder_mask_of_an_opaque_png_is_ignored(drawing, hb):
+    canvas = np.full((512, 512, 3), 255, np.uint8)
+    canvas[10:20, 10:20] = (0, 0, 255)
+    placeholder = torch.zeros(1, 64, 64)  # LoadImage's MASK for an image without alpha
+    hint, _ = hb.build_hints(as_image(drawing), as_image(canvas), placeholder, mask_marks="no_stroke")
+    assert hint[0, 4].sum() == 100
+
+
+def test_no_strokes_gives_edges_only(drawing, pp, hb):
+    hint, preview = hb.build_hints(as_image(drawing))
+    assert hint[0, 1:].abs().sum() == 0
+    np.testing.assert_array_equal(hint[0, 0].numpy(), pp.canny(drawing, 100, 200))
+    lineart, _ = hb.build_hints(as_image(drawing), edge_source="lineart")
+    np.testing.assert_allclose(lineart[0, 0].numpy(), pp.lineart_edges(drawing), atol=1e-6)
+
+
+def test_a_mask_without_strokes_is_an_error(drawing, hb, pp):
+    with pytest.raises(pp.HintError, match="strokes_mask is connected but strokes is not"):
+        hb.build_hints(as_image(drawing), None, torch.zeros(1, 512, 512))
+
+
+def test_bad_thresholds_and_modes_say_what_to_do(drawing, layer, hb, pp):
+    rgb, mask = loadimage(layer)
+    with pytest.raises(pp.HintError, match="low <= high"):
+        hb.build_hints(as_image(drawing), low=200, high=100)
+    with pytest.raises(pp.HintError, match="mask_marks"):
+        hb.build_hints(as_image(drawing), rgb, mask, mask_marks="alpha")
+    with pytest.raises(pp.HintError, match="0xRRGGBB"):
+        hb.build_hints(as_image(drawing), rgb, background=-1)
+
+
+# --- batches and sizes --------------------------------------------------------------------------
+
+def test_n_drawings_share_one_stroke_layer(drawing, layer, hb):
+    rgb, mask = loadimage(layer)
+    drawings = torch.cat([as_image(drawing), as_image(255 - drawing)])
+    hints, previews = hb.build_hints(drawings, rgb, mask)
+    assert hints.shape == (2, 5, 512, 512) and previews.shape == (2, 512, 512, 3)
+    torch.testing.assert_close(hints[0, 1:], hints[1, 1:])
+    single, _ = hb.build_hints(as_image(255 - drawing), rgb, mask)
+    torch.testing.assert_close(hints[1], single[0])
+
+
+def test_matching_batches_pair_up_and_mismatched_ones_are_refused(drawing, layer, hb, pp):
+    rgb, mask = loadimage(layer)
+    strokes = torch.cat([rgb, rgb.flip(1)])
+    masks = torch.cat([mask, mask.flip(1)])
+    hints, _ = hb.build_hints(as_image(drawing).expand(2, -1, -1, -1), strokes, masks)
+    torch.testing.assert_close(hints[1, 1:], hints[0, 1:].flip(1))
+    with pytest.raises(pp.HintError, match="batch sizes do not pair up"):
+        hb.build_hints(torch.cat([as_image(drawing)] * 3), strokes, masks)
+
+
+def test_strokes_of_another_size_are_stretched_with_a_warning(drawing, layer, hb, pp, caplog):
+    small = layer[::2, ::2]
+    rgb, mask = loadimage(small)
+    with caplog.at_level("WARNING", logger="color_stroke"):
+        hint, _ = hb.build_hints(as_image(drawing), rgb, mask)
+    assert "stretching the strokes" in caplog.text
+    expected = pp.inference_hint(drawing, small)
+    np.testing.assert_allclose(hint[0].numpy(), expected, atol=1.5 / 255)
+
+
+def test_a_mask_of_another_size_is_stretched_to_the_strokes_with_a_warning(drawing, layer, hb, caplog):
+    rgb, mask = loadimage(layer)
+    with caplog.at_level("WARNING", logger="color_stroke"):
+        hint, _ = hb.build_hints(as_image(drawing), rgb, mask[:, ::2, ::2])
+    assert "stretching the mask" in caplog.text
+    assert hint.shape == (1, 5, 512, 512) and 0.5 < hint[0, 4].mean() / (layer[..., 3].mean() / 255) < 1.5
+
+
+def test_a_2d_mask_is_one_mask(drawing, layer, hb):
+    rgb, mask = loadimage(layer)
+    torch.testing.assert_close(hb.build_hints(as_image(drawing), rgb, mask[0])[0], hb.build_hints(as_image(drawing), rgb, mask)[0])
+
+
+def test_non_batch_inputs_are_refused_clearly(drawing, hb, pp):
+    with pytest.raises(pp.HintError, match="BxHxWxC"):
+        hb.build_hints(as_image(drawing)[0])
+
+
+# --- the hint for a loaded model ----------------------------------------------------------------
+
+def fake_control_net(channels=5, polarity=None):
+    """An object shaped like comfy.controlnet.ControlNet as far as the apply node looks."""
+    block = [torch.nn.Conv2d(channels, 16, 3)]
+    net = types.SimpleNamespace(control_model=types.SimpleNamespace(input_hint_block=block))
+    if polarity is not None:
+        net.color_stroke_edge_polarity = polarity
+    return net
+
+
+def test_hint_goes_to_the_model_as_an_image_in_its_polarity(hb, drawing, pp):
+    mh = sub("nodes.model_hint")
+    hint, _ = hb.build_hints(as_image(drawing))
+    same = mh.hint_for_model(hint, fake_control_net(polarity="white_on_black"))
+    assert same.shape == (1, 512, 512, 5)
+    torch.testing.assert_close(same.movedim(-1, 1), hint)
+    flipped = mh.hint_for_model(hint, fake_control_net(polarity="black_on_white"))
+    torch.testing.assert_close(flipped[..., 0], 1.0 - hint[:, 0])
+    torch.testing.assert_close(flipped[..., 1:], hint[:, 1:].movedim(1, -1))
+    assert hint[0, 0].max() == 1  # the input is not changed
+
+
+def test_a_control_net_without_recorded_polarity_gets_the_default_with_a_warning(caplog):
+    mh = sub("nodes.model_hint")
+    hint = torch.rand(1, 5, 16, 16)
+    with caplog.at_level("WARNING", logger="color_stroke"):
+        out = mh.hint_for_model(hint, fake_control_net())
+    assert "not loaded by Load Color Stroke ControlNet" in caplog.text
+    torch.testing.assert_close(out.movedim(-1, 1), hint)
+
+
+def test_a_3_channel_control_net_is_refused_before_sampling(pp):
+    mh = sub("nodes.model_hint")
+    with pytest.raises(pp.HintError, match="takes a 3-channel hint.*stock Apply ControlNet"):
+        mh.hint_for_model(torch.rand(1, 5, 16, 16), fake_control_net(3))
+    with pytest.raises(pp.HintError, match="not a ControlNet with an image hint"):
+        mh.hint_for_model(torch.rand(1, 5, 16, 16), types.SimpleNamespace(t2i_model=None))
+    with pytest.raises(pp.HintError, match="Bx5xHxW"):
+        mh.hint_for_model(torch.rand(1, 3, 16, 16), fake_control_net())
+
+
+def test_apply_at_strength_0_returns_the_inputs_and_needs_no_comfyui():
+    node = sub("nodes").NODE_CLASS_MAPPINGS["ApplyColorStrokeControlNet"]()
+    positive, negative = [[torch.zeros(1, 77, 768), {}]], [[torch.zeros(1, 77, 768), {}]]
+    out = node.apply(positive, negative, fake_control_net(3), torch.rand(1, 5, 8, 8), 0.0, 0.0, 1.0)
+    assert out[0] is positive and out[1] is negative
+
+
+def test_apply_outside_comfyui_says_so(monkeypatch):
+    monkeypatch.delitem(sys.modules, "nodes", raising=False)
+    node = sub("nodes").NODE_CLASS_MAPPINGS["ApplyColorStrokeControlNet"]()
+    with pytest.raises(RuntimeError, match="inside ComfyUI"):
+        node.apply([], [], fake_control_net(), torch.rand(1, 5, 8, 8), 1.0, 0.0, 1.0)
+
+
+# --- overlay ------------------------------------------------------------------------------------
+
+def test_overlay_multiplies_lines_with_opacity(drawing):
+    ov = sub("nodes.overlay")
+    image = torch.rand(2, 512, 512, 3)
+    lines = ov.line_layer(as_image(drawing))
+    out = ov.multiply_lines(image, lines, 1.0)
+    torch.testing.assert_close(out, image * lines)
+    torch.testing.assert_close(ov.multiply_lines(image, lines, 0.0), image)
+    half = ov.multiply_lines(image, lines, 0.5)
+    torch.testing.assert_close(half, image * (0.5 + 0.5 * lines))
+
+
+def test_overlay_line_layer_handles_alpha_grey_and_inversion():
+    ov = sub("nodes.overlay")
+    rgba = torch.zeros(1, 4, 4, 4)  # fully transparent -> white
+    torch.testing.assert_close(ov.line_layer(rgba), torch.ones(1, 4, 4, 3))
+    grey = torch.full((1, 4, 4, 1), 0.25)
+    torch.testing.assert_close(ov.line_layer(grey, invert=True), torch.full((1, 4, 4, 3), 0.75))
+
+
+def test_overlay_refuses_mismatches(pp):
+    ov = sub("nodes.overlay")
+    with pytest.raises(pp.HintError, match="opacity"):
+        ov.multiply_lines(torch.rand(1, 4, 4, 3), torch.rand(1, 4, 4, 3), 1.5)
+    with pytest.raises(pp.HintError, match="1 drawing or one per image"):
+        ov.multiply_lines(torch.rand(3, 4, 4, 3), torch.rand(2, 4, 4, 3), 1.0)
+    with pytest.raises(pp.HintError, match="line layer is"):
+        ov.multiply_lines(torch.rand(1, 4, 4, 3), torch.rand(1, 8, 4, 3), 1.0)
