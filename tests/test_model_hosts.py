@@ -1,0 +1,108 @@
+"""Our checkpoint files in the real hosts' own ControlNet code (skipped unless a checkout is given).
+
+COMFYUI_DIR: ComfyUI's ``comfy.controlnet.load_controlnet`` + ``get_control`` on both layouts.
+SD_WEBUI_CONTROLNET_DIR: sd-webui-controlnet's ``scripts.cldm.ControlNet`` (needs the ``ldm`` package).
+FORGE_DIR: Forge's ``backend.nn.cnets.cldm.ControlNet``.
+Each loads an SD 1.5-sized random 5-channel ControlNet (output convolutions randomised), checks the
+tensor names strictly and compares the residuals with diffusers' forward (max abs difference <= 1e-4).
+Slow (SD 1.5 size on CPU: about a minute each); run with the host's Python environment.
+"""
+import importlib
+import logging
+import os
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import torch
+
+from model import export_state_dict, load_checkpoint, save_checkpoint
+
+pytestmark = pytest.mark.host
+TOLERANCE = 1e-4
+
+
+def _checkout(variable: str) -> Path:
+    folder = os.environ.get(variable)
+    if not folder:
+        pytest.skip(f"set {variable} to a checkout to run this host test")
+    return Path(folder)
+
+
+@pytest.fixture(scope="module")
+def sd15_files(tmp_path_factory):
+    """(diffusers ControlNetModel, {layout: path}) for an SD 1.5-sized random 5-channel ControlNet."""
+    from diffusers import ControlNetModel
+
+    torch.manual_seed(0)
+    controlnet = ControlNetModel(conditioning_channels=5, cross_attention_dim=768)  # SD 1.5's shapes
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for module in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block,
+                       controlnet.controlnet_cond_embedding.conv_out]:
+            for parameter in module.parameters():
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.05)
+    controlnet.eval()
+    folder = tmp_path_factory.mktemp("sd15")
+    paths = {layout: save_checkpoint(controlnet, folder / f"control_colorstroke_sd15_{layout}.safetensors", layout)
+             for layout in ("diffusers", "ldm")}
+    return controlnet, paths
+
+
+def _inputs(seed: int = 2):
+    """(latents 1x4x8x8, hint 1x5x64x64 in [0, 1], text 1x77x768)."""
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.randn(1, 4, 8, 8, generator=generator), torch.rand(1, 5, 64, 64, generator=generator),
+            torch.randn(1, 77, 768, generator=generator))
+
+
+def _diffusers_residuals(controlnet, sample, timestep, text, hint):
+    with torch.no_grad():
+        down, mid = controlnet(sample, timestep, encoder_hidden_states=text, controlnet_cond=hint, return_dict=False)
+    return list(down), mid
+
+
+def _largest_difference(ours, theirs) -> float:
+    assert len(ours) == len(theirs)
+    return max(float((a.float() - b.float()).abs().max()) for a, b in zip(ours, theirs))
+
+
+@pytest.mark.parametrize("layout", ["diffusers", "ldm"])
+def test_comfyui_loads_and_matches(sd15_files, layout, caplog):
+    sys.path.insert(0, str(_checkout("COMFYUI_DIR")))
+    from comfy.cli_args import args
+
+    args.cpu = True
+    import comfy.controlnet
+    import comfy.model_sampling
+
+    controlnet, paths = sd15_files
+    with caplog.at_level(logging.DEBUG):
+        control = comfy.controlnet.load_controlnet(str(paths[layout]))
+    assert control is not None, caplog.text
+    assert "missing controlnet keys" not in caplog.text and "unexpected controlnet keys" not in caplog.text
+    assert "leftover keys" not in caplog.text
+    model = control.control_model
+    assert model.input_hint_block[0].weight.shape[1] == 5
+    expected = {k[len("control_model."):] for k in export_state_dict(controlnet, "ldm")}
+    assert set(model.state_dict()) == expected
+
+    class Sampling(comfy.model_sampling.ModelSamplingDiscrete, comfy.model_sampling.EPS):
+        pass
+
+    sampling = Sampling()  # SD 1.5's schedule (ComfyUI's default for a config-less model)
+    sample, hint, text = _inputs()
+    control.set_cond_hint(hint, strength=1.0)
+    control.pre_run(types.SimpleNamespace(model_sampling=sampling), sampling.percent_to_sigma)
+    sigma = sampling.sigma(torch.tensor([500.0]))
+    with torch.no_grad():
+        theirs = control.get_control(sample, sigma, {"c_crossattn": text}, 1, {})
+    down, mid = _diffusers_residuals(controlnet, sampling.calculate_input(sigma, sample), sampling.timestep(sigma),
+                                     text, hint)
+    assert len(theirs["output"]) == len(down) == 12
+    difference = _largest_difference(down + [mid], theirs["output"] + theirs["middle"])
+    print(f"ComfyUI {layout}: max abs difference {difference:.3g}")
+    assert difference <= TOLERANCE
+    assert max(float(r.abs().max()) for r in down) > 1e-2  # the comparison is not between zeros
+    control.cleanup()
