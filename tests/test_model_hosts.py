@@ -106,3 +106,70 @@ def test_comfyui_loads_and_matches(sd15_files, layout, caplog):
     assert difference <= TOLERANCE
     assert max(float(r.abs().max()) for r in down) > 1e-2  # the comparison is not between zeros
     control.cleanup()
+
+
+def _stub_modules(monkeypatch, names: dict) -> None:
+    """Put stand-ins for the webui's ``modules`` package (``{"modules.devices": {attr: value}}``) in sys.modules."""
+    package = types.ModuleType("modules")
+    package.__path__ = []
+    monkeypatch.setitem(sys.modules, "modules", package)
+    for name, attributes in names.items():
+        module = types.ModuleType(name)
+        module.__dict__.update(attributes)
+        monkeypatch.setitem(sys.modules, name, module)
+        setattr(package, name.split(".", 1)[1], module)
+
+
+def _use_checkout(monkeypatch, folder: Path, packages) -> None:
+    """Import ``packages`` from ``folder`` (this repo has a ``scripts`` folder of its own, so forget cached ones)."""
+    monkeypatch.syspath_prepend(str(folder))
+    for name in list(sys.modules):
+        if name.split(".")[0] in packages:
+            monkeypatch.delitem(sys.modules, name)
+    importlib.invalidate_caches()
+
+
+@pytest.fixture
+def webui_controlnet(monkeypatch):
+    """sd-webui-controlnet's ``scripts`` package on minimal ``modules`` stand-ins (CPU, fp32)."""
+    folder = _checkout("SD_WEBUI_CONTROLNET_DIR")
+    try:
+        importlib.import_module("ldm.modules.diffusionmodules.openaimodel")
+    except ImportError:
+        pytest.skip("sd-webui-controlnet needs the webui's ldm package: pip install --no-deps stable-diffusion-sdkit")
+    cpu = torch.device("cpu")
+    _stub_modules(monkeypatch, {
+        "modules.devices": {"get_device_for": lambda task: cpu, "device": cpu, "dtype_unet": torch.float32,
+                            "torch_gc": lambda: None},
+        "modules.shared": {"cmd_opts": types.SimpleNamespace(controlnet_loglevel="INFO",
+                                                             controlnet_preprocessor_cache_size=0),
+                           "opts": types.SimpleNamespace(data={})},
+    })
+    _use_checkout(monkeypatch, folder, ("scripts",))
+    return folder
+
+
+@pytest.mark.parametrize("layout", ["diffusers", "ldm"])
+def test_sd_webui_controlnet_loads_and_matches(sd15_files, webui_controlnet, layout):
+    from safetensors.torch import load_file
+
+    guess = importlib.import_module("scripts.controlnet_model_guess")
+    controlnet, paths = sd15_files
+    state = load_file(str(paths[layout]))  # as scripts/utils.py load_state_dict reads a .safetensors file
+    control = guess.build_model_by_guess(dict(state), None, str(paths[layout]))
+    assert control.type == guess.ControlModelType.ControlNet
+    network = control.model.control_model
+    assert network.input_hint_block[0].weight.shape[1] == 5
+    # the host loads with strict=False; check strictly ourselves: same names and shapes as our ldm file
+    ldm = {k[len("control_model."):]: tuple(v.shape) for k, v in export_state_dict(controlnet, "ldm").items()}
+    assert {k: tuple(v.shape) for k, v in network.state_dict().items()} == ldm
+    network.eval()
+    sample, hint, text = _inputs()
+    timestep = torch.tensor([500.0])
+    with torch.no_grad():
+        theirs = network(x=sample, hint=hint, timesteps=timestep, context=text)
+    down, mid = _diffusers_residuals(controlnet, sample, timestep, text, hint)
+    assert len(theirs) == 13
+    difference = _largest_difference(down + [mid], list(theirs))
+    print(f"sd-webui-controlnet {layout}: max abs difference {difference:.3g}")
+    assert difference <= TOLERANCE
