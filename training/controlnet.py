@@ -1,58 +1,58 @@
-"""The ControlNet being trained: built from the base UNet, run beside it, exported and read back.
-
-TEMPORARY STAND-IN until ``model/`` (issue 3) lands: ``build``, ``export`` and ``load_exported`` are
-to call ``model.build_controlnet`` / ``save_checkpoint`` / ``load_checkpoint``.
-"""
+"""The ControlNet being trained, through ``model/``: built from the base UNet (or an existing
+ControlNet, widened when it has 3 channels), run beside the UNet, exported and read back."""
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import torch
 
-from preprocessors import HINT_CHANNELS, HINT_FORMAT, HINT_VERSION
-
-EXPORT_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+from model import (
+    CheckpointError, build_controlnet, inspect_checkpoint, load_checkpoint, save_checkpoint, set_middle_block_only,
+    widen_controlnet,
+)
 
 
 def build(unet, config):
-    """A 5-channel ControlNetModel copied from ``unet`` (or read from ``config.controlnet_init``)."""
-    from diffusers import ControlNetModel
-
-    if config.controlnet_init:
-        return load_exported(config.controlnet_init)[0]
-    return ControlNetModel.from_unet(unet, conditioning_channels=HINT_CHANNELS)
+    """The 5-channel ControlNetModel to train: a copy of ``unet``'s encoder, or ``config.controlnet_init``
+    (one of ours, or a 3-channel ControlNet widened by ``model.widen_controlnet``); middle-block-only
+    mode as ``config.middle_block_only`` says."""
+    if not config.controlnet_init:
+        return build_controlnet(unet, middle_block_only=config.middle_block_only)
+    sd15_only = not config.allow_non_sd15
+    try:
+        channels = inspect_checkpoint(config.controlnet_init).hint_channels if Path(config.controlnet_init).is_file() else None
+    except CheckpointError:
+        channels = None  # load_checkpoint below says what is wrong with it
+    if channels == 3:
+        controlnet = widen_controlnet(load_checkpoint(config.controlnet_init, sd15_only=sd15_only, hint_channels=3)[0])
+    else:
+        controlnet = load_checkpoint(config.controlnet_init, config.polarity, sd15_only=sd15_only)[0]
+    if controlnet.config.cross_attention_dim != unet.config.cross_attention_dim:
+        raise CheckpointError(f"--controlnet_init {config.controlnet_init!r} has cross-attention width "
+                              f"{controlnet.config.cross_attention_dim} but the base has {unet.config.cross_attention_dim}")
+    return set_middle_block_only(controlnet.float(), config.middle_block_only)
 
 
 def residuals(controlnet, noisy, timesteps, text, hint, middle_block_only: bool):
-    """The ControlNet's UNet residuals: (down list or None, mid), in the ControlNet's compute dtype."""
+    """(down-block residuals, middle residual) for the UNet.
+
+    In middle-block-only mode the down residuals are zeros outside the autograd graph, so their zero
+    convolutions get no gradient; they are zeros and not None because diffusers' UNet adds the middle
+    residual only when down residuals are given too. The mode is passed in rather than read from the
+    model: under multi-GPU training ``controlnet`` is accelerate's DDP wrapper, which must be the one
+    called (gradient sync) and does not carry the model's flag.
+    """
     down, mid = controlnet(noisy, timesteps, encoder_hidden_states=text, controlnet_cond=hint, return_dict=False)
-    return (None if middle_block_only else down), mid
+    if middle_block_only:
+        down = [torch.zeros_like(d) for d in down]
+    return list(down), mid
 
 
 def export(controlnet, path, layout: str, dtype: str, metadata: dict) -> Path:
-    """Write ``controlnet`` as one .safetensors file (atomic), with the hint contract in its metadata."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    state = {k: v.detach().to("cpu", EXPORT_DTYPES[dtype]).contiguous() for k, v in controlnet.state_dict().items()}
-    info = {"hint_format": HINT_FORMAT, "hint_version": str(HINT_VERSION), "layout": layout,
-            "config": json.dumps(dict(controlnet.config)), **{k: str(v) for k, v in metadata.items()}}
-    partial = path.with_name(path.name + ".part")
-    save_file(state, str(partial), metadata=info)
-    os.replace(partial, path)
-    return path
+    """Write ``controlnet`` as one .safetensors file (atomic) with the hint contract and ``metadata``."""
+    return save_checkpoint(controlnet, path, layout=layout, dtype=dtype, metadata=metadata)
 
 
-def load_exported(path):
+def load_exported(path, allow_non_sd15: bool = False):
     """(ControlNetModel, metadata dict) read back from an exported file."""
-    from diffusers import ControlNetModel
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    with safe_open(str(path), framework="pt") as handle:
-        metadata = handle.metadata() or {}
-    model = ControlNetModel.from_config(json.loads(metadata["config"]))
-    model.load_state_dict(load_file(str(path)))
-    return model, metadata
+    return load_checkpoint(path, sd15_only=not allow_non_sd15)

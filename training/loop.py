@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from preprocessors import HINT_FORMAT, HINT_VERSION, canny_batch, make_hint_batch
+from preprocessors import canny_batch, make_hint_batch
 
 from . import checkpointing
 from . import controlnet as bridge
@@ -65,7 +65,7 @@ class Trainer:
     # ------------------------------------------------------------------ setup
     def _setup(self):
         from accelerate import Accelerator
-        from accelerate.utils import ProjectConfiguration, set_seed
+        from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
 
         config = self.config
         output = Path(config.output_dir)
@@ -78,6 +78,8 @@ class Trainer:
             mixed_precision=config.mixed_precision,
             log_with=None if report_to == "none" else report_to,
             project_config=ProjectConfiguration(project_dir=str(output), logging_dir=str(output / "logs")),
+            # middle-block-only leaves the down-block zero convolutions without gradients
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=config.middle_block_only)],
         )
         if config.allow_tf32 and torch.cuda.is_available():
             torch.backends.cuda.matmul.allow_tf32 = True
@@ -215,7 +217,7 @@ class Trainer:
         with self.accelerator.autocast():
             down, mid = bridge.residuals(self.controlnet, noisy, timesteps, text, hint, self.config.middle_block_only)
             prediction = base.unet(noisy, timesteps, encoder_hidden_states=text,
-                                   down_block_additional_residuals=None if down is None else [d.to(dtype) for d in down],
+                                   down_block_additional_residuals=[d.to(dtype) for d in down],
                                    mid_block_additional_residual=mid.to(dtype)).sample
         if base.noise_scheduler.config.prediction_type == "v_prediction":
             target = base.noise_scheduler.get_velocity(latents.float(), noise, timesteps)
@@ -278,11 +280,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ outputs
     def metadata(self) -> dict:
-        config = self.config
-        return {"hint_format": HINT_FORMAT, "hint_version": HINT_VERSION, "edge_polarity": config.polarity,
-                "base_model": Path(config.base_model).name, "steps": self.step, "resolution": config.resolution,
-                "middle_block_only": config.middle_block_only, "ema": config.use_ema,
-                "trainer": "color-stroke-controlnet training/train.py"}
+        """What the exported file records beside the contract (``model.save_checkpoint`` adds that)."""
+        config, edges = self.config, self.config.edge_params()
+        canny_low = (edges.low_min + edges.low_max) / 2
+        return {"edge_polarity": config.polarity, "training_step": self.step, "canny_low": canny_low,
+                "canny_high": canny_low * edges.ratio_min, "base_model": Path(config.base_model).name,
+                "resolution": config.resolution, "ema": config.use_ema, "trainer": "training/train.py"}
 
     def export(self, path) -> Path:
         """Write the (EMA) ControlNet to ``path`` as a single .safetensors file."""
@@ -323,8 +326,8 @@ class Trainer:
         model.eval()
         try:
             with self._ema_weights():
-                result = run_validation(model, self.base, self.embed, self.validation, self.config, self.step,
-                                        self.accelerator.device, self.weight_dtype)
+                result = run_validation(model, self.base, self.validation, self.config, self.step,
+                                        self.accelerator.device, self.accelerator.autocast())
         finally:
             model.train()
         scalars = {"validation/stroke_colour_error": result["stroke_colour_error"], "validation/edge_f1": result["edge_f1"]}

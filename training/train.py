@@ -33,10 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     from training.checkpointing import CheckpointError
     from training.data import DataError
     from training.loop import Trainer, TrainingError
+    from model import CheckpointError as ModelFileError
 
     try:
         result = Trainer(config).run()
-    except (ConfigError, BaseModelError, CheckpointError, DataError, TrainingError) as error:
+    except (ConfigError, BaseModelError, CheckpointError, DataError, ModelFileError, TrainingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if result.export_path is None:  # not the main process
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ntrained {result.step} steps; skipped samples: {result.skipped or 'none'}; "
           f"samples without a caption (trained on the empty prompt): {result.missing_captions}")
     if config.demo:
-        model, metadata = bridge.load_exported(result.export_path)
+        model, metadata = bridge.load_exported(result.export_path, config.allow_non_sd15)
         print(f"loaded the exported ControlNet back: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
               f"hint {metadata.get('hint_format')} v{metadata.get('hint_version')}")
     print(f"exported ControlNet: {result.export_path}")

@@ -19,7 +19,6 @@ from PIL import Image
 from preprocessors import WHITE_ON_BLACK, canny, inference_hint, load_image, training_hint
 from preprocessors.contract import EDGE_CHANNEL
 
-from . import controlnet as bridge
 from .data import decode_rgb, sample_rng
 from .data.samples import resize_and_crop
 
@@ -71,31 +70,23 @@ def user_samples(folder, resolution: int, polarity: str) -> list[ValidationSampl
 
 
 @torch.no_grad()
-def generate(controlnet, base, embed, hints: torch.Tensor, prompts: list[str], steps: int, guidance: float,
-             seed: int, dtype, middle_block_only: bool) -> np.ndarray:
-    """Images BxHxWx3 uint8 for hints Bx5xHxW in [0, 1] (DDIM, classifier-free guidance on both nets)."""
+def generate(controlnet, base, hints: torch.Tensor, prompts: list[str], steps: int, guidance: float, seed: int,
+             autocast) -> np.ndarray:
+    """Images BxHxWx3 uint8 for hints Bx5xHxW in [0, 1], through ``model.inference.controlnet_pipeline``
+    (diffusers' ControlNet pipeline with the base's parts and a DDIM schedule)."""
     from diffusers import DDIMScheduler
 
-    device = hints.device
-    scheduler = DDIMScheduler.from_config(base.noise_scheduler.config)
-    scheduler.set_timesteps(steps, device=device)
-    batch, _, height, width = hints.shape
-    factor = 2 ** (len(base.vae.config.block_out_channels) - 1)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    latents = torch.randn((batch, base.unet.config.in_channels, height // factor, width // factor), generator=generator,
-                          device=device) * scheduler.init_noise_sigma
-    text = torch.cat([embed([""] * batch), embed(prompts)])
-    cond = torch.cat([hints, hints]).to(dtype)
-    for t in scheduler.timesteps:
-        model_in = scheduler.scale_model_input(torch.cat([latents, latents]), t).to(dtype)
-        down, mid = bridge.residuals(controlnet, model_in, t, text, cond.to(controlnet.dtype), middle_block_only)
-        noise = base.unet(model_in, t, encoder_hidden_states=text, mid_block_additional_residual=mid.to(dtype),
-                          down_block_additional_residuals=None if down is None else [d.to(dtype) for d in down]).sample
-        uncond, cond_pred = noise.float().chunk(2)
-        latents = scheduler.step(uncond + guidance * (cond_pred - uncond), t, latents).prev_sample
-    images = base.vae.decode((latents / base.vae.config.scaling_factor).to(base.vae.dtype)).sample
-    images = ((images.float().clamp(-1, 1) + 1) * 127.5).round().byte()
-    return images.permute(0, 2, 3, 1).cpu().numpy()
+    from model.inference import controlnet_pipeline
+
+    parts = {"vae": base.vae, "text_encoder": base.text_encoder, "tokenizer": base.tokenizer, "unet": base.unet,
+             "scheduler": DDIMScheduler.from_config(base.noise_scheduler.config)}
+    pipe = controlnet_pipeline(parts, controlnet)
+    pipe.set_progress_bar_config(disable=True)
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    with autocast:
+        images = pipe(prompt=prompts, image=hints.to(controlnet.dtype), height=hints.shape[2], width=hints.shape[3],
+                      num_inference_steps=steps, guidance_scale=guidance, generator=generator, output_type="np").images
+    return (np.clip(images, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 def stroke_colour_error(result: np.ndarray, hint: np.ndarray) -> float:
@@ -138,11 +129,11 @@ def make_grid(samples: list[ValidationSample], results: np.ndarray, polarity: st
     return np.concatenate(rows, axis=0)
 
 
-def run_validation(controlnet, base, embed, samples, config, step: int, device, dtype) -> dict:
+def run_validation(controlnet, base, samples, config, step: int, device, autocast) -> dict:
     """Generate, write ``OUTPUT_DIR/validation/step-NNNNNNN.png`` and return the metrics and the grid."""
     hints = torch.from_numpy(np.stack([s.hint for s in samples])).to(device)
-    results = generate(controlnet, base, embed, hints, [s.prompt for s in samples], config.validation_inference_steps,
-                       config.validation_guidance_scale, config.seed, dtype, config.middle_block_only)
+    results = generate(controlnet, base, hints, [s.prompt for s in samples], config.validation_inference_steps,
+                       config.validation_guidance_scale, config.seed, autocast)
     grid = make_grid(samples, results, config.polarity)
     path = Path(config.output_dir) / "validation" / f"step-{step:07d}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
