@@ -173,3 +173,44 @@ def test_sd_webui_controlnet_loads_and_matches(sd15_files, webui_controlnet, lay
     difference = _largest_difference(down + [mid], list(theirs))
     print(f"sd-webui-controlnet {layout}: max abs difference {difference:.3g}")
     assert difference <= TOLERANCE
+
+
+@pytest.fixture
+def forge(monkeypatch):
+    """Forge's ``backend`` and ``modules_forge`` on CPU, with a stand-in for ``modules.paths_internal``.
+
+    Forge clones huggingface_guess at launch; give its folder in FORGE_HUGGINGFACE_GUESS_DIR (the folder
+    that holds the ``huggingface_guess`` package) when the checkout has none.
+    """
+    folder = _checkout("FORGE_DIR")
+    extra = os.environ.get("FORGE_HUGGINGFACE_GUESS_DIR") or str(folder / "repositories" / "huggingface_guess")
+    if not (Path(extra) / "huggingface_guess").is_dir():
+        pytest.skip("Forge needs huggingface_guess: set FORGE_HUGGINGFACE_GUESS_DIR")
+    _stub_modules(monkeypatch, {"modules.paths_internal": {"models_path": str(folder / "models")}})
+    for path in (extra, folder / "packages_3rdparty", folder):
+        monkeypatch.syspath_prepend(str(path))
+    _use_checkout(monkeypatch, folder, ("backend", "modules_forge", "huggingface_guess", "gguf"))
+    importlib.import_module("backend.args").args.always_cpu = True
+    return folder
+
+
+@pytest.mark.parametrize("layout", ["diffusers", "ldm"])
+def test_forge_loads_and_matches(sd15_files, forge, layout):
+    from safetensors.torch import load_file
+
+    supported = importlib.import_module("modules_forge.supported_controlnet")
+    controlnet, paths = sd15_files
+    patcher = supported.ControlNetPatcher.try_build_from_state_dict(load_file(str(paths[layout])), str(paths[layout]))
+    assert isinstance(patcher, supported.ControlNetPatcher)
+    network = patcher.model_patcher.control_model
+    ldm = {k[len("control_model."):]: tuple(v.shape) for k, v in export_state_dict(controlnet, "ldm").items()}
+    assert {k: tuple(v.shape) for k, v in network.state_dict().items()} == ldm
+    sample, hint, text = _inputs()
+    timestep = torch.tensor([500.0])
+    with torch.no_grad():
+        theirs = network(x=sample, hint=hint, timesteps=timestep, context=text)
+    down, mid = _diffusers_residuals(controlnet, sample, timestep, text, hint)
+    assert len(theirs) == 13
+    difference = _largest_difference(down + [mid], [t.float() for t in theirs])
+    print(f"Forge {layout}: max abs difference {difference:.3g}")
+    assert difference <= TOLERANCE
