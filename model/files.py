@@ -67,7 +67,7 @@ def _unwrap(state) -> dict:
     import torch
 
     for wrapper in ("state_dict", "model", "module"):
-        if isinstance(state, dict) and isinstance(state.get(wrapper), dict) and not isinstance(state.get(wrapper), torch.Tensor):
+        if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]
     if not isinstance(state, dict):
         raise CheckpointError(f"the file holds a {type(state).__name__}, not a dict of tensors")
