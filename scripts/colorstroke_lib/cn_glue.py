@@ -1,0 +1,115 @@
+"""A1111 + sd-webui-controlnet: our preprocessors in its registry, and its detectmap_proc taught our hint.
+
+Imported only on A1111 with sd-webui-controlnet loaded (its modules are in ``sys.modules`` by then,
+``metadata.ini`` orders us after it). The flow per ControlNet unit in its ``get_control``:
+
+1. ``cached_call`` -> our ``__call__`` (never cached: the strokes are not in its cache key), which
+   returns ``Result(HintMap, [Canny preview])``: the 5xHxW hint of the drawing and the stored strokes
+   at the drawing's size, in the polarity of the unit's model.
+2. ``Script.detectmap_proc(HintMap, module, resize_mode, h, w)``, once for the generation size and
+   once for hires fix: the wrapper fits the hint with ``geometry.fit_hint`` and returns the
+   1x5xhxw float tensor plus an RGB preview; any other map goes to the original, unchanged.
+"""
+from __future__ import annotations
+
+import torch
+
+from internal_controlnet.external_code import Preprocessor, PreprocessorParameter, find_cn_script
+from modules import devices
+from preprocessors import BLACK_ON_WHITE, hint_preview
+from scripts import global_state
+
+from . import hints, polarity
+from .geometry import fit_hint
+from .store import STROKES
+
+PREPROCESSORS = {"colorstroke_canny": None, "colorstroke_canny_black_on_white": BLACK_ON_WHITE}
+TAG = "ColorStroke"  # sd-webui-controlnet lists, under this tag, the models whose name contains "colorstroke"
+
+
+def model_path(model_name) -> str | None:
+    """The file of a unit's model ("name [hash]", or just "name"); None for no model or an unknown one."""
+    if not model_name or model_name == "None":
+        return None
+    path = global_state.cn_models.get(model_name)
+    if path is None:
+        path = global_state.cn_models.get(global_state.cn_models_names.get(model_name.split(" [")[0].lower()))
+    return path
+
+
+class ColorStrokeCanny(Preprocessor):
+    """Canny of the drawing plus the stored stroke layer -> a ``hints.HintMap`` (5 channels)."""
+
+    def __init__(self, name: str, chosen_polarity: str | None):
+        super().__init__(name=name)
+        self.tags = [TAG]
+        self.chosen_polarity = chosen_polarity
+        # the hint is built at the drawing's own size and fitted later: resolution is not used
+        self.slider_resolution = PreprocessorParameter(label="Resolution", minimum=64, maximum=2048, value=512, step=8, visible=False)
+        self.slider_1 = PreprocessorParameter(label="Canny low threshold", minimum=1, maximum=255, step=1, value=100)
+        self.slider_2 = PreprocessorParameter(label="Canny high threshold", minimum=1, maximum=255, step=1, value=200)
+        self.sorting_priority = 1
+
+    def _cached_call(self, *args, **kwargs):
+        return self(*args, **kwargs)
+
+    def __call__(self, input_image, resolution, slider_1=None, slider_2=None, slider_3=None, input_mask=None, model=None, **kwargs):
+        """input_image: HxWx3 uint8 RGB drawing; model: the unit's model name (absent in API previews)."""
+        drawing = hints.Drawing(input_image, *hints.thresholds(slider_1, slider_2))
+        hint_map = hints.build_hint(drawing, STROKES.get(), polarity.resolve(model_path(model), self.chosen_polarity))
+        return Preprocessor.Result(hint_map, [hints.canny_preview(hint_map)])
+
+
+def register() -> None:
+    """Add our preprocessors to the registry, replacing earlier registrations (a UI reload)."""
+    for name, chosen in PREPROCESSORS.items():
+        Preprocessor.all_processors.pop(name, None)
+        Preprocessor.all_processors_by_name.pop(name, None)
+        Preprocessor.add_supported_preprocessor(ColorStrokeCanny(name, chosen))
+
+
+def hint_control(hint_map: hints.HintMap, resize_mode, height: int, width: int):
+    """detectmap_proc for our hint: (1x5xheightxwidth float tensor on the ControlNet device, HxWx3 uint8 preview)."""
+    fitted = fit_hint(hint_map.hint, resize_mode, height, width, hint_map.polarity)
+    control = torch.from_numpy(fitted)[None].to(devices.get_device_for("controlnet"))
+    return control, hint_preview(fitted, hint_map.polarity)
+
+
+_ORIGINAL = "_colorstroke_original"
+_wrapped_classes = []
+
+
+def install_wrapper(script_class) -> None:
+    """Make ``script_class.detectmap_proc`` (a staticmethod) take our hint maps; idempotent."""
+    original = script_class.__dict__["detectmap_proc"].__func__
+    if hasattr(original, _ORIGINAL):
+        return
+
+    def detectmap_proc(detected_map, module, resize_mode, h, w):
+        if isinstance(detected_map, hints.HintMap):
+            return hint_control(detected_map, resize_mode, h, w)
+        return original(detected_map, module, resize_mode, h, w)
+
+    setattr(detectmap_proc, _ORIGINAL, original)
+    script_class.detectmap_proc = staticmethod(detectmap_proc)
+    _wrapped_classes.append(script_class)
+
+
+def remove_wrappers() -> None:
+    """Put back every detectmap_proc we wrapped that is still ours (another wrapper on top stays)."""
+    while _wrapped_classes:
+        script_class = _wrapped_classes.pop()
+        current = script_class.__dict__["detectmap_proc"].__func__
+        if hasattr(current, _ORIGINAL):
+            script_class.detectmap_proc = staticmethod(getattr(current, _ORIGINAL))
+
+
+def before_generation(p) -> None:
+    """Wrap the detectmap_proc of the ControlNet script that will run for ``p`` (if any)."""
+    controlnet = find_cn_script(p.scripts)
+    if controlnet is not None:
+        install_wrapper(type(controlnet))
+
+
+def on_unload() -> None:
+    remove_wrappers()

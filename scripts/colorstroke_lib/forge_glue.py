@@ -1,0 +1,109 @@
+"""Forge: our preprocessors in its built-in ControlNet's registry; the 5-channel hint goes in before sampling.
+
+Forge's ControlNet takes only 3/4-channel images through its image path, so for each unit:
+
+1. ``__call__`` records the drawing and returns its Canny edges (HxWx3 uint8): Forge shows and
+   saves them, and crops/resizes them into the unit's cond, one for the generation size and one
+   for hires fix.
+2. ``process_after_running_preprocessors`` hands the recorded drawings and the stored strokes to
+   the unit's parameters (``params.colorstroke``), so later units and generations cannot mix them up.
+3. ``process_before_every_sampling`` (each pass, hires included) replaces the Bx3xhxw cond with the
+   Bx5xhxw hint of those drawings, fitted to the cond's size with the unit's resize mode, in the
+   polarity of the unit's model. It changes no state, so running it twice per pass is harmless.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from lib_controlnet import global_state
+from lib_controlnet.enums import InputMode
+from modules_forge.shared import add_supported_preprocessor
+from modules_forge.supported_preprocessor import Preprocessor, PreprocessorParameter
+from preprocessors import BLACK_ON_WHITE, WHITE_ON_BLACK
+
+from . import hints, polarity
+from .store import STROKES
+
+PREPROCESSORS = {"colorstroke_canny": None, "colorstroke_canny_black_on_white": BLACK_ON_WHITE}
+TAG = "ColorStroke"
+MODEL_FILTERS = ["colorstroke"]  # Forge lists, under our tag, the models whose file name contains these
+
+
+@dataclass(frozen=True)
+class UnitInputs:
+    """What one unit's hint is built from: its drawings (one per input image) and the strokes."""
+
+    drawings: tuple
+    strokes: object  # HxWx4 straight RGBA or None
+
+
+def model_path(model_name) -> str | None:
+    """The file of a unit's model name ("name [hash]"); None for no model or an unknown name."""
+    if not model_name or model_name == "None":
+        return None
+    return global_state.controlnet_filename_dict.get(model_name)
+
+
+def resize_mode_of(process, unit):
+    """The resize mode Forge used for the unit's cond: img2img's own when the unit has no image."""
+    if unit.image is None and getattr(unit.input_mode, "value", unit.input_mode) == InputMode.SIMPLE.value:
+        return getattr(process, "resize_mode", unit.resize_mode)
+    return unit.resize_mode
+
+
+class ColorStrokeCanny(Preprocessor):
+    def __init__(self, name: str, chosen_polarity: str | None):
+        super().__init__()
+        self.name = name
+        self.tags = [TAG]
+        self.model_filename_filters = MODEL_FILTERS
+        self.chosen_polarity = chosen_polarity
+        # the hint is built at the drawing's own size and fitted later: resolution is not used
+        self.slider_resolution = PreprocessorParameter(visible=False)
+        self.slider_1 = PreprocessorParameter(label="Canny low threshold", minimum=0, maximum=255, step=1, value=100, visible=True)
+        self.slider_2 = PreprocessorParameter(label="Canny high threshold", minimum=0, maximum=255, step=1, value=200, visible=True)
+        self.sorting_priority = 1
+        self.use_soft_projection_in_hr_fix = True  # as Forge's canny
+        self._recorded = []
+
+    def __call__(self, input_image, resolution, slider_1=None, slider_2=None, slider_3=None, **kwargs):
+        """input_image: HxWx3 uint8 RGB drawing -> HxWx3 uint8 Canny edges, white on black."""
+        drawing = hints.Drawing(input_image, *hints.thresholds(slider_1, slider_2))
+        self._recorded.append(drawing)
+        return hints.canny_preview(hints.build_hint(drawing, None, WHITE_ON_BLACK))
+
+    def process_after_running_preprocessors(self, process, params, *args, **kwargs):
+        params.colorstroke = UnitInputs(tuple(self._recorded), STROKES.get())
+        self._recorded = []
+
+    def process_before_every_sampling(self, process, cond, mask, *args, **kwargs):
+        """cond: Bx3xhxw (the Canny, as Forge placed it) -> Bx5xhxw hint on cond's device and dtype."""
+        unit, inputs = kwargs["unit"], kwargs["params"].colorstroke
+        edge_polarity = polarity.resolve(model_path(unit.model), self.chosen_polarity)
+        batch = hints.hint_batch(
+            inputs.drawings, inputs.strokes, edge_polarity, resize_mode_of(process, unit),
+            height=cond.shape[-2], width=cond.shape[-1], batch_size=cond.shape[0],
+        )
+        return torch.from_numpy(batch).to(device=cond.device, dtype=cond.dtype), mask
+
+
+_registered = {}
+
+
+def register() -> None:
+    """Add our preprocessors to Forge's registry (a later registration replaces an earlier one)."""
+    for name, chosen in PREPROCESSORS.items():
+        _registered[name] = ColorStrokeCanny(name, chosen)
+        add_supported_preprocessor(_registered[name])
+
+
+def before_generation(p) -> None:
+    """Forget drawings recorded outside a generation (the UI's preview runs the preprocessor too)."""
+    for preprocessor in _registered.values():
+        preprocessor._recorded = []
+
+
+def on_unload() -> None:
+    """Nothing to undo: a reload registers fresh preprocessors under the same names."""

@@ -1,0 +1,68 @@
+"""What both hosts' preprocessors compute: the hint of a drawing plus strokes, its previews, a batch.
+
+All hint building goes through ``preprocessors.inference_hint`` (Canny of the drawing at its own
+size, the stroke layer stretched to it); only the placement at the generation's size is ours
+(``geometry.fit_hint``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from preprocessors import WHITE_ON_BLACK, check_polarity, inference_hint
+
+from .geometry import fit_hint
+
+DEFAULT_LOW, DEFAULT_HIGH = 100.0, 200.0
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """A line drawing as a host hands it to a preprocessor, with the Canny thresholds of its unit.
+
+    image: HxWx3 (or HxWx4, HxW) uint8 RGB; low <= high: OpenCV Canny thresholds on 0-255 gradients.
+    """
+
+    image: np.ndarray
+    low: float = DEFAULT_LOW
+    high: float = DEFAULT_HIGH
+
+
+@dataclass(frozen=True)
+class HintMap:
+    """A 5xHxW float32 hint in [0, 1] at the drawing's size, and the edge polarity it is in."""
+
+    hint: np.ndarray
+    polarity: str
+
+
+def thresholds(slider_1, slider_2) -> tuple[float, float]:
+    """The Canny (low, high) from a unit's two sliders; None means the default, swapped if reversed."""
+    low = DEFAULT_LOW if slider_1 is None else float(slider_1)
+    high = DEFAULT_HIGH if slider_2 is None else float(slider_2)
+    return min(low, high), max(low, high)
+
+
+def build_hint(drawing: Drawing, strokes, polarity: str) -> HintMap:
+    """The hint of ``drawing`` with ``strokes`` (HxWx4 straight RGBA, any size, or None) in ``polarity``."""
+    hint = inference_hint(drawing.image, strokes, low=drawing.low, high=drawing.high, polarity=polarity)
+    return HintMap(hint, polarity)
+
+
+def canny_preview(hint_map: HintMap) -> np.ndarray:
+    """The hint's edges as the hosts show a Canny map: HxWx3 uint8, white lines on black."""
+    edges = hint_map.hint[0] if check_polarity(hint_map.polarity) == WHITE_ON_BLACK else 1.0 - hint_map.hint[0]
+    grey = (np.clip(edges, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2)
+
+
+def hint_batch(drawings, strokes, polarity: str, mode, height: int, width: int, batch_size: int) -> np.ndarray:
+    """Bx5xheightxwidth float32: the hint of each drawing (with the same strokes), fitted by ``mode``.
+
+    Sample i uses drawing i % len(drawings), as the hosts align a unit's inputs to the batch.
+    """
+    if not drawings:
+        raise ValueError("no drawing was recorded for this ControlNet unit")
+    fitted = [fit_hint(build_hint(d, strokes, polarity).hint, mode, height, width, polarity) for d in drawings]
+    return np.stack([fitted[i % len(fitted)] for i in range(batch_size)])

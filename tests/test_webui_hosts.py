@@ -1,0 +1,427 @@
+"""The A1111/Forge glue against real host checkouts, with the smallest stand-ins for the webui's ``modules``.
+
+Run when the checkouts are given (they need torch, einops, OpenCV; sd-webui-controlnet needs pydantic's
+v1 API, Forge needs transformers and psutil):
+
+    SD_WEBUI_CONTROLNET_DIR=... FORGE_DIR=... python -m pytest tests/test_webui_hosts.py
+
+What is real: sd-webui-controlnet's ``Preprocessor`` registry, ``global_state`` model filter and
+``Script.detectmap_proc`` (compiled from its source: ``scripts/controlnet.py`` itself imports the
+whole webui); Forge's preprocessor registry, ``global_state``, ``crop_and_resize_image``,
+``judge_image_type`` and ``numpy_to_pytorch``. The generation steps that call them are replayed in
+the hosts' order (sd-webui-controlnet ``get_control``, Forge ``process_unit_after_click_generate`` and
+``process_unit_before_every_sampling``).
+"""
+from __future__ import annotations
+
+import ast
+import contextlib
+import importlib
+import os
+import sys
+import textwrap
+import types
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from preprocessors import BLACK_ON_WHITE, WHITE_ON_BLACK
+from scripts.colorstroke_lib import geometry, hints, polarity
+from scripts.colorstroke_lib.store import STROKES
+
+CN_DIR = os.environ.get("SD_WEBUI_CONTROLNET_DIR")
+FORGE_DIR = os.environ.get("FORGE_DIR")
+HOST_PACKAGES = {"modules", "internal_controlnet", "annotator", "lib_controlnet", "modules_forge", "backend", "scripts"}
+OUR_MODULES = ("scripts.colorstroke_lib", "scripts.colorstroke_lib.geometry", "scripts.colorstroke_lib.hints",
+               "scripts.colorstroke_lib.store", "scripts.colorstroke_lib.polarity")
+MODEL_NAME = "control_colorstroke_sd15 [deadbeef]"
+# (drawing height, width) -> generation (h, w) and hires (h, w), as get_target_dimensions gives them
+SIZES = [((480, 640), (512, 512), (1024, 1024)), ((600, 400), (512, 768), (768, 1152)), ((512, 512), (384, 640), (768, 1280))]
+pytestmark = pytest.mark.host
+
+COMMON_STANDINS = {
+    "modules/__init__.py": "",
+    "modules/shared.py": """
+        import types
+        cmd_opts = types.SimpleNamespace(controlnet_preprocessor_cache_size=16, controlnet_loglevel="INFO", controlnet_dir=None)
+        opts = types.SimpleNamespace(data={})
+    """,
+    "modules/modelloader.py": """
+        def load_file_from_url(*args, **kwargs):
+            raise RuntimeError("the tests download nothing")
+    """,
+    "modules/sd_models.py": "def model_hash(filename):\n    return 'deadbeef'\n",
+    "modules/processing.py": """
+        class StableDiffusionProcessing: pass
+        class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing): pass
+        class StableDiffusionProcessingImg2Img(StableDiffusionProcessing): pass
+    """,
+    "modules/api/__init__.py": "",
+    "modules/api/api.py": "def decode_base64_to_image(encoding):\n    raise NotImplementedError\n",
+}
+CN_STANDINS = {
+    "modules/devices.py": """
+        import torch
+        device = torch.device("cpu")
+        dtype_unet = torch.float32
+        def get_device_for(task):
+            return device
+    """,
+    "modules/safe.py": "import torch\nunsafe_torch_load = torch.load\n",
+    "modules/scripts.py": """
+        import os
+        class Script: pass
+        class ScriptRunner: pass
+        AlwaysVisible = object()
+        def basedir():
+            return os.environ["SD_WEBUI_CONTROLNET_DIR"]
+    """,
+    "modules/paths.py": "import os\nmodels_path = os.path.join(os.path.dirname(__file__), os.pardir, 'models')\n",
+}
+FORGE_STANDINS = {
+    "modules/paths_internal.py": """
+        import os
+        models_path = os.path.join(os.path.dirname(__file__), os.pardir, "models")
+        default_output_dir = os.path.join(os.path.dirname(__file__), os.pardir, "outputs")
+    """,
+}
+
+
+def write_standins(folder: Path, files: dict) -> str:
+    for name, text in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return str(folder)
+
+
+@contextlib.contextmanager
+def host_imports(paths, argv=()):
+    """Put a host's folders first on sys.path; afterwards forget every host module imported meanwhile.
+
+    Our library's host-free modules are kept, so the store and polarity the tests use stay the same.
+    """
+    saved_path, saved_argv, before = list(sys.path), list(sys.argv), set(sys.modules)
+    sys.path[:0] = [str(p) for p in paths]
+    sys.argv[1:] = list(argv)
+    try:
+        yield
+    finally:
+        sys.path[:], sys.argv[:] = saved_path, saved_argv
+        for name in set(sys.modules) - before:
+            if name.split(".")[0] in HOST_PACKAGES and name not in OUR_MODULES:
+                del sys.modules[name]
+
+
+@contextlib.contextmanager
+def pydantic_v1():
+    """sd-webui-controlnet's ``internal_controlnet.args`` is written for pydantic 1 (as A1111 pins it)."""
+    import pydantic
+    import pydantic.v1
+
+    sys.modules["pydantic"] = pydantic.v1
+    try:
+        yield
+    finally:
+        sys.modules["pydantic"] = pydantic
+
+
+def drawing(height, width):
+    """A line drawing (dark lines on white), HxWx3 uint8, with shapes away from the border."""
+    image = np.full((height, width, 3), 255, np.uint8)
+    cv2.rectangle(image, (width // 5, height // 5), (width * 3 // 5, height * 3 // 5), (0, 0, 0), 2)
+    cv2.circle(image, (width * 2 // 3, height * 2 // 3), min(height, width) // 6, (0, 0, 0), 2)
+    cv2.line(image, (width // 10, height * 9 // 10), (width * 9 // 10, height // 10), (0, 0, 0), 1)
+    return image
+
+
+def strokes(height, width):
+    """A transparent stroke layer (HxWx4 uint8) with two coloured blobs, at another size than the drawing."""
+    layer = np.zeros((height, width, 4), np.uint8)
+    cv2.circle(layer, (width // 3, height // 3), max(2, min(height, width) // 10), (230, 40, 30, 255), -1)
+    cv2.circle(layer, (width * 2 // 3, height * 2 // 3), max(2, min(height, width) // 12), (20, 60, 220, 255), -1)
+    return layer
+
+
+def placed_alike(host_edges: np.ndarray, our_edges: np.ndarray) -> float:
+    """Share of the host's edge pixels (HxW, 1 = edge) within 2 pixels of ours.
+
+    One way only: the host thins resized binary maps and drops some one-pixel diagonals, while the
+    contract's resize keeps every line, so ours has edges the host lost, never the other way round.
+    """
+    near_ours = cv2.dilate((our_edges > 0.5).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    theirs = host_edges > 0.5
+    return float((theirs & near_ours).sum() / max(theirs.sum(), 1))
+
+
+def fake_checkpoint(tmp_path, monkeypatch, recorded):
+    """A model file whose (stand-in) metadata records ``recorded`` edge polarity."""
+    path = tmp_path / "control_colorstroke_sd15.safetensors"
+    path.write_bytes(b"stand-in")
+    monkeypatch.setattr(polarity, "_inspect_checkpoint", lambda p: types.SimpleNamespace(edge_polarity=recorded))
+    polarity._recorded.cache_clear()
+    return str(path)
+
+
+# ---------------------------------------------------------------- sd-webui-controlnet
+
+def real_detectmap_proc(cn_dir: str, devices):
+    """sd-webui-controlnet's ``Script.detectmap_proc`` and ``get_pytorch_control``, compiled from its source
+    with the helpers its module imports, on a class standing in for its Script."""
+    from einops import rearrange
+
+    from annotator.util import HWC3
+    from scripts.enums import ResizeMode
+    from scripts.lvminthin import lvmin_thin, nake_nms
+    from scripts.utils import get_unique_axis0
+
+    path = Path(cn_dir, "scripts", "controlnet.py")
+    tree = ast.parse(path.read_text())
+    get_pytorch_control = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "get_pytorch_control")
+    script = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Script")
+    detectmap_proc = next(n for n in script.body if isinstance(n, ast.FunctionDef) and n.name == "detectmap_proc")
+    detectmap_proc.decorator_list = []
+    namespace = dict(np=np, cv2=cv2, torch=torch, rearrange=rearrange, HWC3=HWC3, ResizeMode=ResizeMode,
+                     get_unique_axis0=get_unique_axis0, lvmin_thin=lvmin_thin, nake_nms=nake_nms, devices=devices)
+    exec(compile(ast.Module(body=[get_pytorch_control, detectmap_proc], type_ignores=[]), str(path), "exec"), namespace)
+    return type("Script", (), {"detectmap_proc": staticmethod(namespace["detectmap_proc"])})
+
+
+@pytest.fixture(scope="class")
+def cn(tmp_path_factory):
+    if not CN_DIR:
+        pytest.skip("set SD_WEBUI_CONTROLNET_DIR to a sd-webui-controlnet checkout")
+    standins = write_standins(tmp_path_factory.mktemp("cn_webui"), {**COMMON_STANDINS, **CN_STANDINS})
+    with host_imports([standins, CN_DIR]):
+        with pydantic_v1():
+            external_code = importlib.import_module("internal_controlnet.external_code")
+        # the registry's built-ins without scripts/preprocessor/__init__.py, which loads every annotator
+        package = types.ModuleType("scripts.preprocessor")
+        package.__path__ = [str(Path(CN_DIR, "scripts", "preprocessor"))]
+        sys.modules["scripts.preprocessor"] = package
+        importlib.import_module("scripts.preprocessor.model_free_preprocessors")
+        from modules import devices
+
+        yield types.SimpleNamespace(
+            external_code=external_code,
+            Preprocessor=external_code.Preprocessor,
+            ResizeMode=external_code.ResizeMode,
+            global_state=importlib.import_module("scripts.global_state"),
+            glue=importlib.import_module("scripts.colorstroke_lib.cn_glue"),
+            Script=real_detectmap_proc(CN_DIR, devices),
+        )
+    STROKES.clear()
+
+
+class TestSdWebuiControlnet:
+    """A1111's sd-webui-controlnet: registry, model filter, detectmap_proc."""
+
+    def test_cn_registers_our_preprocessors_even_twice(self, cn):
+        cn.glue.register()
+        cn.glue.register()  # a UI reload: no "already registered" assert
+        for name in cn.glue.PREPROCESSORS:
+            preprocessor = cn.Preprocessor.get_preprocessor(name)
+            assert isinstance(preprocessor, cn.glue.ColorStrokeCanny) and preprocessor.returns_image
+            assert cn.external_code.ControlNetUnit(enabled=True, module=name, model=MODEL_NAME).module == name
+        assert "ColorStroke" in cn.Preprocessor.get_all_preprocessor_tags()
+
+    def test_cn_model_filter_lists_the_filename_convention(self, cn, tmp_path):
+        models = {"None": None, MODEL_NAME: str(tmp_path / "a"), "control_v11p_sd15_canny [12345678]": str(tmp_path / "b")}
+        preprocessors, filtered, default_preprocessor, default_model = cn.global_state.select_control_type("ColorStroke", cn_models=models)
+        assert filtered == ["None", MODEL_NAME] and default_model == MODEL_NAME
+        assert set(cn.glue.PREPROCESSORS) <= set(preprocessors) and default_preprocessor in cn.glue.PREPROCESSORS
+        assert MODEL_NAME not in cn.global_state.select_control_type("Canny", cn_models=models)[1]
+
+    def test_cn_preprocessor_is_never_cached(self, cn):
+        cn.glue.register()
+        preprocessor = cn.Preprocessor.get_preprocessor("colorstroke_canny")
+        image = drawing(96, 128)
+        STROKES.set(strokes(48, 64))
+        with_strokes = preprocessor.cached_call(image, resolution=512, slider_1=100, slider_2=200, low_vram=False, model="None")
+        STROKES.clear()
+        without = preprocessor.cached_call(image, resolution=512, slider_1=100, slider_2=200, low_vram=False, model="None")
+        assert with_strokes.value.hint[4].max() == 1.0 and without.value.hint[4].max() == 0.0
+        preview = with_strokes.display_images[0]
+        assert preview.shape == (96, 128, 3) and preview.dtype == np.uint8
+        np.testing.assert_array_equal(preview, without.display_images[0])
+
+    @pytest.mark.parametrize("mode", ["Just Resize", "Crop and Resize", "Resize and Fill"])
+    @pytest.mark.parametrize("source, size, hires", SIZES)
+    def test_cn_generation_gets_a_5_channel_control_at_both_sizes(self, cn, mode, source, size, hires):
+        """get_control: cached_call, then detectmap_proc for hires and for the generation size."""
+        cn.glue.register()
+        cn.glue.install_wrapper(cn.Script)
+        resize_mode = cn.ResizeMode(mode)
+        preprocessor = cn.Preprocessor.get_preprocessor("colorstroke_canny")
+        image = drawing(*source)
+        STROKES.set(strokes(source[0] // 2, source[1] // 2))
+        result = preprocessor.cached_call(image, resolution=512, slider_1=100, slider_2=200, low_vram=False, model="None")
+        STROKES.clear()
+        canny_map = result.display_images[0]
+        for h, w in (hires, size):
+            control, detected_map = cn.Script.detectmap_proc(result.value, "colorstroke_canny", resize_mode, h, w)
+            assert control.shape == (1, 5, h, w) and control.dtype == torch.float32
+            assert 0.0 <= control.min() and control.max() <= 1.0 and control[0, 4].max() > 0.9
+            expected = geometry.fit_hint(result.value.hint, resize_mode, h, w, WHITE_ON_BLACK)
+            np.testing.assert_array_equal(control[0].numpy(), expected)
+            assert detected_map.shape == (h, w, 3) and detected_map.dtype == np.uint8
+            # the host places its own Canny map (3 channels: the original path) the same way
+            _, host_map = cn.Script.detectmap_proc(canny_map, "canny", resize_mode, h, w)
+            assert placed_alike(host_map[..., 0] / 255.0, control[0, 0].numpy()) > 0.97
+        cn.glue.remove_wrappers()
+
+    @pytest.mark.parametrize("mode", ["Just Resize", "Crop and Resize", "Resize and Fill"])
+    def test_cn_other_maps_take_the_original_path_untouched(self, cn, mode):
+        resize_mode = cn.ResizeMode(mode)
+        original = cn.Script.__dict__["detectmap_proc"].__func__
+        calls = []
+
+        def spy(*args):
+            calls.append(args)
+            return original(*args)
+
+        cn.Script.detectmap_proc = staticmethod(spy)
+        try:
+            cn.glue.install_wrapper(cn.Script)
+            cn.glue.install_wrapper(cn.Script)  # idempotent
+            rng = np.random.default_rng(0)
+            maps = [("canny", (rng.random((300, 200)) > 0.97).astype(np.uint8) * 255),
+                    ("depth", rng.integers(0, 256, (300, 200, 3), dtype=np.uint8)),
+                    ("inpaint_only", rng.integers(0, 256, (300, 200, 4), dtype=np.uint8))]
+            for module, detected_map in maps:
+                for h, w in ((512, 512), (768, 1152)):
+                    wrapped = cn.Script.detectmap_proc(detected_map, module, resize_mode, h, w)
+                    direct = original(detected_map, module, resize_mode, h, w)
+                    assert calls[-1][0] is detected_map and calls[-1][1:] == (module, resize_mode, h, w)
+                    torch.testing.assert_close(wrapped[0], direct[0], rtol=0, atol=0)
+                    np.testing.assert_array_equal(wrapped[1], direct[1])
+            assert len(calls) == 6
+        finally:
+            cn.glue.remove_wrappers()
+            assert cn.Script.__dict__["detectmap_proc"].__func__ is spy, "removing restores what was there"
+            cn.Script.detectmap_proc = staticmethod(original)
+
+    def test_cn_polarity_comes_from_the_model_when_it_records_one(self, cn, tmp_path, monkeypatch):
+        cn.glue.register()
+        path = fake_checkpoint(tmp_path, monkeypatch, BLACK_ON_WHITE)
+        monkeypatch.setitem(cn.global_state.cn_models, MODEL_NAME, path)
+        plain = cn.Preprocessor.get_preprocessor("colorstroke_canny")
+        result = plain.cached_call(drawing(64, 64), resolution=512, slider_1=100, slider_2=200, model=MODEL_NAME)
+        assert result.value.polarity == BLACK_ON_WHITE and result.value.hint[0].mean() > 0.5
+        monkeypatch.setattr(polarity, "_inspect_checkpoint", lambda p: types.SimpleNamespace(edge_polarity=None))
+        polarity._recorded.cache_clear()
+        assert plain.cached_call(drawing(64, 64), resolution=512, model=MODEL_NAME).value.polarity == WHITE_ON_BLACK
+        chosen = cn.Preprocessor.get_preprocessor("colorstroke_canny_black_on_white")
+        assert chosen.cached_call(drawing(64, 64), resolution=512, model=MODEL_NAME).value.polarity == BLACK_ON_WHITE
+        polarity._recorded.cache_clear()
+
+
+# ---------------------------------------------------------------- Forge
+
+def forge_generation(forge, unit, image, size, hires, batch_size=2):
+    """process_unit_after_click_generate: preprocessor, crop_and_resize_image of its output for both sizes."""
+    process = types.SimpleNamespace(resize_mode=1)
+    forge.glue.before_generation(process)
+    preprocessor = forge.shared.supported_preprocessors[unit.module]
+    output = preprocessor(input_image=image, input_mask=None, resolution=512, slider_1=100, slider_2=200)
+    assert forge.utils.judge_image_type(output), "Forge treats the Canny preview as an image"
+    resize_mode = forge.external_code.resize_mode_from_value(unit.resize_mode)
+    conds = []
+    for h, w in (size, hires):
+        placed = forge.utils.crop_and_resize_image(output, resize_mode, h, w)
+        conds.append(forge.numpy_to_pytorch(placed).movedim(-1, 1).repeat(batch_size, 1, 1, 1))
+    params = types.SimpleNamespace(control_cond=conds[0], control_cond_for_hr_fix=conds[1], preprocessor=preprocessor)
+    preprocessor.process_after_running_preprocessors(process=process, params=params)
+    return process, preprocessor, params
+
+
+@pytest.fixture(scope="class")
+def forge(tmp_path_factory):
+    if not FORGE_DIR:
+        pytest.skip("set FORGE_DIR to a stable-diffusion-webui-forge checkout")
+    standins = write_standins(tmp_path_factory.mktemp("forge_webui"), {**COMMON_STANDINS, **FORGE_STANDINS})
+    paths = [standins, FORGE_DIR, Path(FORGE_DIR, "packages_3rdparty"), Path(FORGE_DIR, "extensions-builtin", "sd_forge_controlnet")]
+    with host_imports(paths, argv=["--always-cpu"]):  # backend/args.py reads sys.argv when imported
+        yield types.SimpleNamespace(
+            shared=importlib.import_module("modules_forge.shared"),
+            global_state=importlib.import_module("lib_controlnet.global_state"),
+            utils=importlib.import_module("lib_controlnet.utils"),
+            external_code=importlib.import_module("lib_controlnet.external_code"),
+            numpy_to_pytorch=importlib.import_module("modules_forge.utils").numpy_to_pytorch,
+            glue=importlib.import_module("scripts.colorstroke_lib.forge_glue"),
+        )
+    STROKES.clear()
+
+
+class TestForge:
+    """Forge's built-in ControlNet: registry, model filter, the cond before sampling."""
+
+    def test_forge_registers_our_preprocessors_and_lists_the_model(self, forge, monkeypatch):
+        forge.glue.register()
+        forge.glue.register()
+        for name in forge.glue.PREPROCESSORS:
+            assert isinstance(forge.shared.supported_preprocessors[name], forge.glue.ColorStrokeCanny)
+        assert "ColorStroke" in forge.global_state.get_all_preprocessor_tags()
+        names = ["None", MODEL_NAME, "control_v11p_sd15_canny [12345678]"]
+        monkeypatch.setattr(forge.global_state, "controlnet_names", names)
+        assert forge.global_state.get_filtered_controlnet_names("ColorStroke") == ["None", MODEL_NAME]
+        assert MODEL_NAME not in forge.global_state.get_filtered_controlnet_names("Canny")
+
+    @pytest.mark.parametrize("mode", ["Just Resize", "Crop and Resize", "Resize and Fill"])
+    @pytest.mark.parametrize("source, size, hires", SIZES)
+    def test_forge_cond_becomes_the_5_channel_hint_before_every_sampling(self, forge, mode, source, size, hires):
+        forge.glue.register()
+        image = drawing(*source)
+        unit = types.SimpleNamespace(module="colorstroke_canny", model="None", resize_mode=mode, image=image,
+                                     input_mode=forge.external_code.InputMode.SIMPLE)
+        layer = strokes(source[0] // 3, source[1] // 3)
+        STROKES.set(layer)
+        process, preprocessor, params = forge_generation(forge, unit, image, size, hires)
+        STROKES.clear()  # the unit keeps the strokes it was given
+        for cond in (params.control_cond, params.control_cond_for_hr_fix, params.control_cond_for_hr_fix):
+            mask = torch.ones(cond.shape[0], 1, *cond.shape[2:])
+            hint, mask_out = preprocessor.process_before_every_sampling(
+                process, cond, mask, unit=unit, params=params, cond_original=cond.clone(), mask_original=mask.clone())
+            h, w = cond.shape[2:]
+            assert hint.shape == (2, 5, h, w) and hint.dtype == cond.dtype and mask_out is mask
+            expected = hints.hint_batch([hints.Drawing(image)], layer, WHITE_ON_BLACK, mode, h, w, 2)
+            np.testing.assert_array_equal(hint.numpy(), expected)
+            assert hint[:, 4].max() > 0.9
+            assert placed_alike(cond[0, 0].numpy(), hint[0, 0].numpy()) > 0.97, "placed where Forge placed its Canny"
+
+    def test_forge_img2img_without_unit_image_uses_img2img_resize_mode(self, forge):
+        forge.glue.register()
+        image = drawing(300, 500)
+        unit = types.SimpleNamespace(module="colorstroke_canny", model="None", resize_mode="Just Resize", image=None,
+                                     input_mode=forge.external_code.InputMode.SIMPLE)
+        process, preprocessor, params = forge_generation(forge, unit, image, (512, 512), (512, 512), batch_size=1)
+        hint, _ = preprocessor.process_before_every_sampling(process, params.control_cond, None, unit=unit, params=params)
+        expected = hints.hint_batch([hints.Drawing(image)], None, WHITE_ON_BLACK, "Crop and Resize", 512, 512, 1)
+        np.testing.assert_array_equal(hint.numpy(), expected)
+
+    def test_forge_polarity_comes_from_the_model_when_it_records_one(self, forge, tmp_path, monkeypatch):
+        forge.glue.register()
+        path = fake_checkpoint(tmp_path, monkeypatch, BLACK_ON_WHITE)
+        monkeypatch.setitem(forge.global_state.controlnet_filename_dict, MODEL_NAME, path)
+        image = drawing(256, 256)
+        unit = types.SimpleNamespace(module="colorstroke_canny", model=MODEL_NAME, resize_mode="Crop and Resize",
+                                     image=image, input_mode=forge.external_code.InputMode.SIMPLE)
+        process, preprocessor, params = forge_generation(forge, unit, image, (256, 256), (512, 512), batch_size=1)
+        hint, _ = preprocessor.process_before_every_sampling(process, params.control_cond, None, unit=unit, params=params)
+        expected = hints.hint_batch([hints.Drawing(image)], None, BLACK_ON_WHITE, "Crop and Resize", 256, 256, 1)
+        np.testing.assert_array_equal(hint.numpy(), expected)
+        assert hint[0, 0].mean() > 0.5, "black-on-white edges: mostly 1"
+        polarity._recorded.cache_clear()
+
+    def test_forge_preview_runs_leave_nothing_behind(self, forge):
+        forge.glue.register()
+        preprocessor = forge.shared.supported_preprocessors["colorstroke_canny"]
+        preprocessor(input_image=drawing(64, 64), resolution=512, slider_1=100, slider_2=200)  # the UI's preview button
+        image = drawing(128, 96)
+        unit = types.SimpleNamespace(module="colorstroke_canny", model="None", resize_mode="Just Resize", image=image,
+                                     input_mode=forge.external_code.InputMode.SIMPLE)
+        _, _, params = forge_generation(forge, unit, image, (128, 128), (256, 256), batch_size=1)
+        assert len(params.colorstroke.drawings) == 1 and params.colorstroke.drawings[0].image is image

@@ -1,0 +1,307 @@
+"""The A1111/Forge extension's host-free parts: resize geometry, stroke store, hints, edge polarity."""
+import base64
+import enum
+import io
+import os
+import types
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from preprocessors import BLACK_ON_WHITE, WHITE_ON_BLACK, HintError, inference_hint, resize_hint
+from scripts.colorstroke_lib import geometry, hints, polarity, store
+from scripts.colorstroke_lib.geometry import CROP_AND_RESIZE, JUST_RESIZE, RESIZE_AND_FILL, fit_hint
+
+
+class HostResizeMode(enum.Enum):
+    """The hosts' ResizeMode enum (both define the same values)."""
+
+    RESIZE = "Just Resize"
+    INNER_FIT = "Crop and Resize"
+    OUTER_FIT = "Resize and Fill"
+
+
+def lines_hint(height, width, columns=(), rows=(), polarity=WHITE_ON_BLACK):
+    """A hint with one-pixel edge lines at the given columns/rows and a stroke square in the middle."""
+    hint = geometry.empty_hint(height, width, polarity)
+    edge = 1.0 if polarity == WHITE_ON_BLACK else 0.0
+    for x in columns:
+        hint[0, :, x] = edge
+    for y in rows:
+        hint[0, y, :] = edge
+    cy, cx = height // 2, width // 2
+    hint[1:4, cy - 2 : cy + 2, cx - 2 : cx + 2] = np.array([0.9, 0.2, 0.1], np.float32)[:, None, None]
+    hint[4, cy - 2 : cy + 2, cx - 2 : cx + 2] = 1.0
+    return hint
+
+
+def edge_columns(hint, polarity=WHITE_ON_BLACK):
+    edges = hint[0] if polarity == WHITE_ON_BLACK else 1.0 - hint[0]
+    return np.flatnonzero(edges.max(axis=0) > 0.5)
+
+
+def edge_rows(hint, polarity=WHITE_ON_BLACK, column=None):
+    edges = hint[0] if polarity == WHITE_ON_BLACK else 1.0 - hint[0]
+    if column is not None:
+        return np.flatnonzero(edges[:, column] > 0.5)
+    return np.flatnonzero(edges.max(axis=1) > 0.5)
+
+
+def assert_near(found, expected):
+    """Every expected line is found within a pixel, and nothing else (a shrunk line may span 2 pixels)."""
+    found = list(found)
+    assert all(any(abs(f - e) <= 1 for f in found) for e in expected), (found, expected)
+    assert all(any(abs(f - e) <= 1 for e in expected) for f in found), (found, expected)
+
+
+@pytest.mark.parametrize(
+    "mode, name",
+    [
+        (HostResizeMode.RESIZE, JUST_RESIZE), (HostResizeMode.INNER_FIT, CROP_AND_RESIZE),
+        (HostResizeMode.OUTER_FIT, RESIZE_AND_FILL), ("Crop and Resize", CROP_AND_RESIZE),
+        ("Inner Fit (Scale to Fit)", CROP_AND_RESIZE), ("Envelope (Outer Fit)", RESIZE_AND_FILL),
+        (0, JUST_RESIZE), (1, CROP_AND_RESIZE), (2, RESIZE_AND_FILL), (3, JUST_RESIZE), (np.int64(2), RESIZE_AND_FILL),
+    ],
+)
+def test_resize_mode_names(mode, name):
+    assert geometry.resize_mode_name(mode) == name
+
+
+@pytest.mark.parametrize("mode", ["Stretch", 4, -1, None, 1.5])
+def test_unknown_resize_mode_is_refused(mode):
+    with pytest.raises(HintError, match="resize mode"):
+        geometry.resize_mode_name(mode)
+
+
+@pytest.mark.parametrize("mode", geometry.RESIZE_MODES)
+@pytest.mark.parametrize("polarity", [WHITE_ON_BLACK, BLACK_ON_WHITE])
+@pytest.mark.parametrize(
+    "source, target",
+    [((512, 512), (512, 512)), ((300, 200), (512, 768)), ((768, 512), (512, 512)), ((512, 384), (1024, 768)),
+     ((640, 480), (1216, 832)), ((97, 61), (64, 64)), ((40, 300), (512, 512))],
+)
+def test_fit_hint_gives_the_target_size_within_the_contract(mode, polarity, source, target):
+    hint = lines_hint(*source, columns=[source[1] // 3], rows=[source[0] // 4], polarity=polarity)
+    fitted = fit_hint(hint, mode, *target, polarity=polarity)
+    assert fitted.shape == (5,) + target and fitted.dtype == np.float32
+    assert fitted.min() >= 0.0 and fitted.max() <= 1.0
+    assert (fitted[1:4] <= fitted[4] + 1e-6).all(), "premultiplied colour never exceeds alpha"
+
+
+def test_just_resize_is_the_contract_resize():
+    hint = lines_hint(90, 160, columns=[10, 80], rows=[45])
+    np.testing.assert_array_equal(fit_hint(hint, JUST_RESIZE, 64, 48), resize_hint(hint, (64, 48)))
+
+
+def test_crop_and_resize_keeps_the_centre_at_the_hosts_offsets():
+    # 100x200 into 64x64: scale max(0.64, 0.32) = 0.64 -> 64x128, crop columns 32..96
+    hint = lines_hint(100, 200, columns=[50, 100, 150])
+    fitted = fit_hint(hint, CROP_AND_RESIZE, 64, 64)
+    assert_near(edge_columns(fitted), [0, 32, 63])
+    assert fitted[4, 31:33, 31:33].min() > 0.9, "the centre stroke stays in the centre"
+
+
+@pytest.mark.parametrize("polarity", [WHITE_ON_BLACK, BLACK_ON_WHITE])
+def test_resize_and_fill_centres_on_no_edge_no_stroke(polarity):
+    # 100x200 into 64x64: scale min(0.64, 0.32) = 0.32 -> 32x64, placed at rows 16..48
+    hint = lines_hint(100, 200, columns=[100], rows=[3, 96], polarity=polarity)
+    fitted = fit_hint(hint, RESIZE_AND_FILL, 64, 64, polarity=polarity)
+    assert list(edge_rows(fitted, polarity)) == list(range(16, 48)), "the vertical line spans rows 16..47"
+    assert_near(edge_rows(fitted, polarity, column=10), [17, 47])
+    margin = np.concatenate([fitted[:, :16], fitted[:, 48:]], axis=1)
+    np.testing.assert_array_equal(margin[0], 0.0 if polarity == WHITE_ON_BLACK else 1.0)
+    np.testing.assert_array_equal(margin[1:], 0.0)
+
+
+@pytest.mark.parametrize("mode", geometry.RESIZE_MODES)
+def test_one_pixel_lines_survive_every_mode_when_shrinking(mode):
+    hint = lines_hint(1024, 1024, columns=[511], rows=[600])
+    fitted = fit_hint(hint, mode, 256, 320)
+    assert len(edge_columns(fitted)) >= 1 and len(edge_rows(fitted)) >= 1
+
+
+def test_fit_hint_refuses_bad_input():
+    with pytest.raises(HintError, match="5xHxW"):
+        fit_hint(np.zeros((3, 8, 8), np.float32), JUST_RESIZE, 8, 8)
+    with pytest.raises(HintError, match="0x8"):
+        fit_hint(np.zeros((5, 8, 8), np.float32), JUST_RESIZE, 8, 0)
+
+
+# ---------------------------------------------------------------- stroke store
+
+def rgba_layer(height=32, width=48):
+    layer = np.zeros((height, width, 4), np.uint8)
+    layer[5:10, 5:20] = (255, 0, 0, 255)
+    return layer
+
+
+def png_base64(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_decode_reads_every_form_of_an_rgba_layer():
+    layer = rgba_layer()
+    encoded = png_base64(Image.fromarray(layer, "RGBA"))
+    for value in (layer, Image.fromarray(layer, "RGBA"), encoded, "data:image/png;base64," + encoded):
+        decoded = store.decode_strokes(value)
+        assert decoded.shape == (32, 48, 4) and decoded.dtype == np.uint8
+        np.testing.assert_array_equal(decoded, layer)
+
+
+def test_decode_reads_a_palette_png_with_transparency():
+    palette = Image.fromarray(rgba_layer(), "RGBA").convert("P")
+    palette.info["transparency"] = 0
+    assert store.decode_strokes(png_base64(palette)).shape == (32, 48, 4)
+
+
+@pytest.mark.parametrize("value", [None, "", "   "])
+def test_decode_of_nothing_is_none(value):
+    assert store.decode_strokes(value) is None
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (np.zeros((8, 8, 3), np.uint8), "HxWx4"),
+        (Image.new("RGB", (8, 8)), "without transparency"),
+        (png_base64(Image.new("RGB", (8, 8))), "without transparency"),
+        ("not an image!", "base64"),
+        (base64.b64encode(b"plain text").decode(), "base64"),
+    ],
+)
+def test_decode_refuses_layers_that_cannot_mark_strokes(value, message):
+    with pytest.raises(HintError, match=message):
+        store.decode_strokes(value)
+
+
+def test_store_keeps_the_first_layer_with_strokes():
+    strokes = store.StrokeStore()
+    empty = np.zeros((8, 8, 4), np.uint8)
+    layer = rgba_layer()
+    assert strokes.set(None, empty, layer, rgba_layer(4, 4)) is not None
+    np.testing.assert_array_equal(strokes.get(), layer)
+    assert strokes.set(empty, None) is None and strokes.get() is None
+    strokes.set(layer)
+    strokes.clear()
+    assert strokes.get() is None
+
+
+def test_store_keeps_nothing_after_a_bad_value():
+    strokes = store.StrokeStore()
+    strokes.set(rgba_layer())
+    with pytest.raises(HintError):
+        strokes.set(rgba_layer(), np.zeros((4, 4, 3), np.uint8))
+    assert strokes.get() is None
+
+
+# ---------------------------------------------------------------- hints
+
+def drawing_image(height=64, width=96):
+    image = np.full((height, width, 3), 255, np.uint8)
+    image[20:44, 30:70] = 0
+    return image
+
+
+def test_thresholds_default_and_order():
+    assert hints.thresholds(None, None) == (100.0, 200.0)
+    assert hints.thresholds(50, 120) == (50.0, 120.0)
+    assert hints.thresholds(220, 80) == (80.0, 220.0)
+
+
+@pytest.mark.parametrize("polarity", [WHITE_ON_BLACK, BLACK_ON_WHITE])
+def test_build_hint_is_the_contract_inference_hint(polarity):
+    drawing = hints.Drawing(drawing_image(), 80, 160)
+    hint_map = hints.build_hint(drawing, rgba_layer(64, 96), polarity)
+    expected = inference_hint(drawing.image, rgba_layer(64, 96), low=80, high=160, polarity=polarity)
+    np.testing.assert_array_equal(hint_map.hint, expected)
+    assert hint_map.polarity == polarity
+
+
+def test_canny_preview_is_white_on_black_in_both_polarities():
+    drawing = hints.Drawing(drawing_image())
+    previews = [hints.canny_preview(hints.build_hint(drawing, rgba_layer(64, 96), p)) for p in (WHITE_ON_BLACK, BLACK_ON_WHITE)]
+    np.testing.assert_array_equal(previews[0], previews[1])
+    assert previews[0].shape == (64, 96, 3) and previews[0].dtype == np.uint8
+    assert set(np.unique(previews[0])) == {0, 255}
+
+
+def test_hint_batch_aligns_drawings_to_the_batch():
+    first, second = hints.Drawing(drawing_image()), hints.Drawing(255 - drawing_image())
+    batch = hints.hint_batch([first, second], rgba_layer(), WHITE_ON_BLACK, CROP_AND_RESIZE, 40, 56, batch_size=5)
+    assert batch.shape == (5, 5, 40, 56)
+    np.testing.assert_array_equal(batch[0], batch[2])
+    np.testing.assert_array_equal(batch[1], batch[3])
+    expected = fit_hint(hints.build_hint(first, rgba_layer(), WHITE_ON_BLACK).hint, CROP_AND_RESIZE, 40, 56)
+    np.testing.assert_array_equal(batch[4], expected)
+    with pytest.raises(ValueError, match="no drawing"):
+        hints.hint_batch([], None, WHITE_ON_BLACK, JUST_RESIZE, 8, 8, 1)
+
+
+# ---------------------------------------------------------------- edge polarity
+
+@pytest.mark.parametrize(
+    "recorded, chosen, expected, noted",
+    [
+        (WHITE_ON_BLACK, None, WHITE_ON_BLACK, False),
+        (BLACK_ON_WHITE, None, BLACK_ON_WHITE, False),
+        (BLACK_ON_WHITE, BLACK_ON_WHITE, BLACK_ON_WHITE, False),
+        (WHITE_ON_BLACK, BLACK_ON_WHITE, WHITE_ON_BLACK, True),
+        (None, BLACK_ON_WHITE, BLACK_ON_WHITE, False),
+        (None, None, WHITE_ON_BLACK, True),
+    ],
+)
+def test_the_recorded_polarity_wins_then_the_choice(recorded, chosen, expected, noted):
+    polarity_, note = polarity.choose_polarity(recorded, chosen)
+    assert polarity_ == expected and bool(note) == noted
+
+
+def test_unknown_polarities_are_refused():
+    with pytest.raises(HintError):
+        polarity.choose_polarity("grey", None)
+    with pytest.raises(HintError):
+        polarity.choose_polarity(None, "sideways")
+
+
+def test_checkpoint_polarity_reads_the_file_once_per_version(tmp_path, monkeypatch):
+    calls = []
+
+    def inspect(path):
+        calls.append(path)
+        return types.SimpleNamespace(edge_polarity=BLACK_ON_WHITE)
+
+    monkeypatch.setattr(polarity, "_inspect_checkpoint", inspect)
+    polarity._recorded.cache_clear()
+    path = tmp_path / "control_colorstroke_sd15.safetensors"
+    path.write_bytes(b"x")
+    assert polarity.checkpoint_polarity(str(path)) == BLACK_ON_WHITE
+    assert polarity.resolve(str(path), WHITE_ON_BLACK) == BLACK_ON_WHITE
+    assert len(calls) == 1
+    os.utime(path, (1, 1))
+    assert polarity.checkpoint_polarity(str(path)) == BLACK_ON_WHITE and len(calls) == 2
+    assert polarity.checkpoint_polarity(None) is None
+    assert polarity.checkpoint_polarity(str(tmp_path / "missing.safetensors")) is None
+    polarity._recorded.cache_clear()
+
+
+def test_an_unreadable_checkpoint_leaves_the_choice(tmp_path, monkeypatch, capsys):
+    def inspect(path):
+        raise ValueError("not a checkpoint")
+
+    monkeypatch.setattr(polarity, "_inspect_checkpoint", inspect)
+    polarity._recorded.cache_clear()
+    path = tmp_path / "broken.safetensors"
+    path.write_bytes(b"x")
+    assert polarity.resolve(str(path), BLACK_ON_WHITE) == BLACK_ON_WHITE
+    assert "not a checkpoint" in capsys.readouterr().out
+    polarity._recorded.cache_clear()
+
+
+def test_import_own_refuses_a_foreign_package():
+    from scripts import colorstroke_lib
+
+    assert colorstroke_lib.import_own("preprocessors").__name__ == "preprocessors"
+    with pytest.raises(ImportError, match="not from this extension"):
+        colorstroke_lib.import_own("json")
