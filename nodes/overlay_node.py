@@ -15,8 +15,9 @@ class LineartOverlay:
         return {
             "required": {
                 "image": ("IMAGE", {"tooltip": "The generated image (VAE Decode)."}),
-                "lineart": ("IMAGE", {"tooltip": "The line drawing given to Color Stroke + Canny. Another size is "
-                            "centre-cropped and scaled to the image the way ControlNet scaled the hint."}),
+                "lineart": ("IMAGE", {"tooltip": "The line drawing given to Color Stroke + Canny (RGBA is put on "
+                            "white). Another size is centre-cropped and scaled to the image the way ControlNet "
+                            "scaled the hint."}),
                 "opacity": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip":
                             "Strength of the multiply: 1 = lines at full darkness, 0 = image unchanged."}),
                 "invert": ("BOOLEAN", {"default": False, "tooltip": "Turn on for light lines on a dark background."}),

@@ -20,8 +20,9 @@ class ColorStrokeCanny:
         return {
             "required": {
                 "lineart": ("IMAGE", {"tooltip": "The line drawing (dark lines on light, or light on dark). Best at the "
-                                                 "size you generate at: scale it first with Upscale Image if not. "
-                                                 "A batch of drawings gives a batch of hints."}),
+                                                 "size you generate at: scale it first with Upscale Image if not. For "
+                                                 "lines on transparency, join LoadImage's IMAGE and MASK with Join "
+                                                 "Image with Alpha first. A batch of drawings gives a batch of hints."}),
                 "edge_source": (list(EDGE_SOURCES), {"default": "canny", "tooltip": "canny: Canny edges of the drawing "
                                 "(what the model was trained on). lineart: the drawing itself as the edge map (clean "
                                 "line art only)."}),

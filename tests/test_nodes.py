@@ -139,6 +139,16 @@ def test_no_strokes_gives_edges_only(drawing, pp, hb):
     np.testing.assert_allclose(lineart[0, 0].numpy(), pp.lineart_edges(drawing), atol=1e-6)
 
 
+def test_a_transparent_drawing_joined_with_its_alpha_counts_as_on_white_paper(drawing, hb):
+    """LoadImage drops alpha from IMAGE; Join Image with Alpha (IMAGE + LoadImage's MASK) gives RGBA back."""
+    lines = 1.0 - as_image(drawing)[..., :1]  # ink amount
+    rgba = torch.cat([torch.zeros(1, 512, 512, 3), lines], dim=-1)  # black ink on transparent black
+    for source in ("canny", "lineart"):
+        expected, _ = hb.build_hints(as_image(drawing), edge_source=source)
+        got, _ = hb.build_hints(rgba, edge_source=source)
+        assert (got != expected).float().mean() < 0.002, source
+
+
 def test_a_mask_without_strokes_is_an_error(drawing, hb, pp):
     with pytest.raises(pp.HintError, match="strokes_mask is connected but strokes is not"):
         hb.build_hints(as_image(drawing), None, torch.zeros(1, 512, 512))
