@@ -31,10 +31,11 @@ import torch
 from preprocessors import BLACK_ON_WHITE, WHITE_ON_BLACK
 from scripts.colorstroke_lib import geometry, hints, polarity
 from scripts.colorstroke_lib.store import STROKES
+from tests.test_webui_entry import STANDINS as ENTRY_STANDINS, load_entry, png_base64
 
 CN_DIR = os.environ.get("SD_WEBUI_CONTROLNET_DIR")
 FORGE_DIR = os.environ.get("FORGE_DIR")
-HOST_PACKAGES = {"modules", "internal_controlnet", "annotator", "lib_controlnet", "modules_forge", "backend", "scripts"}
+HOST_PACKAGES = {"modules", "internal_controlnet", "annotator", "lib_controlnet", "modules_forge", "backend", "scripts", "gradio"}
 OUR_MODULES = ("scripts.colorstroke_lib", "scripts.colorstroke_lib.geometry", "scripts.colorstroke_lib.hints",
                "scripts.colorstroke_lib.store", "scripts.colorstroke_lib.polarity")
 MODEL_NAME = "control_colorstroke_sd15 [deadbeef]"
@@ -47,7 +48,7 @@ COMMON_STANDINS = {
     "modules/shared.py": """
         import types
         cmd_opts = types.SimpleNamespace(controlnet_preprocessor_cache_size=16, controlnet_loglevel="INFO", controlnet_dir=None)
-        opts = types.SimpleNamespace(data={})
+        opts = types.SimpleNamespace(data={}, forge_canvas_plain=False, forge_canvas_toolbar_always=False)
     """,
     "modules/modelloader.py": """
         def load_file_from_url(*args, **kwargs):
@@ -157,12 +158,15 @@ def placed_alike(host_edges: np.ndarray, our_edges: np.ndarray) -> float:
     return float((theirs & near_ours).sum() / max(theirs.sum(), 1))
 
 
-def fake_checkpoint(tmp_path, monkeypatch, recorded):
-    """A model file whose (stand-in) metadata records ``recorded`` edge polarity."""
-    path = tmp_path / "control_colorstroke_sd15.safetensors"
-    path.write_bytes(b"stand-in")
-    monkeypatch.setattr(polarity, "_inspect_checkpoint", lambda p: types.SimpleNamespace(edge_polarity=recorded))
-    polarity._recorded.cache_clear()
+def checkpoint_file(folder, recorded):
+    """A header-only stand-in of a Color Stroke ControlNet file that records ``recorded`` edge polarity."""
+    from safetensors.numpy import save_file
+
+    path = folder / "control_colorstroke_sd15.safetensors"
+    save_file({"controlnet_cond_embedding.conv_in.weight": np.zeros((16, 5, 3, 3), np.float16),
+               "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.weight": np.zeros((640, 768), np.float16)},
+              str(path), metadata={"colorstroke.edge_polarity": recorded})
+    polarity._inspect.cache_clear()
     return str(path)
 
 
@@ -187,14 +191,14 @@ def real_detectmap_proc(cn_dir: str, devices):
     namespace = dict(np=np, cv2=cv2, torch=torch, rearrange=rearrange, HWC3=HWC3, ResizeMode=ResizeMode,
                      get_unique_axis0=get_unique_axis0, lvmin_thin=lvmin_thin, nake_nms=nake_nms, devices=devices)
     exec(compile(ast.Module(body=[get_pytorch_control, detectmap_proc], type_ignores=[]), str(path), "exec"), namespace)
-    return type("Script", (), {"detectmap_proc": staticmethod(namespace["detectmap_proc"])})
+    return type("Script", (), {"detectmap_proc": staticmethod(namespace["detectmap_proc"]), "title": lambda self: "ControlNet"})
 
 
 @pytest.fixture(scope="class")
 def cn(tmp_path_factory):
     if not CN_DIR:
         pytest.skip("set SD_WEBUI_CONTROLNET_DIR to a sd-webui-controlnet checkout")
-    standins = write_standins(tmp_path_factory.mktemp("cn_webui"), {**COMMON_STANDINS, **CN_STANDINS})
+    standins = write_standins(tmp_path_factory.mktemp("cn_webui"), {**ENTRY_STANDINS, **COMMON_STANDINS, **CN_STANDINS})
     with host_imports([standins, CN_DIR]):
         with pydantic_v1():
             external_code = importlib.import_module("internal_controlnet.external_code")
@@ -306,17 +310,37 @@ class TestSdWebuiControlnet:
 
     def test_cn_polarity_comes_from_the_model_when_it_records_one(self, cn, tmp_path, monkeypatch):
         cn.glue.register()
-        path = fake_checkpoint(tmp_path, monkeypatch, BLACK_ON_WHITE)
-        monkeypatch.setitem(cn.global_state.cn_models, MODEL_NAME, path)
-        plain = cn.Preprocessor.get_preprocessor("colorstroke_canny")
-        result = plain.cached_call(drawing(64, 64), resolution=512, slider_1=100, slider_2=200, model=MODEL_NAME)
-        assert result.value.polarity == BLACK_ON_WHITE and result.value.hint[0].mean() > 0.5
-        monkeypatch.setattr(polarity, "_inspect_checkpoint", lambda p: types.SimpleNamespace(edge_polarity=None))
-        polarity._recorded.cache_clear()
-        assert plain.cached_call(drawing(64, 64), resolution=512, model=MODEL_NAME).value.polarity == WHITE_ON_BLACK
+        monkeypatch.setitem(cn.global_state.cn_models, MODEL_NAME, checkpoint_file(tmp_path, BLACK_ON_WHITE))
+        for name in cn.glue.PREPROCESSORS:
+            result = cn.Preprocessor.get_preprocessor(name).cached_call(
+                drawing(64, 64), resolution=512, slider_1=100, slider_2=200, model=MODEL_NAME)
+            assert result.value.polarity == BLACK_ON_WHITE and result.value.hint[0].mean() > 0.5
+        monkeypatch.setitem(cn.global_state.cn_models, MODEL_NAME, checkpoint_file(tmp_path, WHITE_ON_BLACK))
         chosen = cn.Preprocessor.get_preprocessor("colorstroke_canny_black_on_white")
-        assert chosen.cached_call(drawing(64, 64), resolution=512, model=MODEL_NAME).value.polarity == BLACK_ON_WHITE
-        polarity._recorded.cache_clear()
+        assert chosen.cached_call(drawing(64, 64), resolution=512, model=MODEL_NAME).value.polarity == WHITE_ON_BLACK
+
+    def test_cn_entry_stores_strokes_and_wraps_for_each_generation(self, cn):
+        import modules.script_callbacks
+
+        entry = load_entry()
+        assert entry.HOST == entry.SD_WEBUI_CONTROLNET and entry.problem is None
+        assert isinstance(cn.Preprocessor.get_preprocessor("colorstroke_canny"), cn.glue.ColorStrokeCanny)
+        script = entry.ColorStrokeScript()
+        assert len(script.ui(is_img2img=True)) == 1
+        layer = strokes(32, 32)
+        p = types.SimpleNamespace(scripts=types.SimpleNamespace(alwayson_scripts=[cn.Script()]))
+        script.before_process(p, png_base64(layer))  # as an API call's alwayson_scripts args
+        np.testing.assert_array_equal(STROKES.get(), layer)
+        assert hasattr(cn.Script.__dict__["detectmap_proc"].__func__, "_colorstroke_original")
+        control, _ = cn.Script.detectmap_proc(
+            cn.Preprocessor.get_preprocessor("colorstroke_canny").cached_call(drawing(64, 64), resolution=512).value,
+            "colorstroke_canny", cn.ResizeMode.INNER_FIT, 64, 64)
+        assert control[0, 4].max() == 1.0
+        script.postprocess(p, None, png_base64(layer))
+        assert STROKES.get() is None
+        for callback in modules.script_callbacks.unloaded:  # the UI reloads
+            callback()
+        assert not hasattr(cn.Script.__dict__["detectmap_proc"].__func__, "_colorstroke_original")
 
 
 # ---------------------------------------------------------------- Forge
@@ -342,7 +366,7 @@ def forge_generation(forge, unit, image, size, hires, batch_size=2):
 def forge(tmp_path_factory):
     if not FORGE_DIR:
         pytest.skip("set FORGE_DIR to a stable-diffusion-webui-forge checkout")
-    standins = write_standins(tmp_path_factory.mktemp("forge_webui"), {**COMMON_STANDINS, **FORGE_STANDINS})
+    standins = write_standins(tmp_path_factory.mktemp("forge_webui"), {**ENTRY_STANDINS, **COMMON_STANDINS, **FORGE_STANDINS})
     paths = [standins, FORGE_DIR, Path(FORGE_DIR, "packages_3rdparty"), Path(FORGE_DIR, "extensions-builtin", "sd_forge_controlnet")]
     with host_imports(paths, argv=["--always-cpu"]):  # backend/args.py reads sys.argv when imported
         yield types.SimpleNamespace(
@@ -404,8 +428,7 @@ class TestForge:
 
     def test_forge_polarity_comes_from_the_model_when_it_records_one(self, forge, tmp_path, monkeypatch):
         forge.glue.register()
-        path = fake_checkpoint(tmp_path, monkeypatch, BLACK_ON_WHITE)
-        monkeypatch.setitem(forge.global_state.controlnet_filename_dict, MODEL_NAME, path)
+        monkeypatch.setitem(forge.global_state.controlnet_filename_dict, MODEL_NAME, checkpoint_file(tmp_path, BLACK_ON_WHITE))
         image = drawing(256, 256)
         unit = types.SimpleNamespace(module="colorstroke_canny", model=MODEL_NAME, resize_mode="Crop and Resize",
                                      image=image, input_mode=forge.external_code.InputMode.SIMPLE)
@@ -414,7 +437,6 @@ class TestForge:
         expected = hints.hint_batch([hints.Drawing(image)], None, BLACK_ON_WHITE, "Crop and Resize", 256, 256, 1)
         np.testing.assert_array_equal(hint.numpy(), expected)
         assert hint[0, 0].mean() > 0.5, "black-on-white edges: mostly 1"
-        polarity._recorded.cache_clear()
 
     def test_forge_preview_runs_leave_nothing_behind(self, forge):
         forge.glue.register()
@@ -425,3 +447,16 @@ class TestForge:
                                      input_mode=forge.external_code.InputMode.SIMPLE)
         _, _, params = forge_generation(forge, unit, image, (128, 128), (256, 256), batch_size=1)
         assert len(params.colorstroke.drawings) == 1 and params.colorstroke.drawings[0].image is image
+
+    def test_forge_entry_offers_the_canvas_and_stores_its_strokes(self, forge):
+        entry = load_entry()
+        assert entry.HOST == entry.FORGE and entry.problem is None
+        assert isinstance(forge.shared.supported_preprocessors["colorstroke_canny"], forge.glue.ColorStrokeCanny)
+        script = entry.ColorStrokeScript()
+        controls = script.ui(is_img2img=False)
+        assert [type(c).__name__ for c in controls] == ["Image", "LogicalImage"], "upload, then Forge's canvas layer"
+        layer = strokes(40, 40)
+        script.before_process(types.SimpleNamespace(), None, png_base64(layer))  # painted on the canvas only
+        np.testing.assert_array_equal(STROKES.get(), layer)
+        script.postprocess(types.SimpleNamespace(), None, None, None)
+        assert STROKES.get() is None

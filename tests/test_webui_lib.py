@@ -3,7 +3,6 @@ import base64
 import enum
 import io
 import os
-import types
 
 import numpy as np
 import pytest
@@ -265,38 +264,74 @@ def test_unknown_polarities_are_refused():
         polarity.choose_polarity(None, "sideways")
 
 
-def test_checkpoint_polarity_reads_the_file_once_per_version(tmp_path, monkeypatch):
-    calls = []
+def checkpoint_file(path, recorded=None, hint_channels=5, cross_attention_dim=768):
+    """A header-only stand-in of a ControlNet file: the tensors inspect_checkpoint reads, and metadata."""
+    from safetensors.numpy import save_file
 
-    def inspect(path):
-        calls.append(path)
-        return types.SimpleNamespace(edge_polarity=BLACK_ON_WHITE)
+    tensors = {
+        "controlnet_cond_embedding.conv_in.weight": np.zeros((16, hint_channels, 3, 3), np.float16),
+        "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.weight": np.zeros((640, cross_attention_dim), np.float16),
+    }
+    save_file(tensors, str(path), metadata={"colorstroke.edge_polarity": recorded} if recorded else None)
+    return str(path)
 
-    monkeypatch.setattr(polarity, "_inspect_checkpoint", inspect)
-    polarity._recorded.cache_clear()
-    path = tmp_path / "control_colorstroke_sd15.safetensors"
-    path.write_bytes(b"x")
-    assert polarity.checkpoint_polarity(str(path)) == BLACK_ON_WHITE
-    assert polarity.resolve(str(path), WHITE_ON_BLACK) == BLACK_ON_WHITE
-    assert len(calls) == 1
+
+@pytest.fixture
+def fresh_cache():
+    """No file facts cached and no console note printed yet."""
+    from scripts import colorstroke_lib
+
+    polarity._inspect.cache_clear()
+    colorstroke_lib._told.clear()
+    yield
+    polarity._inspect.cache_clear()
+
+
+@pytest.mark.parametrize("recorded", [WHITE_ON_BLACK, BLACK_ON_WHITE])
+def test_a_recorded_polarity_overrides_the_choice(tmp_path, recorded, fresh_cache, capsys):
+    path = checkpoint_file(tmp_path / "control_colorstroke_sd15.safetensors", recorded)
+    assert polarity.resolve(path, None) == recorded
+    other = BLACK_ON_WHITE if recorded == WHITE_ON_BLACK else WHITE_ON_BLACK
+    assert polarity.resolve(path, other) == recorded
+    assert f"records {recorded}" in capsys.readouterr().out
+
+
+def test_without_a_recorded_polarity_the_choice_decides(tmp_path, fresh_cache, capsys):
+    path = checkpoint_file(tmp_path / "original_colorstroke.safetensors")
+    assert polarity.resolve(path, BLACK_ON_WHITE) == BLACK_ON_WHITE
+    assert polarity.resolve(path, None) == WHITE_ON_BLACK
+    assert "does not record" in capsys.readouterr().out
+    assert polarity.resolve(None, None) == WHITE_ON_BLACK, "no model in sight: the default, silently"
+    assert polarity.resolve(str(tmp_path / "missing.safetensors"), BLACK_ON_WHITE) == BLACK_ON_WHITE
+
+
+def test_the_file_is_read_once_per_version(tmp_path, fresh_cache):
+    path = checkpoint_file(tmp_path / "control_colorstroke_sd15.safetensors", BLACK_ON_WHITE)
+    polarity.resolve(path, None)
+    polarity.resolve(path, None)
+    assert polarity._inspect.cache_info().misses == 1
     os.utime(path, (1, 1))
-    assert polarity.checkpoint_polarity(str(path)) == BLACK_ON_WHITE and len(calls) == 2
-    assert polarity.checkpoint_polarity(None) is None
-    assert polarity.checkpoint_polarity(str(tmp_path / "missing.safetensors")) is None
-    polarity._recorded.cache_clear()
+    polarity.resolve(path, None)
+    assert polarity._inspect.cache_info().misses == 2
 
 
-def test_an_unreadable_checkpoint_leaves_the_choice(tmp_path, monkeypatch, capsys):
-    def inspect(path):
-        raise ValueError("not a checkpoint")
+@pytest.mark.parametrize(
+    "channels, cross, message",
+    [(3, 768, "3-channel"), (5, 2048, "SDXL|cross-attention"), (4, 768, "4-channel")],
+)
+def test_a_model_that_is_not_a_color_stroke_controlnet_is_refused(tmp_path, fresh_cache, channels, cross, message):
+    from model import CheckpointError
 
-    monkeypatch.setattr(polarity, "_inspect_checkpoint", inspect)
-    polarity._recorded.cache_clear()
+    path = checkpoint_file(tmp_path / "control_v11p_sd15_canny.safetensors", hint_channels=channels, cross_attention_dim=cross)
+    with pytest.raises(CheckpointError, match=message):
+        polarity.resolve(path, None)
+
+
+def test_an_unreadable_checkpoint_leaves_the_choice(tmp_path, fresh_cache, capsys):
     path = tmp_path / "broken.safetensors"
-    path.write_bytes(b"x")
+    path.write_bytes(b"not a safetensors file")
     assert polarity.resolve(str(path), BLACK_ON_WHITE) == BLACK_ON_WHITE
-    assert "not a checkpoint" in capsys.readouterr().out
-    polarity._recorded.cache_clear()
+    assert "cannot read the metadata" in capsys.readouterr().out
 
 
 def test_import_own_refuses_a_foreign_package():

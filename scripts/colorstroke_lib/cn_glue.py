@@ -81,6 +81,7 @@ _wrapped_classes = []
 
 def install_wrapper(script_class) -> None:
     """Make ``script_class.detectmap_proc`` (a staticmethod) take our hint maps; idempotent."""
+    script_class = next(c for c in script_class.__mro__ if "detectmap_proc" in c.__dict__)
     original = script_class.__dict__["detectmap_proc"].__func__
     if hasattr(original, _ORIGINAL):
         return

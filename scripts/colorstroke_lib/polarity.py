@@ -1,4 +1,4 @@
-"""Which edge polarity to build the hint in: the checkpoint's, else the preprocessor's choice.
+"""The unit's model as our preprocessors see it: is it a Color Stroke ControlNet, which edge polarity.
 
 Checkpoints record their polarity (``model.inspect_checkpoint``); older ones, such as the original
 colour-stroke checkpoint (black-on-white edges), do not, and then the preprocessor the person picked
@@ -15,31 +15,30 @@ from preprocessors import DEFAULT_EDGE_POLARITY, check_polarity
 from . import import_own, tell_once
 
 try:
-    _inspect_checkpoint = import_own("model").inspect_checkpoint
+    _model = import_own("model")
     MODEL_IMPORT_ERROR = None
-except (ImportError, AttributeError) as error:  # the hint still works; only the recorded polarity is unknown
-    _inspect_checkpoint = None
+except ImportError as error:  # the hint still works; only the model's own facts are unknown
+    _model = None
     MODEL_IMPORT_ERROR = error
 
+
 @lru_cache(maxsize=32)
-def _recorded(path: str, mtime: float, size: int) -> str | None:
-    return getattr(_inspect_checkpoint(path), "edge_polarity", None)
+def _inspect(path: str, mtime: float, size: int):
+    return _model.inspect_checkpoint(path)
 
 
-def checkpoint_polarity(path: str | None) -> str | None:
-    """The edge polarity the checkpoint at ``path`` records; None if it records none or is unknown.
-
-    The answer is cached per file version (path, modification time, size).
-    """
+def checkpoint_info(path: str | None):
+    """``model.CheckpointInfo`` of the file at ``path``, cached per file version; None when there is no
+    file, or it cannot be read (the host reports that when it loads the model)."""
     if not path or not os.path.isfile(path):
         return None
-    if _inspect_checkpoint is None:
+    if _model is None:
         tell_once(f"cannot read checkpoint metadata ({MODEL_IMPORT_ERROR}); the edge polarity comes from the preprocessor")
         return None
     stat = os.stat(path)
     try:
-        return _recorded(path, stat.st_mtime, stat.st_size)
-    except Exception as error:  # an unreadable or foreign file: the host reports it when it loads the model
+        return _inspect(path, stat.st_mtime, stat.st_size)
+    except Exception as error:  # a foreign or damaged file
         tell_once(f"cannot read the metadata of {path} ({error}); the edge polarity comes from the preprocessor")
         return None
 
@@ -65,10 +64,17 @@ def choose_polarity(recorded: str | None, chosen: str | None) -> tuple[str, str 
 
 
 def resolve(path: str | None, chosen: str | None) -> str:
-    """The polarity for the checkpoint at ``path`` (None: no model in sight, as in a preview) and the
-    preprocessor's choice. Prints the note of ``choose_polarity`` once per message when a model is in sight.
+    """The edge polarity for the unit's model file (None: no model in sight, as in a preview).
+
+    Raises ``model.CheckpointError`` when the file is not a Color Stroke ControlNet (a 3-channel
+    Canny model, an SDXL one, ...), which the host would otherwise fail on with a shape error.
+    Prints the note of ``choose_polarity`` once per message when a model is in sight.
     """
-    polarity, note = choose_polarity(checkpoint_polarity(path), chosen)
+    info = checkpoint_info(path)
+    if info is not None:
+        _model.check_color_stroke(info, source=os.path.basename(path))
+    recorded = info.edge_polarity if info is not None and info.polarity_source == "metadata" else None
+    polarity, note = choose_polarity(recorded, chosen)
     if note and path:
         tell_once(note)
     return polarity
