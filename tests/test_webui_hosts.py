@@ -118,6 +118,18 @@ def host_imports(paths, argv=()):
 
 
 @contextlib.contextmanager
+def without_extension_on_sys_path():
+    """As A1111 after loading our script: the repo root is no longer on sys.path (imports done stay)."""
+    root = Path(__file__).resolve().parents[1]
+    saved = list(sys.path)
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != root]
+    try:
+        yield
+    finally:
+        sys.path[:] = saved
+
+
+@contextlib.contextmanager
 def pydantic_v1():
     """sd-webui-controlnet's ``internal_controlnet.args`` is written for pydantic 1 (as A1111 pins it)."""
     import pydantic
@@ -226,7 +238,7 @@ class TestSdWebuiControlnet:
     def test_cn_registers_our_preprocessors_even_twice(self, cn):
         cn.glue.register()
         cn.glue.register()  # a UI reload: no "already registered" assert
-        for name in cn.glue.PREPROCESSORS:
+        for name in hints.PREPROCESSORS:
             preprocessor = cn.Preprocessor.get_preprocessor(name)
             assert isinstance(preprocessor, cn.glue.ColorStrokeCanny) and preprocessor.returns_image
             assert cn.external_code.ControlNetUnit(enabled=True, module=name, model=MODEL_NAME).module == name
@@ -236,7 +248,7 @@ class TestSdWebuiControlnet:
         models = {"None": None, MODEL_NAME: str(tmp_path / "a"), "control_v11p_sd15_canny [12345678]": str(tmp_path / "b")}
         preprocessors, filtered, default_preprocessor, default_model = cn.global_state.select_control_type("ColorStroke", cn_models=models)
         assert filtered == ["None", MODEL_NAME] and default_model == MODEL_NAME
-        assert set(cn.glue.PREPROCESSORS) <= set(preprocessors) and default_preprocessor in cn.glue.PREPROCESSORS
+        assert set(hints.PREPROCESSORS) <= set(preprocessors) and default_preprocessor in hints.PREPROCESSORS
         assert MODEL_NAME not in cn.global_state.select_control_type("Canny", cn_models=models)[1]
 
     def test_cn_preprocessor_is_never_cached(self, cn):
@@ -311,7 +323,7 @@ class TestSdWebuiControlnet:
     def test_cn_polarity_comes_from_the_model_when_it_records_one(self, cn, tmp_path, monkeypatch):
         cn.glue.register()
         monkeypatch.setitem(cn.global_state.cn_models, MODEL_NAME, checkpoint_file(tmp_path, BLACK_ON_WHITE))
-        for name in cn.glue.PREPROCESSORS:
+        for name in hints.PREPROCESSORS:
             result = cn.Preprocessor.get_preprocessor(name).cached_call(
                 drawing(64, 64), resolution=512, slider_1=100, slider_2=200, model=MODEL_NAME)
             assert result.value.polarity == BLACK_ON_WHITE and result.value.hint[0].mean() > 0.5
@@ -319,7 +331,7 @@ class TestSdWebuiControlnet:
         chosen = cn.Preprocessor.get_preprocessor("colorstroke_canny_black_on_white")
         assert chosen.cached_call(drawing(64, 64), resolution=512, model=MODEL_NAME).value.polarity == WHITE_ON_BLACK
 
-    def test_cn_entry_stores_strokes_and_wraps_for_each_generation(self, cn):
+    def test_cn_entry_stores_strokes_and_wraps_for_each_generation(self, cn, tmp_path, monkeypatch):
         import modules.script_callbacks
 
         entry = load_entry()
@@ -327,16 +339,18 @@ class TestSdWebuiControlnet:
         assert isinstance(cn.Preprocessor.get_preprocessor("colorstroke_canny"), cn.glue.ColorStrokeCanny)
         script = entry.ColorStrokeScript()
         assert len(script.ui(is_img2img=True)) == 1
+        monkeypatch.setitem(cn.global_state.cn_models, MODEL_NAME, checkpoint_file(tmp_path, BLACK_ON_WHITE))
         layer = strokes(32, 32)
         p = types.SimpleNamespace(scripts=types.SimpleNamespace(alwayson_scripts=[cn.Script()]))
-        script.before_process(p, png_base64(layer))  # as an API call's alwayson_scripts args
-        np.testing.assert_array_equal(STROKES.get(), layer)
-        assert hasattr(cn.Script.__dict__["detectmap_proc"].__func__, "_colorstroke_original")
-        control, _ = cn.Script.detectmap_proc(
-            cn.Preprocessor.get_preprocessor("colorstroke_canny").cached_call(drawing(64, 64), resolution=512).value,
-            "colorstroke_canny", cn.ResizeMode.INNER_FIT, 64, 64)
-        assert control[0, 4].max() == 1.0
-        script.postprocess(p, None, png_base64(layer))
+        with without_extension_on_sys_path():  # A1111 takes the extension's folder off sys.path after loading
+            script.before_process(p, png_base64(layer))  # as an API call's alwayson_scripts args
+            np.testing.assert_array_equal(STROKES.get(), layer)
+            assert hasattr(cn.Script.__dict__["detectmap_proc"].__func__, "_colorstroke_original")
+            result = cn.Preprocessor.get_preprocessor("colorstroke_canny").cached_call(
+                drawing(64, 64), resolution=512, slider_1=100, slider_2=200, model=MODEL_NAME)
+            control, _ = cn.Script.detectmap_proc(result.value, "colorstroke_canny", cn.ResizeMode.INNER_FIT, 64, 64)
+            assert control[0, 4].max() == 1.0 and result.value.polarity == BLACK_ON_WHITE
+            script.postprocess(p, None, png_base64(layer))
         assert STROKES.get() is None
         for callback in modules.script_callbacks.unloaded:  # the UI reloads
             callback()
@@ -386,7 +400,7 @@ class TestForge:
     def test_forge_registers_our_preprocessors_and_lists_the_model(self, forge, monkeypatch):
         forge.glue.register()
         forge.glue.register()
-        for name in forge.glue.PREPROCESSORS:
+        for name in hints.PREPROCESSORS:
             assert isinstance(forge.shared.supported_preprocessors[name], forge.glue.ColorStrokeCanny)
         assert "ColorStroke" in forge.global_state.get_all_preprocessor_tags()
         names = ["None", MODEL_NAME, "control_v11p_sd15_canny [12345678]"]
@@ -448,7 +462,7 @@ class TestForge:
         _, _, params = forge_generation(forge, unit, image, (128, 128), (256, 256), batch_size=1)
         assert len(params.colorstroke.drawings) == 1 and params.colorstroke.drawings[0].image is image
 
-    def test_forge_entry_offers_the_canvas_and_stores_its_strokes(self, forge):
+    def test_forge_entry_offers_the_canvas_and_stores_its_strokes(self, forge, capsys):
         entry = load_entry()
         assert entry.HOST == entry.FORGE and entry.problem is None
         assert isinstance(forge.shared.supported_preprocessors["colorstroke_canny"], forge.glue.ColorStrokeCanny)
@@ -460,3 +474,7 @@ class TestForge:
         np.testing.assert_array_equal(STROKES.get(), layer)
         script.postprocess(types.SimpleNamespace(), None, None, None)
         assert STROKES.get() is None
+        opaque = np.full((8, 8, 4), 255, np.uint8)  # an RGB upload that gradio turned into RGBA
+        script.before_process(types.SimpleNamespace(), opaque, None)
+        assert "no transparent pixels" in capsys.readouterr().out
+        STROKES.clear()

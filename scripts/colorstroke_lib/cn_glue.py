@@ -16,15 +16,13 @@ import torch
 
 from internal_controlnet.external_code import Preprocessor, PreprocessorParameter, find_cn_script
 from modules import devices
-from preprocessors import BLACK_ON_WHITE, hint_preview
+from preprocessors import hint_preview
 from scripts import global_state
 
 from . import hints, polarity
 from .geometry import fit_hint
 from .store import STROKES
 
-PREPROCESSORS = {"colorstroke_canny": None, "colorstroke_canny_black_on_white": BLACK_ON_WHITE}
-TAG = "ColorStroke"  # sd-webui-controlnet lists, under this tag, the models whose name contains "colorstroke"
 
 
 def model_path(model_name) -> str | None:
@@ -42,7 +40,7 @@ class ColorStrokeCanny(Preprocessor):
 
     def __init__(self, name: str, chosen_polarity: str | None):
         super().__init__(name=name)
-        self.tags = [TAG]
+        self.tags = [hints.TAG]
         self.chosen_polarity = chosen_polarity
         # the hint is built at the drawing's own size and fitted later: resolution is not used
         self.slider_resolution = PreprocessorParameter(label="Resolution", minimum=64, maximum=2048, value=512, step=8, visible=False)
@@ -62,7 +60,7 @@ class ColorStrokeCanny(Preprocessor):
 
 def register() -> None:
     """Add our preprocessors to the registry, replacing earlier registrations (a UI reload)."""
-    for name, chosen in PREPROCESSORS.items():
+    for name, chosen in hints.PREPROCESSORS.items():
         Preprocessor.all_processors.pop(name, None)
         Preprocessor.all_processors_by_name.pop(name, None)
         Preprocessor.add_supported_preprocessor(ColorStrokeCanny(name, chosen))

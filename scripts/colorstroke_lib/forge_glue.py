@@ -21,14 +21,10 @@ from lib_controlnet import global_state
 from lib_controlnet.enums import InputMode
 from modules_forge.shared import add_supported_preprocessor
 from modules_forge.supported_preprocessor import Preprocessor, PreprocessorParameter
-from preprocessors import BLACK_ON_WHITE, WHITE_ON_BLACK
+from preprocessors import WHITE_ON_BLACK
 
 from . import hints, polarity
 from .store import STROKES
-
-PREPROCESSORS = {"colorstroke_canny": None, "colorstroke_canny_black_on_white": BLACK_ON_WHITE}
-TAG = "ColorStroke"
-MODEL_FILTERS = ["colorstroke"]  # Forge lists, under our tag, the models whose file name contains these
 
 
 @dataclass(frozen=True)
@@ -57,8 +53,8 @@ class ColorStrokeCanny(Preprocessor):
     def __init__(self, name: str, chosen_polarity: str | None):
         super().__init__()
         self.name = name
-        self.tags = [TAG]
-        self.model_filename_filters = MODEL_FILTERS
+        self.tags = [hints.TAG]
+        self.model_filename_filters = [hints.MODEL_NAME_FILTER]  # the models Forge lists under our tag
         self.chosen_polarity = chosen_polarity
         # the hint is built at the drawing's own size and fitted later: resolution is not used
         self.slider_resolution = PreprocessorParameter(visible=False)
@@ -94,7 +90,7 @@ _registered = {}
 
 def register() -> None:
     """Add our preprocessors to Forge's registry (a later registration replaces an earlier one)."""
-    for name, chosen in PREPROCESSORS.items():
+    for name, chosen in hints.PREPROCESSORS.items():
         _registered[name] = ColorStrokeCanny(name, chosen)
         add_supported_preprocessor(_registered[name])
 

@@ -10,10 +10,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from preprocessors import WHITE_ON_BLACK, check_polarity, inference_hint
+from preprocessors import BLACK_ON_WHITE, WHITE_ON_BLACK, check_polarity, inference_hint
 
 from .geometry import fit_hint
 
+# our preprocessors in both hosts -> the edge polarity each chooses for models that record none
+# (None: the contract's default); see ``polarity``
+PREPROCESSORS = {"colorstroke_canny": None, "colorstroke_canny_black_on_white": BLACK_ON_WHITE}
+TAG = "ColorStroke"  # the preprocessors' tag (Control Type); both hosts then list the models named *colorstroke*
+MODEL_NAME_FILTER = "colorstroke"
 DEFAULT_LOW, DEFAULT_HIGH = 100.0, 200.0
 
 
