@@ -1,0 +1,179 @@
+"""Our training step against a plain reference step shaped like diffusers' ControlNet example.
+
+Both run in this process on the same ControlNet, base, batches (already loaded: data loading is not
+timed) and precision. The reference encodes every batch with the VAE (sampling the latent) and every
+caption with the text encoder, as the example does; ours uses the trainer's step (cached latent
+distributions and caption embeddings, the empty-prompt embedding computed once). Prints samples/s and
+peak memory (CUDA: max allocated; CPU: peak resident set growth) of both and their ratios.
+
+    python -m benchmarks.bench_train                 # tiny random base, 64 px, CPU: runs anywhere
+    python -m benchmarks.bench_train --sd15          # SD 1.5-sized random weights, 512 px, bf16 (GPU)
+    python -m benchmarks.bench_train --sd15 --memory_fraction 0.3   # e.g. cap an 80 GB GPU at 24 GB
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def sd15_shaped_base(folder: Path) -> Path:
+    """Save a randomly initialised base with SD 1.5's shapes (UNet 860M, VAE, CLIP ViT-L text encoder)."""
+    from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    from training.tiny_base import write_tiny_tokenizer
+
+    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768, attention_head_dim=8)
+    vae = AutoencoderKL(
+        block_out_channels=(128, 256, 512, 512), down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=2, latent_channels=4, sample_size=512,
+    )
+    text_encoder = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_attention_heads=12,
+                                                num_hidden_layers=12, projection_dim=768, vocab_size=49408,
+                                                max_position_embeddings=77))
+    tokens = write_tiny_tokenizer(folder / "_tokenizer")
+    tokenizer = CLIPTokenizer(str(tokens / "vocab.json"), str(tokens / "merges.txt"), model_max_length=77)
+    scheduler = DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, steps_offset=1,
+                              clip_sample=False)
+    StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler,
+                            safety_checker=None, feature_extractor=None, requires_safety_checker=False
+                            ).save_pretrained(folder / "base")
+    return folder / "base"
+
+
+def reference_step(trainer, batch) -> float:
+    """One optimiser step the way diffusers' example does it: VAE and text encoder on every batch."""
+    base, device, dtype = trainer.base, trainer.accelerator.device, trainer.weight_dtype
+    with torch.no_grad():
+        latents = base.vae.encode(batch["pixels"].to(device, dtype)).latent_dist.sample()
+        latents = latents * base.vae.config.scaling_factor
+        ids = base.tokenizer(batch["caption"], padding="max_length", max_length=base.tokenizer.model_max_length,
+                             truncation=True, return_tensors="pt").input_ids.to(device)
+        text = base.text_encoder(ids, return_dict=False)[0]
+    noise = torch.randn_like(latents)
+    timesteps = torch.randint(0, base.noise_scheduler.config.num_train_timesteps, (latents.shape[0],), device=device)
+    noisy = base.noise_scheduler.add_noise(latents, noise, timesteps)
+    hint = batch["hint"].to(device, dtype)
+    with trainer.accelerator.autocast():
+        down, mid = trainer.controlnet(noisy, timesteps, encoder_hidden_states=text, controlnet_cond=hint,
+                                       return_dict=False)
+        prediction = base.unet(noisy, timesteps, encoder_hidden_states=text,
+                               down_block_additional_residuals=[d.to(dtype) for d in down],
+                               mid_block_additional_residual=mid.to(dtype)).sample
+    loss = torch.nn.functional.mse_loss(prediction.float(), noise.float())
+    trainer.accelerator.backward(loss)
+    trainer.accelerator.clip_grad_norm_(trainer.controlnet.parameters(), 1.0)
+    trainer.optimizer.step()
+    trainer.lr_scheduler.step()
+    trainer.optimizer.zero_grad(set_to_none=True)
+    return float(loss.detach())
+
+
+class PeakMemory:
+    """Peak memory while the block runs: CUDA max allocated, else the growth of the resident set (psutil)."""
+
+    def __init__(self, device):
+        self.cuda = device.type == "cuda"
+
+    def __enter__(self):
+        if self.cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            return self
+        import psutil
+
+        self.process, self.start, self.peak, self.running = psutil.Process(), None, 0, True
+        self.start = self.process.memory_info().rss
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self):
+        while self.running:
+            self.peak = max(self.peak, self.process.memory_info().rss - self.start)
+            time.sleep(0.005)
+
+    def __exit__(self, *exc):
+        if self.cuda:
+            torch.cuda.synchronize()
+            self.bytes = torch.cuda.max_memory_allocated()
+        else:
+            self.running = False
+            self.thread.join()
+            self.bytes = self.peak
+
+
+def measure(step, trainer, batches, warmup: int) -> tuple[float, int]:
+    """(samples/s, peak bytes) of ``step`` over ``batches`` after ``warmup`` untimed steps."""
+    for batch in batches[:warmup]:
+        step(batch)
+    device = trainer.accelerator.device
+    with PeakMemory(device) as memory:
+        started = time.perf_counter()
+        for batch in batches[warmup:]:
+            step(batch)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - started
+    return sum(b["size"] for b in batches[warmup:]) / elapsed, memory.bytes
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sd15", action="store_true", help="SD 1.5-sized random base at 512 px in bf16 (needs a GPU)")
+    parser.add_argument("--batch_size", type=int, default=None, help="samples per step (default 4 tiny, 8 SD 1.5)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per side (default 12 tiny, 10 SD 1.5)")
+    parser.add_argument("--mixed_precision", default=None, choices=("no", "fp16", "bf16"))
+    parser.add_argument("--gradient_checkpointing", action="store_true")
+    parser.add_argument("--memory_fraction", type=float, default=None, help="torch.cuda.set_per_process_memory_fraction")
+    args = parser.parse_args(argv)
+    from tests.train_fixtures import write_folder
+    from training.config import TrainConfig
+    from training.loop import Trainer
+    from training.tiny_base import save_tiny_base
+
+    if args.memory_fraction:
+        torch.cuda.set_per_process_memory_fraction(args.memory_fraction)
+    batch_size = args.batch_size or (8 if args.sd15 else 4)
+    steps, warmup = args.steps or (10 if args.sd15 else 12), 2
+    resolution = 512 if args.sd15 else 64
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        base = sd15_shaped_base(tmp) if args.sd15 else save_tiny_base(tmp / "base")
+        # an epoch is the 2 warm-up batches: ours is timed in its steady state, its caches filled during
+        # the first epoch as in any run longer than one epoch; the reference has no cache to fill
+        data = write_folder(tmp / "images", count=batch_size * warmup, size=(resolution + 16, resolution + 32))
+        config = TrainConfig(
+            base_model=str(base), data=str(data), output_dir=str(tmp / "out"), allow_non_sd15=not args.sd15,
+            resolution=resolution, train_batch_size=batch_size, gradient_accumulation_steps=1, num_workers=0,
+            mixed_precision=args.mixed_precision or ("bf16" if args.sd15 else "no"), report_to="none",
+            gradient_checkpointing=args.gradient_checkpointing, num_validation_samples=0, checkpointing_steps=0,
+        ).validate()
+        trainer = Trainer(config)
+        trainer._setup()
+        loader = iter(trainer._loader())
+        batches = [next(loader) for _ in range(steps + warmup)]
+        ref_speed, ref_memory = measure(lambda b: reference_step(trainer, b), trainer, batches, warmup)
+        ours_speed, ours_memory = measure(lambda b: trainer._train_step([b]), trainer, batches, warmup)
+    device = trainer.accelerator.device
+    name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
+    print(f"device {name}, {'SD 1.5-sized' if args.sd15 else 'tiny'} base, {resolution} px, batch {batch_size}, "
+          f"{config.mixed_precision}, {steps} timed steps each")
+    print(f"{'':12}{'samples/s':>12}{'peak MiB':>12}")
+    print(f"{'reference':12}{ref_speed:12.2f}{ref_memory / 2**20:12.0f}")
+    print(f"{'ours':12}{ours_speed:12.2f}{ours_memory / 2**20:12.0f}")
+    print(f"ratio ours/reference: speed x{ours_speed / ref_speed:.2f}, peak memory x{ours_memory / max(ref_memory, 1):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
