@@ -1,5 +1,9 @@
 """The one place ``model/`` reaches the hint contract of ``preprocessors/``."""
-try:  # loaded as part of the repo package (ComfyUI, A1111 load the repo folder under the user's clone name)
+# ComfyUI imports the repo root as a package under the user's clone name: ``model`` is its sub-package and
+# the relative import works. A1111 / Forge never import the root as a package: they run scripts/*.py as
+# standalone modules with the root on sys.path (A1111 only while the file loads), so there, as in the tests
+# and training/, ``model`` and ``preprocessors`` are top-level packages and the ImportError fallback is used.
+try:  # a sub-package of the repo package (ComfyUI)
     from ..preprocessors import (
         DEFAULT_EDGE_POLARITY,
         EDGE_POLARITIES,
@@ -11,7 +15,7 @@ try:  # loaded as part of the repo package (ComfyUI, A1111 load the repo folder 
         inference_hint,
         resize_hint,
     )
-except ImportError:  # the repo root is on sys.path (tests, training/train.py)
+except ImportError:  # top-level packages, the repo root on sys.path (A1111 / Forge, tests, training/)
     from preprocessors import (
         DEFAULT_EDGE_POLARITY,
         EDGE_POLARITIES,

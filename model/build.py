@@ -72,13 +72,21 @@ def middle_block_only(controlnet) -> bool:
     return bool(getattr(controlnet, _MIDDLE_ONLY_ATTRIBUTE, False))
 
 
-def controlnet_residuals(controlnet, sample, timestep, encoder_hidden_states, hint, scale: float = 1.0):
-    """The residuals to add to the UNet: (list of down-block residuals or None, middle residual).
+def controlnet_residuals(controlnet, sample, timestep, encoder_hidden_states, hint, scale: float = 1.0,
+                         middle_only: bool | None = None):
+    """The residuals to add to the UNet: (list of down-block residuals, middle residual).
 
     sample: Bx4xhxw latents; timestep: scalar or B; encoder_hidden_states: BxTxD text embeddings;
-    hint: Bx5xHxW in [0, 1] with H, W = 8h, 8w. In middle-block-only mode the down list is None
-    (pass it as ``down_block_additional_residuals=None``).
+    hint: Bx5xHxW in [0, 1] with H, W = 8h, 8w. ``middle_only``: the middle-block-only mode; None reads the
+    model's flag (pass it when ``controlnet`` is a wrapper that does not carry the flag, e.g. DDP).
+
+    In middle-block-only mode the down residuals are zeros outside the autograd graph, so the down-block
+    zero convolutions get no gradient. They are zeros and not None because diffusers'
+    ``UNet2DConditionModel`` adds ``mid_block_additional_residual`` only when
+    ``down_block_additional_residuals`` is given too: None would silently drop the middle residual.
     """
     down, mid = controlnet(sample, timestep, encoder_hidden_states=encoder_hidden_states, controlnet_cond=hint,
                            conditioning_scale=scale, return_dict=False)
-    return (None if middle_block_only(controlnet) else list(down)), mid
+    if middle_only is None:
+        middle_only = middle_block_only(controlnet)
+    return ([torch.zeros_like(d) for d in down] if middle_only else list(down)), mid

@@ -290,16 +290,39 @@ def test_middle_block_only_mode(tmp_path, tiny_controlnet, controlnet_inputs):
     sample, timestep, text, hint = controlnet_inputs
     set_middle_block_only(tiny_controlnet, True)
     down, mid = controlnet_residuals(tiny_controlnet, sample, timestep, text, hint)
-    assert down is None and mid.shape == (1, 64, 4, 4)
-    mid.square().mean().backward()
+    assert mid.shape == (1, 64, 4, 4) and len(down) == len(tiny_controlnet.controlnet_down_blocks)
+    assert all(torch.count_nonzero(d) == 0 and not d.requires_grad for d in down)
+    (mid.square().mean() + sum(d.sum() for d in down)).backward()
     assert all(p.grad is None for p in tiny_controlnet.controlnet_down_blocks.parameters())
     assert tiny_controlnet.controlnet_mid_block.weight.grad is not None
     path = save_checkpoint(tiny_controlnet, tmp_path / "mid.safetensors")
     loaded, metadata = load_checkpoint(path, sd15_only=False)
-    assert metadata["middle_block_only"] and controlnet_residuals(loaded, sample, timestep, text, hint)[0] is None
+    assert metadata["middle_block_only"]
+    assert all(torch.count_nonzero(d) == 0 for d in controlnet_residuals(loaded, sample, timestep, text, hint)[0])
     set_middle_block_only(loaded, False)  # switched back on: every residual again
     down, _ = controlnet_residuals(loaded, sample, timestep, text, hint)
-    assert len(down) == len(tiny_controlnet.controlnet_down_blocks)
+    assert all(torch.count_nonzero(d) > 0 for d in down)
+    down, _ = controlnet_residuals(loaded, sample, timestep, text, hint, middle_only=True)  # the mode passed in wins
+    assert all(torch.count_nonzero(d) == 0 for d in down)
+
+
+def test_middle_block_only_residual_reaches_the_unet(tiny_controlnet, controlnet_inputs, helpers):
+    """diffusers' UNet drops the middle residual when the down residuals are None: ours must arrive."""
+    sample, timestep, text, hint = controlnet_inputs
+    unet = helpers.tiny_unet()
+    set_middle_block_only(tiny_controlnet, True)
+    with torch.no_grad():
+        down, mid = controlnet_residuals(tiny_controlnet, sample, timestep, text, hint)
+        plain = unet(sample, timestep, encoder_hidden_states=text).sample
+        controlled = unet(sample, timestep, encoder_hidden_states=text, down_block_additional_residuals=down,
+                          mid_block_additional_residual=mid).sample
+    assert torch.count_nonzero(tiny_controlnet.controlnet_mid_block.weight) > 0
+    assert float((controlled - plain).abs().max()) > 1e-4  # the middle residual arrives
+    assert all(torch.count_nonzero(d) == 0 for d in down)
+    with torch.no_grad():
+        down_only = unet(sample, timestep, encoder_hidden_states=text, down_block_additional_residuals=down,
+                         mid_block_additional_residual=torch.zeros_like(mid)).sample
+    assert torch.equal(down_only, plain)  # the zero down residuals change nothing
 
 
 def test_save_pretrained_folder_round_trip(tmp_path, tiny_controlnet, controlnet_inputs, helpers):

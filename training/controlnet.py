@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from model import (
-    CheckpointError, build_controlnet, inspect_checkpoint, load_checkpoint, save_checkpoint, set_middle_block_only,
-    widen_controlnet,
+    CheckpointError, build_controlnet, controlnet_residuals, inspect_checkpoint, load_checkpoint, save_checkpoint,
+    set_middle_block_only, widen_controlnet,
 )
 
 
@@ -34,18 +32,13 @@ def build(unet, config):
 
 
 def residuals(controlnet, noisy, timesteps, text, hint, middle_block_only: bool):
-    """(down-block residuals, middle residual) for the UNet.
+    """(down-block residuals, middle residual) for the UNet, by ``model.controlnet_residuals`` (in
+    middle-block-only mode the down residuals are zeros outside the autograd graph).
 
-    In middle-block-only mode the down residuals are zeros outside the autograd graph, so their zero
-    convolutions get no gradient; they are zeros and not None because diffusers' UNet adds the middle
-    residual only when down residuals are given too. The mode is passed in rather than read from the
-    model: under multi-GPU training ``controlnet`` is accelerate's DDP wrapper, which must be the one
-    called (gradient sync) and does not carry the model's flag.
+    The mode is passed in rather than read from the model: under multi-GPU training ``controlnet`` is
+    accelerate's DDP wrapper, which must be the one called (gradient sync) and does not carry the model's flag.
     """
-    down, mid = controlnet(noisy, timesteps, encoder_hidden_states=text, controlnet_cond=hint, return_dict=False)
-    if middle_block_only:
-        down = [torch.zeros_like(d) for d in down]
-    return list(down), mid
+    return controlnet_residuals(controlnet, noisy, timesteps, text, hint, middle_only=middle_block_only)
 
 
 def export(controlnet, path, layout: str, dtype: str, metadata: dict) -> Path:
