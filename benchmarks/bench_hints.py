@@ -3,7 +3,8 @@
     python -m benchmarks.bench_hints [--size 512] [--samples 200]    (from the repo root)
 
 Prints ms per sample for our strokes and for the naive reference (same algorithm, same seeds), their
-ratio, ms per full training hint (Canny + strokes + stacking), and how well ``canny_batch`` (torch)
+ratio, ms per full training hint (Canny + strokes + stacking), ms per call of a host's per-image steps
+``user_strokes`` (RGB + mask) and ``hint_preview`` at 1024x1024, and how well ``canny_batch`` (torch)
 agrees with ``canny`` (OpenCV) as edge F1 on scikit-image's pictures.
 """
 from __future__ import annotations
@@ -17,7 +18,12 @@ import skimage.data
 import torch
 
 from benchmarks.naive_strokes import naive_random_strokes
-from preprocessors import EdgeParams, StrokeParams, canny, canny_batch, random_strokes, training_hint
+from preprocessors import (
+    EdgeParams, StrokeParams, canny, canny_batch, hint_preview, inference_hint, random_strokes, training_hint,
+    user_strokes,
+)
+
+HOST_SIDE = 1024  # a host node's typical image side
 
 
 def per_sample_ms(make, samples: int) -> float:
@@ -26,6 +32,16 @@ def per_sample_ms(make, samples: int) -> float:
     for seed in range(samples):
         make(np.random.default_rng(seed))
     return (time.perf_counter() - start) / samples * 1000.0
+
+
+def host_steps_ms(samples: int) -> tuple[float, float]:
+    """ms per call of ``user_strokes`` (RGB image + HxW mask) and ``hint_preview`` at HOST_SIDE square."""
+    image = cv2.resize(skimage.data.astronaut(), (HOST_SIDE, HOST_SIDE), interpolation=cv2.INTER_LINEAR)
+    mask = random_strokes(image, np.random.default_rng(0))[..., 3]
+    hint = inference_hint(image, image, mask)
+    strokes = per_sample_ms(lambda rng: user_strokes(image, mask), samples)
+    preview = per_sample_ms(lambda rng: hint_preview(hint), samples)
+    return strokes, preview
 
 
 def edge_f1(found: np.ndarray, reference: np.ndarray) -> float:
@@ -51,6 +67,8 @@ def main() -> None:
     print(f"strokes  naive reference {naive:8.2f} ms/sample")
     print(f"strokes  ours            {ours:8.2f} ms/sample   speed-up x{naive / ours:.1f}")
     print(f"hint     ours (Canny + strokes + stack) {hint:8.2f} ms/sample")
+    strokes, preview = host_steps_ms(max(args.samples // 10, 5))
+    print(f"host     {HOST_SIDE}x{HOST_SIDE} user_strokes (RGB + mask) {strokes:6.2f} ms, hint_preview {preview:6.2f} ms")
 
     pictures = {"astronaut": skimage.data.astronaut(), "chelsea": skimage.data.chelsea(), "coffee": skimage.data.coffee(),
                 "rocket": skimage.data.rocket(), "camera": skimage.data.camera()}

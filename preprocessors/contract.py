@@ -16,6 +16,7 @@ builds exactly the hint the model was trained on.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 HINT_FORMAT = "color_stroke_canny"
@@ -114,13 +115,16 @@ def validate_hint(hint) -> None:
 def hint_preview(hint: np.ndarray, polarity: str = DEFAULT_EDGE_POLARITY) -> np.ndarray:
     """What the model sees, for people: HxWx3 uint8 with edges light on dark and strokes over them.
 
-    hint: 5xHxW in ``polarity``. Stroke colour is composited over the edge image by its alpha.
+    hint: 5xHxW in ``polarity``. Stroke colour (premultiplied) is composited over the edge image by
+    its alpha: each channel is RGB + 0.8 * edge * (1 - A), clipped to [0, 1] and rounded to 0-255.
     """
     hint = np.asarray(hint, dtype=np.float32)
     if hint.ndim != 3 or hint.shape[0] != HINT_CHANNELS:
         raise HintError(f"hint_preview takes one 5xHxW hint, got shape {hint.shape}")
     edges = hint[EDGE_CHANNEL] if check_polarity(polarity) == WHITE_ON_BLACK else 1.0 - hint[EDGE_CHANNEL]
-    alpha = hint[4][..., None]
-    background = np.repeat(edges[..., None] * 0.8, 3, axis=2)  # light grey lines on black
-    rgb = np.moveaxis(hint[1:4], 0, 2) + background * (1.0 - alpha)
-    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    background = edges * 0.8 * (1.0 - hint[4])  # HxW light grey lines on black, where no stroke covers them
+    planes = hint[1:4] + background  # 3xHxW
+    np.clip(planes, 0.0, 1.0, out=planes)
+    planes *= 255.0
+    planes += 0.5
+    return cv2.merge(list(planes.astype(np.uint8)))

@@ -21,6 +21,18 @@ def as_channels_last(image, name: str = "image") -> np.ndarray:
     Two channels are read as grey + alpha and become RGBA. The dtype is kept; NaN/inf and
     unsupported dtypes raise HintError.
     """
+    array = _channels_last(image, name)
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise _non_finite_error(name)
+    return array
+
+
+def _non_finite_error(name: str) -> HintError:
+    return HintError(f"{name} holds NaN or inf values; clean the image before passing it")
+
+
+def _channels_last(image, name: str) -> np.ndarray:
+    """``as_channels_last`` without the NaN/inf check (for callers that find them another way)."""
     if isinstance(image, Image.Image):
         image = pil_to_array(image)
     array = np.asarray(image)
@@ -34,8 +46,6 @@ def as_channels_last(image, name: str = "image") -> np.ndarray:
         raise HintError(f"{name} has shape {array.shape}; expected HxW, HxWx3 (RGB) or HxWx4 (RGBA)")
     if array.shape[0] < 2 or array.shape[1] < 2:
         raise HintError(f"{name} is {array.shape[1]}x{array.shape[0]} pixels; it needs at least 2x2")
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        raise HintError(f"{name} holds NaN or inf values; clean the image before passing it")
     if array.shape[2] == 2:
         grey, alpha = array[..., :1], array[..., 1:]
         array = np.concatenate([grey, grey, grey, alpha], axis=2)
@@ -48,17 +58,28 @@ def integer_scale(dtype) -> float:
 
 
 def to_float(image, name: str = "image") -> np.ndarray:
-    """``as_channels_last`` and then float32 in [0, 1] (uint8 / 255, uint16 / 65535)."""
-    array = as_channels_last(image, name)
-    if array.dtype.kind == "f":
-        low, high = float(array.min()), float(array.max())
-        if low < -1e-3 or high > 1.0 + 1e-3:
-            raise HintError(
-                f"{name} is float with values in [{low:.3g}, {high:.3g}]; float images must lie in [0, 1] "
-                "(divide 0-255 data by 255)"
-            )
-        return np.clip(array, 0.0, 1.0).astype(np.float32, copy=False)
-    return array.astype(np.float32) / _INTEGER_SCALE[array.dtype]
+    """``as_channels_last`` and then float32 in [0, 1] (uint8 / 255, uint16 / 65535).
+
+    Floats within 1e-3 of [0, 1] are clipped to it; a float32 image already in [0, 1] is returned
+    as is (sharing memory with ``image``), other inputs as a new array.
+    """
+    array = _channels_last(image, name)
+    if array.dtype.kind != "f":
+        out = array.astype(np.float32)
+        out /= _INTEGER_SCALE[array.dtype]
+        return out
+    # min and max are NaN or infinite exactly when the image holds a NaN or inf
+    low, high = float(array.min()), float(array.max())
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise _non_finite_error(name)
+    if low < -1e-3 or high > 1.0 + 1e-3:
+        raise HintError(
+            f"{name} is float with values in [{low:.3g}, {high:.3g}]; float images must lie in [0, 1] "
+            "(divide 0-255 data by 255)"
+        )
+    if low < 0.0 or high > 1.0:
+        array = np.clip(array, 0.0, 1.0)
+    return array.astype(np.float32, copy=False)
 
 
 def to_uint8(image, name: str = "image") -> np.ndarray:

@@ -7,8 +7,6 @@ RGB <= A everywhere: no colour appears where A = 0.
 """
 from __future__ import annotations
 
-import math
-
 import cv2
 import numpy as np
 
@@ -22,18 +20,56 @@ def _check_size(size) -> tuple[int, int]:
     return height, width
 
 
+def _cells(length: int, cells: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The source cells of ``torch.nn.functional.adaptive_max_pool2d`` along one axis.
+
+    Cell d in [0, cells) covers source indices floor(d * length / cells) .. ceil((d + 1) * length /
+    cells) - 1; neighbours share an index where a bound is not whole. Returns (firsts, lasts,
+    window): ``window`` is the shortest cell's length, and firsts / lasts (int64, one per cell)
+    start the first and the last ``window`` indices of each cell, which together cover it since no
+    cell is longer than twice the shortest.
+    """
+    index = np.arange(cells, dtype=np.int64)
+    firsts = index * length // cells
+    ends = -(-(index + 1) * length // cells)
+    window = int((ends - firsts).min())
+    return firsts, ends - window, window
+
+
+def _max_of_windows(windows: np.ndarray, firsts: np.ndarray, lasts: np.ndarray, axis: int) -> np.ndarray:
+    """Per cell along ``axis``, the larger of the two window maxima at ``firsts`` and ``lasts``."""
+    out = windows.take(firsts, axis=axis)
+    if not np.array_equal(firsts, lasts):
+        np.maximum(out, windows.take(lasts, axis=axis), out=out)
+    return out
+
+
+def _max_pool(edges: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """HxW float32 -> size=(height, width) <= (H, W), each pixel the maximum of its source cell.
+
+    Gives exactly ``adaptive_max_pool2d``: a dilation makes each pixel the maximum of the window
+    starting there, and each cell takes the larger of its two windows.
+    """
+    row_firsts, row_lasts, window_rows = _cells(edges.shape[0], size[0])
+    col_firsts, col_lasts, window_cols = _cells(edges.shape[1], size[1])
+    windows = cv2.dilate(edges, np.ones((window_rows, window_cols), np.uint8), anchor=(0, 0))
+    rows = _max_of_windows(windows, row_firsts, row_lasts, axis=0)
+    return _max_of_windows(rows, col_firsts, col_lasts, axis=1)
+
+
 def resize_edges(edges: np.ndarray, size) -> np.ndarray:
-    """HxW white-on-black edges -> size=(height, width), float32 in [0, 1]."""
+    """HxW white-on-black edges -> size=(height, width), float32 in [0, 1].
+
+    Each axis that shrinks takes the maximum over the source cell (as ``adaptive_max_pool2d``), so a
+    one-pixel line survives; each axis that grows is interpolated bilinearly.
+    """
     height, width = _check_size(size)
     edges = np.asarray(edges, dtype=np.float32)
-    if edges.shape == (height, width):
+    pooled = (min(height, edges.shape[0]), min(width, edges.shape[1]))
+    if pooled != edges.shape:
+        edges = _max_pool(edges, pooled)
+    if pooled == (height, width):
         return edges
-    if height < edges.shape[0] or width < edges.shape[1]:
-        ky = math.ceil(edges.shape[0] / height) if height < edges.shape[0] else 1
-        kx = math.ceil(edges.shape[1] / width) if width < edges.shape[1] else 1
-        # the dilation's anchor makes each kept sample the maximum of the source cell it falls in
-        widened = cv2.dilate(edges, np.ones((ky, kx), np.uint8), anchor=(0, 0))
-        return cv2.resize(widened, (width, height), interpolation=cv2.INTER_NEAREST_EXACT)
     return np.clip(cv2.resize(edges, (width, height), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
 
 
@@ -75,12 +111,15 @@ def resize_hint_batch(hint, size, polarity: str = WHITE_ON_BLACK):
     if tuple(hint.shape[-2:]) == (height, width):
         return hint
     edges = hint[:, :1] if polarity == WHITE_ON_BLACK else 1.0 - hint[:, :1]
+    pooled = (min(height, edges.shape[-2]), min(width, edges.shape[-1]))
+    if pooled != tuple(edges.shape[-2:]):
+        edges = F.adaptive_max_pool2d(edges, pooled)
+    if pooled != (height, width):
+        edges = F.interpolate(edges, size=(height, width), mode="bilinear", align_corners=False)
     strokes = hint[:, 1:]
-    if height <= edges.shape[-2] and width <= edges.shape[-1]:
-        edges = F.adaptive_max_pool2d(edges, (height, width))
+    if height <= strokes.shape[-2] and width <= strokes.shape[-1]:
         strokes = F.interpolate(strokes, size=(height, width), mode="area")
     else:
-        edges = F.interpolate(edges, size=(height, width), mode="bilinear", align_corners=False)
         strokes = F.interpolate(strokes, size=(height, width), mode="bilinear", align_corners=False)
     edges = edges if polarity == WHITE_ON_BLACK else 1.0 - edges
     return torch.cat([edges, strokes], dim=1).clamp_(0.0, 1.0)

@@ -93,6 +93,33 @@ def test_preview_shows_edges_light_and_strokes_in_colour():
         assert preview[5, 0].min() > 150 and preview[0, 0].max() == 0
 
 
+def test_preview_is_stroke_colour_over_grey_edges(rng):
+    hint = rng.random((5, 16, 24), dtype=np.float32)
+    hint[1:4] *= hint[4]
+    hint[1, 0, :4] = (1.2, -0.1, 0.5, 0.999)  # out of range: clipped
+    for polarity in (WHITE_ON_BLACK, BLACK_ON_WHITE):
+        edges = hint[0] if polarity == WHITE_ON_BLACK else 1.0 - hint[0]
+        expected = np.moveaxis(hint[1:4], 0, 2) + 0.8 * (edges * (1.0 - hint[4]))[..., None]
+        expected = np.clip(expected, 0.0, 1.0) * 255.0
+        assert np.abs(hint_preview(hint, polarity) - expected).max() <= 0.5 + 1e-3
+
+
+def test_user_strokes_float_ranges():
+    rgb = np.full((8, 8, 3), 0.5, np.float32)
+    mask = np.ones((8, 8), np.float32)
+    mask[0, 0], mask[0, 1] = -0.0005, 1.0005  # within 1e-3 of [0, 1]: clipped
+    layer = user_strokes(rgb, mask)
+    assert layer[0, 0, 3] == 0.0 and layer[0, 1, 3] == 1.0 and layer[0, 1, 0] == 0.5
+    assert not np.shares_memory(layer, rgb) and not np.shares_memory(layer, mask)
+    for bad in (np.nan, np.inf, -np.inf):
+        broken_rgb, broken_mask = rgb.copy(), mask.copy()
+        broken_rgb[1, 1, 1], broken_mask[1, 1] = bad, bad
+        with pytest.raises(HintError, match="stroke layer holds NaN or inf"):
+            user_strokes(broken_rgb, mask)
+        with pytest.raises(HintError, match="stroke mask holds NaN or inf"):
+            user_strokes(rgb, broken_mask)
+
+
 def test_inference_hint_uses_the_same_contract(picture):
     layer = np.zeros((48, 64, 4), np.uint8)
     layer[10:14, 10:30] = (0, 255, 0, 255)

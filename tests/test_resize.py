@@ -25,6 +25,67 @@ def test_one_pixel_lines_survive_any_resize(size):
     assert (resized.max(axis=0) > 0.4).all(), "the horizontal line crosses every column"
 
 
+NON_INTEGER_SHRINKS = [((100, 200), (32, 64)), ((77, 131), (20, 33)), ((512, 512), (300, 300)), ((64, 96), (33, 95))]
+
+
+def pooled_cells(length, cells, index):
+    """The target cells whose source interval (adaptive max pooling's) holds source ``index``."""
+    return [d for d in range(cells) if d * length // cells <= index < -(-(d + 1) * length // cells)]
+
+
+@pytest.mark.parametrize("source, size", NON_INTEGER_SHRINKS)
+def test_border_lines_survive_non_integer_shrinks(source, size):
+    height, width = source
+    for row in (0, height - 1):
+        edges = np.zeros(source, np.float32)
+        edges[row] = 1
+        assert resize_edges(edges, size)[0 if row == 0 else -1].min() == 1.0, f"row {row} of {height}"
+    for col in (0, width - 1):
+        edges = np.zeros(source, np.float32)
+        edges[:, col] = 1
+        assert resize_edges(edges, size)[:, 0 if col == 0 else -1].min() == 1.0, f"column {col} of {width}"
+
+
+@pytest.mark.parametrize("source, size", NON_INTEGER_SHRINKS)
+def test_a_line_lands_in_the_cells_that_hold_it(source, size):
+    width, cells = source[1], size[1]
+    for col in range(0, width, 7):
+        edges = np.zeros(source, np.float32)
+        edges[:, col] = 1
+        found = list(np.flatnonzero(resize_edges(edges, size).max(axis=0)))
+        assert found == pooled_cells(width, cells, col), f"column {col} of {width}"
+        assert col * cells // width in found, "the cell that contains the line's left edge"
+
+
+def test_column_100_of_200_lands_in_column_32_of_64():
+    edges = np.zeros((100, 200), np.float32)
+    edges[:, 100] = 1
+    assert list(np.flatnonzero(resize_edges(edges, (32, 64)).max(axis=0))) == [32]
+
+
+@pytest.mark.parametrize(
+    "source, size", NON_INTEGER_SHRINKS + [((1024, 1024), (600, 512)), ((90, 90), (1, 7)), ((9, 200), (9, 3))]
+)
+def test_shrinking_is_adaptive_max_pooling(rng, source, size):
+    for density in (0.02, 0.5):
+        edges = (rng.random(source) < density).astype(np.float32)
+        expected = torch.nn.functional.adaptive_max_pool2d(torch.from_numpy(edges)[None, None], size)[0, 0].numpy()
+        np.testing.assert_array_equal(resize_edges(edges, size), expected)
+
+
+@pytest.mark.parametrize("size", [(33, 147), (128, 40), (200, 96)])
+def test_mixed_resize_pools_the_shrinking_axis_and_interpolates_the_other(size):
+    edges = thin_lines((64, 96))
+    resized = resize_edges(edges, size)
+    if size[0] <= 64:
+        assert (resized.max(axis=0) == 1).all(), "rows are pooled: the horizontal line keeps full strength"
+    if size[1] <= 96:
+        assert (resized.max(axis=1) == 1).all(), "columns are pooled: the vertical line keeps full strength"
+    hint = make_hint(edges, None)
+    batch = resize_hint_batch(torch.from_numpy(hint)[None], size)[0, 0].numpy()
+    np.testing.assert_allclose(resized, batch, atol=1e-5)
+
+
 def test_strokes_never_bleed_into_empty_pixels(rng):
     picture = (rng.random((90, 70, 3)) * 255).astype(np.uint8)
     layer = random_strokes(picture, np.random.default_rng(0), blur_prob=0.0)
