@@ -23,13 +23,13 @@ def test_few_steps_write_a_loadable_checkpoint(tiny_base, image_folder, tmp_path
     config = tiny_config(tiny_base, image_folder, tmp_path / "run", max_train_steps=3)
     result = Trainer(config).run()
     assert result.step == 3 and all(math.isfinite(x) for x in result.losses)
-    assert result.export_path == tmp_path / "run" / "color_stroke_controlnet.safetensors"
+    assert result.export_path == tmp_path / "run" / "control_colorstroke_sd15.safetensors"
     model, metadata = bridge.load_exported(result.export_path, allow_non_sd15=True)
     assert metadata["hint_format"] == "color_stroke_canny" and metadata["edge_polarity"] == "white_on_black"
     assert metadata["training_step"] == 3 and metadata["layout"] == "ldm"
     assert model.controlnet_cond_embedding.conv_in.in_channels == 5
     assert [p.name for p in checkpointing.list_checkpoints(config.output_dir)] == ["step-0000002", "step-0000003"]
-    assert (result.checkpoint / "color_stroke_controlnet.safetensors").is_file()
+    assert (result.checkpoint / "control_colorstroke_sd15.safetensors").is_file()
     grid = result.validation[-1]
     assert grid["path"].is_file() and 0.0 <= grid["edge_f1"] <= 1.0
 

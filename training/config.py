@@ -120,7 +120,7 @@ class TrainConfig:
                               "diffusers: ControlNetModel keys)", choices=("ldm", "diffusers"), group="checkpoints")
     export_dtype: str = _opt("fp16", "dtype of the exported weights", choices=("fp16", "bf16", "fp32"),
                              group="checkpoints")
-    export_name: str = _opt("color_stroke_controlnet", "file name (without .safetensors) of the exported model",
+    export_name: str = _opt("control_colorstroke_sd15", "file name (without .safetensors) of the exported model",
                             group="checkpoints")
     validation_steps: int = _opt(500, "validate every N optimiser steps (0 = only at the end)", group="validation")
     validation_dir: str | None = _opt(None, "your validation triples: NAME.png (line drawing), NAME.strokes.png "

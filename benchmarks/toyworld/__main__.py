@@ -1,0 +1,169 @@
+"""Proof that training works, end to end, without downloaded weights.
+
+    python -m benchmarks.toyworld [--quick] --out DIR
+
+1. pretrains a tiny latent diffusion base in the toy world (``base_model``) and saves it as a diffusers folder;
+2. writes toy images as an image folder and trains our ControlNet on it with ``training/train.py`` (the real
+   command line: procedural Canny + strokes hints, checkpoints, export to ``.safetensors``);
+3. colours held-out drawings with the base alone, our exported checkpoint and flood fill (``evaluate``),
+   and measures region colour error, stroke colour error (CIEDE2000) and edge F1; evaluates every
+   checkpoint's export on a subset for the curve over training steps.
+
+Writes ``DIR/results.json``, ``DIR/grid.png`` (drawing | strokes | base | ours | flood fill | truth) and
+prints a table. ``--quick`` is a smoke run of a few minutes that checks only that everything runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import pathlib
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .base_model import BaseSettings, pretrain_base
+from .evaluate import base_parts, evaluate_systems, held_out_cases, learned_results, load_exported, mean_metrics, measure
+from .world import sample
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+EXPORT_NAME = "control_colorstroke_toy"
+DATA_SEEDS = 4 * 10**6  # training images for the ControlNet: seeds DATA_SEEDS + i
+
+
+@dataclass
+class Settings:
+    base: BaseSettings = field(default_factory=BaseSettings)
+    train_images: int = 4000
+    controlnet_steps: int = 1500
+    controlnet_batch: int = 16
+    learning_rate: float = 2e-4
+    curve_points: int = 5
+    curve_cases: int = 8
+    eval_cases: int = 32
+    inference_steps: int = 20
+    middle_block_only: bool = False
+
+
+def quick_settings() -> Settings:
+    """Enough of everything to run each code path once, at 64 px."""
+    base = BaseSettings(image_size=64, vae_steps=10, vae_batch=4, vae_crop=0, unet_images=16, unet_steps=10, unet_batch=4)
+    return Settings(base=base, train_images=24, controlnet_steps=4, controlnet_batch=2, curve_points=2, curve_cases=2,
+                    eval_cases=3, inference_steps=4)
+
+
+def stroke_flags(image_size: int) -> list[str]:
+    """The trainer's stroke generator scaled from its 512 px defaults to the toy size (walk length, width, blur)."""
+    scale = image_size / 512
+    return [f"--strokes.length_min={max(1, int(200 * scale))}", f"--strokes.length_max={max(2, int(1000 * scale))}",
+            "--strokes.thickness=0,1", f"--strokes.blur_sigma_min={max(0.25, scale)}",
+            f"--strokes.blur_sigma_max={max(0.5, 3 * scale)}"]
+
+
+def write_images(folder: pathlib.Path, count: int, size: int) -> pathlib.Path:
+    """``count`` world images as PNGs with empty sidecar captions (an ordinary image-folder dataset)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        name = folder / f"{index:06d}.png"
+        if not name.exists():
+            Image.fromarray(sample(DATA_SEEDS + index, size).image).save(name)
+            name.with_suffix(".txt").write_text("", encoding="utf-8")
+    return folder
+
+
+def train_controlnet(settings: Settings, base_dir: pathlib.Path, data_dir: pathlib.Path, out: pathlib.Path) -> float:
+    """Run ``training/train.py`` as a user would; returns its wall time in seconds."""
+    every = max(1, settings.controlnet_steps // settings.curve_points)
+    command = [
+        sys.executable, str(REPO / "training" / "train.py"), "--base_model", str(base_dir), "--allow_non_sd15",
+        "--data_source", "folder", "--data", str(data_dir), "--output_dir", str(out),
+        "--resolution", str(settings.base.image_size), "--max_train_steps", str(settings.controlnet_steps),
+        "--train_batch_size", str(settings.controlnet_batch), "--learning_rate", str(settings.learning_rate),
+        "--caption_dropout", "0", "--checkpointing_steps", str(every),
+        "--checkpoints_total_limit", str(settings.curve_points + 1), "--validation_steps", "0",
+        "--export_name", EXPORT_NAME, "--export_dtype", "fp32", "--mixed_precision", "no", "--report_to", "none", "--num_workers", "0",
+        "--middle_block_only" if settings.middle_block_only else "--no-middle_block_only",
+        *stroke_flags(settings.base.image_size),
+    ]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, cwd=REPO)
+    return time.perf_counter() - started
+
+
+def curve(parts: dict, train_dir: pathlib.Path, cases, steps: int) -> list[dict]:
+    """Region/stroke error and edge F1 of each checkpoint's exported model on ``cases``."""
+    points = []
+    for folder in sorted((train_dir / "checkpoints").glob("step-*")):
+        exported = folder / f"{EXPORT_NAME}.safetensors"
+        images = learned_results(parts, load_exported(exported), cases, 1.0, steps, seed=0)
+        points.append({"step": int(folder.name.split("-")[1]), **mean_metrics([measure(r, c) for r, c in zip(images, cases)])})
+    return points
+
+
+def grid(cases, results: dict, rows: int = 6) -> Image.Image:
+    """drawing | strokes (over white) | base | ours | flood fill | truth, one case per row."""
+    tiles = []
+    for index, case in enumerate(cases[:rows]):
+        strokes_on_white = case.strokes[..., :3] * 255 + (1 - case.strokes[..., 3:]) * 255
+        row = [case.truth.lineart, strokes_on_white.astype(np.uint8), results["base"][index], results["ours"][index],
+               results["flood_fill"][index], case.truth.image]
+        tiles.append(np.concatenate(row, axis=1))
+    return Image.fromarray(np.concatenate(tiles, axis=0))
+
+
+def table(systems: dict) -> str:
+    lines = [f"{'system':<12}{'region error':>14}{'stroke error':>14}{'edge F1':>10}"]
+    for name, scores in systems.items():
+        lines.append(f"{name:<12}{scores['region_error']:>14.2f}{scores['stroke_error']:>14.2f}{scores['edge_f1']:>10.3f}")
+    return "\n".join(lines)
+
+
+def run(settings: Settings, out: pathlib.Path) -> dict:
+    started = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    base_dir, train_dir = out / "base", out / "controlnet"
+    base_summary = pretrain_base(base_dir, settings.base)
+    data_dir = write_images(out / "images", settings.train_images, settings.base.image_size)
+    train_seconds = train_controlnet(settings, base_dir, data_dir, train_dir)
+    parts = base_parts(base_dir)
+    cases = held_out_cases(settings.eval_cases, settings.base.image_size)
+    points = curve(parts, train_dir, cases[:settings.curve_cases], settings.inference_steps)
+    systems, results = evaluate_systems(parts, train_dir / f"{EXPORT_NAME}.safetensors", cases,
+                                        settings.inference_steps)
+    grid(cases, results).save(out / "grid.png")
+    report = {
+        "systems": systems, "curve": points, "settings": asdict(settings),
+        "base": base_summary, "controlnet_train_s": round(train_seconds, 1),
+        "device": f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
+    (out / "results.json").write_text(json.dumps(report, indent=2, allow_nan=True), encoding="utf-8")
+    return report
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.toyworld", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, type=pathlib.Path, help="folder for the base, the run and the results")
+    parser.add_argument("--quick", action="store_true", help="a smoke run of a few minutes (checks that all runs)")
+    parser.add_argument("--middle_block_only", action="store_true", help="train the middle-block-only ControlNet")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    settings = quick_settings() if args.quick else Settings()
+    settings.middle_block_only = args.middle_block_only
+    report = run(settings, args.out)
+    print(table(report["systems"]))
+    for point in report["curve"]:
+        print(f"step {point['step']:>6}: region error {point['region_error']:.2f}")
+    print(f"wrote {args.out / 'results.json'} and {args.out / 'grid.png'} in {report['wall_s']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Colour held-out drawings with each system and measure the results against the truth.
+
+A held-out case is a world sample whose seed no training step sees, with strokes sampled from the
+ground-truth image by the training generator (crisp: no blur). Systems:
+- ``base``: the toy base through the ControlNet pipeline at strength 0 (no control; the floor);
+- ``ours``: the trained ControlNet read back from its exported ``.safetensors`` by ``model.load_checkpoint``
+  and run by ``model.inference.colorize`` with the line drawing and the strokes;
+- ``flood_fill``: the classical colouring of the closed areas of the drawing from the same strokes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from diffusers import DDIMScheduler, StableDiffusionPipeline
+
+from model import load_checkpoint
+from model.inference import colorize
+from preprocessors import StrokeParams, canny, random_strokes
+
+from .flood_fill import flood_fill
+from .metrics import edge_f1, region_error, stroke_error
+from .world import Sample, sample
+
+HELD_OUT_SEED = 9 * 10**6  # far from every seed range used for training (benchmarks.toyworld.base_model, data)
+METRICS = ("region_error", "stroke_error", "edge_f1")
+
+
+@dataclass
+class Case:
+    """One held-out drawing: the world sample and its strokes (HxWx4 float32 premultiplied, A in {0, 1})."""
+
+    truth: Sample
+    strokes: np.ndarray
+
+
+def eval_stroke_params(image_size: int) -> StrokeParams:
+    """What a person might paint: 2-5 short strokes, 3 px wide at 128 px, colours taken from the truth."""
+    scale = image_size / 128
+    return StrokeParams(count_min=2, count_max=5, length_min=int(20 * scale), length_max=int(60 * scale),
+                        thickness=(1,), colour="pixel", blur_prob=0.0)
+
+
+def held_out_cases(count: int, image_size: int) -> list[Case]:
+    """``count`` deterministic held-out cases."""
+    params = eval_stroke_params(image_size)
+    cases = []
+    for index in range(count):
+        truth = sample(HELD_OUT_SEED + index, image_size)
+        strokes = random_strokes(truth.image, np.random.default_rng(HELD_OUT_SEED + index), params)
+        cases.append(Case(truth, strokes))
+    return cases
+
+
+def measure(result: np.ndarray, case: Case) -> dict:
+    """The three metrics of one coloured result (HxWx3 uint8) against its case."""
+    truth = case.truth
+    return {
+        "region_error": region_error(result, truth.regions, truth.colours, case.strokes),
+        "stroke_error": stroke_error(result, case.strokes),
+        "edge_f1": edge_f1(result, canny(truth.lineart)),
+    }
+
+
+def mean_metrics(rows: list[dict]) -> dict:
+    """Mean of each metric over cases, NaNs (cases without strokes) left out."""
+    return {name: float(np.nanmean([row[name] for row in rows])) for name in METRICS}
+
+
+def base_parts(base_dir) -> dict:
+    """The base's parts with a DDIM schedule for sampling (the folder keeps SD's DDPM training schedule)."""
+    pipeline = StableDiffusionPipeline.from_pretrained(str(base_dir), safety_checker=None, requires_safety_checker=False,
+                                                       local_files_only=True)
+    parts = dict(pipeline.components)
+    parts["scheduler"] = DDIMScheduler.from_config(pipeline.scheduler.config)
+    return parts
+
+
+def learned_results(parts: dict, controlnet, cases: list[Case], strength: float, steps: int, seed: int) -> list:
+    """Results (HxWx3 uint8) of the ControlNet pipeline on ``cases`` at ``strength`` (0 = the base alone).
+    Guidance 1: the base is unconditional, so classifier-free guidance has nothing to amplify."""
+    return [np.asarray(colorize(parts, controlnet, case.truth.lineart, case.strokes, steps=steps, guidance=1.0,
+                                seed=seed + index, strength=strength))
+            for index, case in enumerate(cases)]
+
+
+def flood_fill_results(cases: list[Case]) -> list:
+    return [flood_fill(case.truth.lineart, case.strokes) for case in cases]
+
+
+def load_exported(path):
+    """Our exported checkpoint through the loader the hosts' users get (toy widths are not SD 1.5's)."""
+    controlnet, _ = load_checkpoint(path, sd15_only=False, dtype=torch.float32)
+    return controlnet
+
+
+def evaluate_systems(parts: dict, exported, cases: list[Case], steps: int, seed: int = 0) -> tuple[dict, dict]:
+    """({system: mean metrics}, {system: results}) for base, ours and flood fill on ``cases``."""
+    controlnet = load_exported(exported)
+    results = {
+        "base": learned_results(parts, controlnet, cases, 0.0, steps, seed),
+        "ours": learned_results(parts, controlnet, cases, 1.0, steps, seed),
+        "flood_fill": flood_fill_results(cases),
+    }
+    scores = {name: mean_metrics([measure(r, c) for r, c in zip(images, cases)]) for name, images in results.items()}
+    return scores, results

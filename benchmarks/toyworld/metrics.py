@@ -1,0 +1,54 @@
+"""How well a colouring matches the truth: stroke colour error, region colour error, edge F1.
+
+Colour distances are CIEDE2000 (scikit-image) in CIELAB; 0 is identical, about 2.3 is a just
+noticeable difference, above 50 is a different colour.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import binary_dilation
+from skimage.color import deltaE_ciede2000, rgb2lab
+
+from preprocessors import canny
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    return rgb2lab(np.asarray(rgb, np.float32).reshape(-1, 1, 3) / 255.0).reshape(-1, 3)
+
+
+def stroke_error(result: np.ndarray, strokes: np.ndarray) -> float:
+    """Mean CIEDE2000 between ``result`` (HxWx3 uint8) and the stroke colour at stroke pixels.
+
+    strokes: HxWx4 float premultiplied layer; pixels with A >= 0.5 count, their colour is RGB / A.
+    NaN when there is no stroke.
+    """
+    on = strokes[..., 3] >= 0.5
+    if not on.any():
+        return float("nan")
+    stroke_rgb = strokes[on][:, :3] / strokes[on][:, 3:] * 255.0
+    return float(deltaE_ciede2000(_lab(result[on]), _lab(stroke_rgb)).mean())
+
+
+def region_error(result: np.ndarray, regions: np.ndarray, colours: np.ndarray, strokes: np.ndarray) -> float:
+    """Mean over the regions a stroke touches of CIEDE2000(result's mean colour there, true colour).
+
+    regions: HxW int (-1 = outline, ignored); colours: Kx3 uint8 true colour per region index.
+    The real test of colour propagation: a stroke covers a few pixels, the region needs all of them.
+    """
+    touched = np.unique(regions[(strokes[..., 3] >= 0.5) & (regions >= 0)])
+    if touched.size == 0:
+        return float("nan")
+    means = np.stack([result[regions == index].reshape(-1, 3).mean(axis=0) for index in touched])
+    return float(deltaE_ciede2000(_lab(means), _lab(colours[touched])).mean())
+
+
+def edge_f1(result: np.ndarray, edges: np.ndarray, tolerance: int = 1) -> float:
+    """F1 between Canny of ``result`` and the input ``edges`` (HxW, 1 = edge), matching within
+    ``tolerance`` pixels (the usual slack of edge benchmarks)."""
+    found = canny(result) > 0
+    expected = edges > 0.5
+    near_expected = binary_dilation(expected, iterations=tolerance) if tolerance else expected
+    near_found = binary_dilation(found, iterations=tolerance) if tolerance else found
+    precision = (found & near_expected).sum() / max(found.sum(), 1)
+    recall = (expected & near_found).sum() / max(expected.sum(), 1)
+    return float(2 * precision * recall / max(precision + recall, 1e-9))
