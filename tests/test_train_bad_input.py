@@ -66,3 +66,32 @@ def test_demo_script_runs_end_to_end(tmp_path):
     assert "loaded the exported ControlNet back" in done.stdout
     assert sorted(p.name for p in (tmp_path / "demo").glob("*.safetensors")) == ["control_colorstroke_sd15.safetensors"]
     assert list((tmp_path / "demo" / "validation").glob("*.png"))
+
+
+def test_single_file_suffixes_are_case_insensitive(tmp_path):
+    tensor = torch.zeros(1)
+    save_file({"lora_unet_down_blocks_0.alpha": tensor}, str(tmp_path / "LORA.SAFETENSORS"))
+    with pytest.raises(BaseModelError, match="no Stable Diffusion UNet"):  # read as a .safetensors file, not refused
+        load_base(tmp_path / "LORA.SAFETENSORS")
+    torch.save({"lora_unet_down_blocks_0.alpha": tensor}, str(tmp_path / "lora.Ckpt"))
+    with pytest.raises(BaseModelError, match="no Stable Diffusion UNet"):
+        load_base(tmp_path / "lora.Ckpt")
+
+
+def test_upper_case_safetensors_base_reaches_diffusers_under_a_name_it_can_read(tmp_path, monkeypatch):
+    from diffusers import StableDiffusionPipeline
+    from diffusers.models.model_loading_utils import load_state_dict
+
+    tensors = {"model.diffusion_model.input_blocks.0.0.weight": torch.arange(4.0)}
+    save_file(tensors, str(tmp_path / "Base.SAFETENSORS"))
+    seen = {}
+
+    def from_single_file(path, **kwargs):
+        seen["tensors"] = load_state_dict(path)  # diffusers' own reader, which goes by the suffix
+        raise ValueError("stop here: no real base in this test")
+
+    monkeypatch.setattr(StableDiffusionPipeline, "from_single_file", from_single_file)
+    with pytest.raises(BaseModelError, match="cannot build SD 1.5 from .*Base.SAFETENSORS"):
+        load_base(tmp_path / "Base.SAFETENSORS")
+    assert torch.equal(seen["tensors"]["model.diffusion_model.input_blocks.0.0.weight"], torch.arange(4.0))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Base.SAFETENSORS"]  # the link lived elsewhere

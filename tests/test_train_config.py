@@ -67,3 +67,94 @@ def test_module_entry_point_prints_help():
     done = subprocess.run([sys.executable, "-m", "training.train", "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0
     assert "--resume_from_checkpoint" in done.stdout and "--strokes.count_max" in done.stdout
+
+
+def write_yaml(tmp_path, text: str):
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(text, encoding="utf-8")
+    return ["--config", str(config_file), "--base_model", "b", "--data", "d", "--output_dir", "o"]
+
+
+def test_yaml_values_get_their_option_types(tmp_path):
+    # PyYAML reads 1e-5 (no dot) as text and yes/no as booleans; each must still mean what it says
+    argv = write_yaml(tmp_path, "learning_rate: 1e-5\nmax_train_steps: 1.0e3\nadam_epsilon: 1\nmixed_precision: no\n"
+                                "cache_latents: yes\nexport_name: 2024\nrandom_flip: 'off'\n"
+                                "strokes:\n  thickness: 2\n  count_pow2: 'true'\nedges:\n  low_min: 1e1\n")
+    config = parse_config(argv)
+    assert type(config.learning_rate) is float and config.learning_rate == 1e-5
+    assert type(config.max_train_steps) is int and config.max_train_steps == 1000
+    assert type(config.adam_epsilon) is float and config.adam_epsilon == 1.0
+    assert config.mixed_precision == "no" and config.cache_latents == "yes" and config.export_name == "2024"
+    assert config.random_flip is False
+    assert config.stroke_params() == StrokeParams(thickness=(2,), count_pow2=True)
+    assert config.edge_params().low_min == 10.0
+
+
+def test_flags_parse_numbers_as_yaml_does():
+    config = parse_config(["--base_model", "b", "--data", "d", "--output_dir", "o", "--max_train_steps", "1e3",
+                           "--strokes.thickness", "0,2"])
+    assert config.max_train_steps == 1000 and config.stroke_params().thickness == (0, 2)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("max_train_steps: ten", r"max_train_steps in .*run\.yaml.*: expected an integer \(int\), got 'ten'"),
+        ("max_train_steps: 2.5", r"max_train_steps .*integer.*got 2\.5"),
+        ("learning_rate: fast", r"learning_rate .*expected a number \(float\), got 'fast'"),
+        ("learning_rate: [1, 2]", r"learning_rate .*number"),
+        ("use_ema: maybe", r"use_ema .*expected true or false \(bool\), got 'maybe'"),
+        ("resolution: null", r"resolution .*integer \(int\), got None"),
+        ("strokes:\n  thickness: [1, x]", r"strokes\.thickness .*list of integers.*got \[1, 'x'\]"),
+        ("edges:\n  low_min: low", r"edges\.low_min .*number.*got 'low'"),
+        ("edges: 5", r"edges .*mapping"),
+        ("edges:\n  low_mn: 5", r"unknown edges parameters .*\['low_mn'\]"),
+    ],
+)
+def test_yaml_value_of_the_wrong_type_is_named(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config(write_yaml(tmp_path, text + "\n"))
+
+
+def test_validate_converts_options_set_in_code():
+    config = TrainConfig(base_model="b", data="d", output_dir="o", learning_rate="1e-5", strokes={"thickness": [1]})
+    assert config.validate().learning_rate == 1e-5 and config.stroke_params().thickness == (1,)
+    with pytest.raises(ConfigError, match="max_train_steps: expected an integer"):
+        TrainConfig(base_model="b", data="d", output_dir="o", max_train_steps="ten").validate()
+
+
+@pytest.mark.parametrize(
+    "given, launcher, cuda, bf16, expected",
+    [
+        (None, None, False, False, ("no", "auto: no CUDA GPU")),
+        (None, None, True, True, ("bf16", "auto: CUDA GPU with bf16")),
+        (None, None, True, False, ("fp16", "auto: CUDA GPU without bf16")),
+        (None, "bf16", False, False, ("bf16", "accelerate launch/config (ACCELERATE_MIXED_PRECISION)")),
+        (None, "NO", True, True, ("no", "accelerate launch/config (ACCELERATE_MIXED_PRECISION)")),
+        ("fp16", "bf16", True, True, ("fp16", "--mixed_precision")),
+        ("no", None, True, True, ("no", "--mixed_precision")),
+    ],
+)
+def test_mixed_precision_resolution(given, launcher, cuda, bf16, expected):
+    from training.loop import resolve_mixed_precision
+
+    assert resolve_mixed_precision(given, launcher, cuda, bf16) == expected
+
+
+def test_launcher_precision_this_trainer_cannot_use_is_refused():
+    from training.loop import resolve_mixed_precision
+
+    with pytest.raises(ConfigError, match="ACCELERATE_MIXED_PRECISION='fp8'.*--mixed_precision"):
+        resolve_mixed_precision(None, "fp8", True, True)
+
+
+def test_accelerate_launch_hands_its_precision_over_in_the_variable_we_read():
+    import inspect
+
+    from accelerate.utils import launch
+
+    from training.loop import LAUNCHER_PRECISION_ENV
+
+    assert f'current_env["{LAUNCHER_PRECISION_ENV}"] = str(mixed_precision)' in inspect.getsource(
+        launch.prepare_simple_launcher_cmd_env)
+    assert parse_config(["--base_model", "b", "--data", "d", "--output_dir", "o"]).mixed_precision is None

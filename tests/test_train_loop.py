@@ -1,5 +1,6 @@
 """The training loop on a tiny base on CPU: checkpoints, export, exact resume, caching, signals, NaN, full disk."""
 import errno
+import json
 import math
 import os
 import signal
@@ -9,6 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from preprocessors import EdgeParams
 from training import checkpointing
 from training import controlnet as bridge
 from training.loop import Trainer, TrainingError
@@ -27,6 +29,8 @@ def test_few_steps_write_a_loadable_checkpoint(tiny_base, image_folder, tmp_path
     model, metadata = bridge.load_exported(result.export_path, allow_non_sd15=True)
     assert metadata["hint_format"] == "color_stroke_canny" and metadata["edge_polarity"] == "white_on_black"
     assert metadata["training_step"] == 3 and metadata["layout"] == "ldm"
+    assert (metadata["canny_low"], metadata["canny_high"]) == (100.0, 200.0)  # for inference: the default ranges hold it
+    assert json.loads(metadata["canny_training"]) == EdgeParams().to_dict()  # what training drew thresholds from
     assert model.controlnet_cond_embedding.conv_in.in_channels == 5
     assert [p.name for p in checkpointing.list_checkpoints(config.output_dir)] == ["step-0000002", "step-0000003"]
     assert (result.checkpoint / "control_colorstroke_sd15.safetensors").is_file()

@@ -8,6 +8,7 @@ from safetensors.torch import load_file
 from model import build_controlnet, save_checkpoint
 from preprocessors import make_hint
 from training.base_model import load_base
+from training.config import ConfigError
 from training.data import FolderSource, SampleSpec, TrainDataset, collate
 from training.loop import Trainer, TrainingError
 from training.validation import edge_f1, make_grid, stroke_colour_error, ValidationSample
@@ -32,6 +33,7 @@ def test_start_from_a_three_channel_controlnet(tiny_base, image_folder, tmp_path
     trainer = Trainer(config)
     result = trainer.run()
     assert trainer.controlnet.controlnet_cond_embedding.conv_in.in_channels == 5 and result.step == 1
+    assert trainer.metadata()["edge_polarity"] == "white_on_black"  # a Canny ControlNet sees white edges on black
 
 
 def test_canny_on_the_accelerator_matches_the_worker_hint(image_folder):
@@ -79,3 +81,98 @@ def test_validation_metrics_and_grid():
     assert edge_f1(np.full((32, 32, 3), 255, np.uint8), hint) == 0.0
     grid = make_grid([ValidationSample(hint, "p", "n")], result[None], "white_on_black")
     assert grid.shape == (32, 96, 3)
+
+
+def controlnet_file(tiny_base, path, hint_channels=5, polarity=None):
+    """A tiny ControlNet for the tiny base at ``path``: recording ``polarity``, or no metadata at all when None."""
+    from safetensors.torch import save_file
+
+    from model import export_state_dict
+
+    controlnet = build_controlnet(load_base(tiny_base, allow_non_sd15=True).unet, hint_channels=hint_channels)
+    if polarity is None:
+        save_file(export_state_dict(controlnet), str(path))  # as files from elsewhere: no colorstroke.* keys
+    else:
+        save_checkpoint(controlnet, path, metadata={"edge_polarity": polarity})
+    return str(path)
+
+
+def test_controlnet_init_polarity_is_adopted_unless_given(tiny_base, image_folder, tmp_path):
+    from training import controlnet as bridge
+
+    init = controlnet_file(tiny_base, tmp_path / "ours.safetensors", polarity="black_on_white")
+    config = tiny_config(tiny_base, image_folder, tmp_path / "run", controlnet_init=init)
+    trainer = Trainer(config)
+    trainer._setup()
+    assert trainer.config.polarity == "black_on_white" and trainer.spec.polarity == "black_on_white"
+    assert trainer.metadata()["edge_polarity"] == "black_on_white"
+    assert "edge polarity: black_on_white (recorded in --controlnet_init" in trainer.summary()
+    assert config.polarity is None  # the caller's config is left as it was
+    unet = trainer.base.unet
+    same = tiny_config(tiny_base, image_folder, tmp_path / "run", controlnet_init=init, polarity="black_on_white")
+    assert bridge.build(unet, same)[1] == "black_on_white"
+    flipped = tiny_config(tiny_base, image_folder, tmp_path / "run", controlnet_init=init, polarity="white_on_black")
+    with pytest.raises(ConfigError, match="--polarity white_on_black contradicts .*black_on_white"):
+        bridge.build(unet, flipped)
+
+
+def test_controlnet_init_without_recorded_polarity_needs_one(tiny_base, image_folder, tmp_path):
+    from training import controlnet as bridge
+
+    init = controlnet_file(tiny_base, tmp_path / "bare.safetensors")
+    unet = load_base(tiny_base, allow_non_sd15=True).unet
+    with pytest.raises(ConfigError, match="records no edge polarity.*pass --polarity black_on_white"):
+        bridge.build(unet, tiny_config(tiny_base, image_folder, tmp_path / "run", controlnet_init=init))
+    given = tiny_config(tiny_base, image_folder, tmp_path / "run", controlnet_init=init, polarity="black_on_white")
+    assert bridge.build(unet, given)[1:] == ("black_on_white", "--polarity (--controlnet_init records none)")
+
+
+def test_widened_canny_controlnet_stays_white_on_black(tiny_base, image_folder, tmp_path):
+    from training import controlnet as bridge
+
+    init = controlnet_file(tiny_base, tmp_path / "canny.safetensors", hint_channels=3)
+    unet = load_base(tiny_base, allow_non_sd15=True).unet
+    _, polarity, source = bridge.build(unet, tiny_config(tiny_base, image_folder, tmp_path / "run", controlnet_init=init))
+    assert polarity == "white_on_black" and "3-channel" in source
+    flipped = tiny_config(tiny_base, image_folder, tmp_path / "run", controlnet_init=init, polarity="black_on_white")
+    with pytest.raises(ConfigError, match="--polarity black_on_white contradicts the widened 3-channel ControlNet"):
+        bridge.build(unet, flipped)
+
+
+def test_summary_names_the_precision_and_where_it_came_from(tiny_base, image_folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "no")  # as accelerate launch sets it (no: like the other tests)
+    trainer = Trainer(tiny_config(tiny_base, image_folder, tmp_path / "run", mixed_precision=None))
+    trainer._setup()
+    assert trainer.weight_dtype == torch.float32
+    assert "precision no (accelerate launch/config (ACCELERATE_MIXED_PRECISION))" in trainer.summary()
+    assert "edge polarity: white_on_black (default)" in trainer.summary()
+
+
+def test_validation_stroke_layer_of_another_size_is_stretched_to_the_drawing(tmp_path):
+    from PIL import Image
+
+    from training.validation import user_samples
+
+    drawing = np.full((64, 96, 3), 255, np.uint8)  # height 64, width 96: resized to 32 x 48, cut at columns 8..40
+    drawing[:, 24:26] = 0  # a line at drawing column 24: column 4 of the hint
+    Image.fromarray(drawing).save(tmp_path / "a.png")
+    layer = np.zeros((48, 48, 4), np.uint8)  # square: stretched to 64 x 96, its column 12 lands on the line
+    layer[:, :12] = (200, 40, 10, 255)
+    Image.fromarray(layer).save(tmp_path / "a.strokes.png")
+    hint = user_samples(tmp_path, 32, "white_on_black")[0].hint
+    alpha = hint[4].mean(axis=0)
+    assert (alpha[:3] > 0.9).all() and (alpha[6:] < 0.01).all()  # strokes end where the line is
+    edge_columns = np.nonzero(hint[0].max(axis=0) > 0.5)[0]
+    assert edge_columns.size and 2 <= edge_columns.min() and edge_columns.max() <= 6
+    assert np.allclose(hint[1, :, 0] / hint[4, :, 0], 200 / 255, atol=0.01)  # colour kept, premultiplied once
+    assert (hint[1:4] <= hint[4] + 1e-6).all()
+
+
+def test_recommended_inference_thresholds():
+    from preprocessors import EdgeParams
+    from training.validation import recommended_canny
+
+    assert recommended_canny(EdgeParams()) == (100.0, 200.0)
+    assert recommended_canny(EdgeParams.fixed(80, 240)) == (80.0, 240.0)
+    assert recommended_canny(EdgeParams.fixed(70, 200)) == (70.0, 200.0)
+    assert recommended_canny(EdgeParams(low_min=10, low_max=30, ratio_min=3, ratio_max=4)) == (30.0, 90.0)

@@ -44,14 +44,15 @@ def image_folder(tmp_path):
 
 
 def tiny_config(base, data, output, **overrides):
-    """A TrainConfig for a few-second CPU run at 32x32 (deterministic, no workers, no tracker)."""
+    """A TrainConfig for a few-second CPU run at 32x32 (deterministic: fp32 on any device; no workers, no tracker)."""
     from training.config import TrainConfig
 
     values = dict(
         base_model=str(base), data=str(data), output_dir=str(output), allow_non_sd15=True, resolution=32,
         max_train_steps=4, train_batch_size=2, gradient_accumulation_steps=1, learning_rate=1e-4, num_workers=0,
         checkpointing_steps=2, validation_steps=0, num_validation_samples=1, validation_inference_steps=2,
-        report_to="none", export_dtype="fp32", strokes={"length_min": 10, "length_max": 40, "thickness": (0, 1)},
+        report_to="none", export_dtype="fp32", mixed_precision="no",
+        strokes={"length_min": 10, "length_max": 40, "thickness": (0, 1)},
     )
     values.update(overrides)
     return TrainConfig(**values)

@@ -5,7 +5,10 @@ SD 1.5 (SD 2.x, SDXL, not a diffusion model at all) is refused with a message th
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +18,7 @@ class BaseModelError(ValueError):
 
 
 SD15_CROSS_ATTENTION_DIM = 768
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")  # compared in lower case: MODEL.SAFETENSORS is one too
 
 
 @dataclass
@@ -29,7 +33,7 @@ class BaseModel:
 
 def _single_file_kind(path: Path) -> str:
     """'sd15', 'sd2', 'sdxl' or 'unknown' from the tensor names of a single-file checkpoint."""
-    if path.suffix == ".safetensors":
+    if path.suffix.lower() == ".safetensors":
         from safetensors import safe_open
 
         try:
@@ -52,6 +56,23 @@ def _single_file_kind(path: Path) -> str:
     if any(k.startswith("model.diffusion_model.") for k in keys):
         return "sd15"
     return "unknown"
+
+
+@contextlib.contextmanager
+def _lower_case_suffix(path: Path):
+    """``path``, or a symbolic link to it whose suffix is in lower case (diffusers picks the reader by the
+    exact suffix: it would read MODEL.SAFETENSORS as a torch pickle and fail), removed afterwards."""
+    if path.suffix == path.suffix.lower():
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="base-") as folder:
+        link = Path(folder) / (path.stem + path.suffix.lower())
+        try:
+            os.symlink(path.resolve(), link)
+        except OSError as error:
+            raise BaseModelError(f"cannot read {str(path)!r} through a lower-case link ({error}); rename it to "
+                                 f"{path.stem + path.suffix.lower()!r}") from None
+        yield link
 
 
 def check_sd15(unet, text_encoder, source: str, allow_other: bool = False) -> None:
@@ -90,7 +111,7 @@ def load_base(path, base_config=None, allow_non_sd15: bool = False) -> BaseModel
         text_encoder = CLIPTextModel.from_pretrained(path, subfolder="text_encoder")
         tokenizer = CLIPTokenizer.from_pretrained(path, subfolder="tokenizer")
         scheduler_config = DDPMScheduler.load_config(path, subfolder="scheduler")
-    elif path.suffix in (".safetensors", ".ckpt"):
+    elif path.suffix.lower() in SINGLE_FILE_SUFFIXES:
         kind = _single_file_kind(path)
         if kind == "sdxl":
             raise BaseModelError(f"{str(path)!r} is an SDXL checkpoint; this ControlNet is for SD 1.5: pass an SD 1.5 file")
@@ -99,16 +120,17 @@ def load_base(path, base_config=None, allow_non_sd15: bool = False) -> BaseModel
                                  "is it a LoRA, VAE or ControlNet file? pass a full SD 1.5 checkpoint")
         if kind == "sd2" and not allow_non_sd15:
             raise BaseModelError(f"{str(path)!r} is an SD 2.x checkpoint; this ControlNet is for SD 1.5")
-        try:
-            pipeline = StableDiffusionPipeline.from_single_file(
-                str(path), config=str(base_config) if base_config else None, local_files_only=base_config is not None,
-                safety_checker=None, requires_safety_checker=False,
-            )
-        except (OSError, ValueError) as error:
-            raise BaseModelError(
-                f"cannot build SD 1.5 from {str(path)!r}: {error}. Offline, pass --base_config with a local diffusers "
-                "SD 1.5 folder (its config files are enough)"
-            ) from None
+        with _lower_case_suffix(path) as readable:
+            try:
+                pipeline = StableDiffusionPipeline.from_single_file(
+                    str(readable), config=str(base_config) if base_config else None,
+                    local_files_only=base_config is not None, safety_checker=None, requires_safety_checker=False,
+                )
+            except (OSError, ValueError) as error:
+                raise BaseModelError(
+                    f"cannot build SD 1.5 from {str(path)!r}: {error}. Offline, pass --base_config with a local "
+                    "diffusers SD 1.5 folder (its config files are enough)"
+                ) from None
         unet, vae, text_encoder, tokenizer = pipeline.unet, pipeline.vae, pipeline.text_encoder, pipeline.tokenizer
         scheduler_config = pipeline.scheduler.config
     else:

@@ -1,7 +1,8 @@
 """The trainer's options: one dataclass, read from a YAML file and overridden by command-line flags.
 
 Precedence: built-in defaults < ``--config FILE.yaml`` < flags. Every field is a flag of the same name
-(``--learning_rate 1e-5``; booleans also take ``--no-NAME``). The stroke generator and Canny
+(``--learning_rate 1e-5``; booleans also take ``--no-NAME``). YAML values are converted to the option's
+type as flag text is (``learning_rate: 1e-5``, which PyYAML reads as text, is a number; see ``coerce``). The stroke generator and Canny
 augmentation parameters live in the ``strokes:`` and ``edges:`` sections of the YAML file and in the
 ``--strokes.FIELD`` / ``--edges.FIELD`` flags; they map one to one onto ``preprocessors.StrokeParams``
 and ``preprocessors.EdgeParams``.
@@ -14,7 +15,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from preprocessors import EDGE_POLARITIES, DEFAULT_EDGE_POLARITY, EdgeParams, HintError, StrokeParams
+from preprocessors import EDGE_POLARITIES, EdgeParams, HintError, StrokeParams
 
 
 class ConfigError(ValueError):
@@ -47,8 +48,9 @@ class TrainConfig:
                                        "channels", group="model")
     middle_block_only: bool = _opt(False, "train a ControlNet that feeds only the UNet's middle block (less memory, "
                                    "weaker control)", group="model")
-    polarity: str = _opt(DEFAULT_EDGE_POLARITY, "edge channel polarity of the hint, recorded in the checkpoint",
-                         choices=EDGE_POLARITIES, group="model")
+    polarity: str | None = _opt(None, "edge channel polarity of the hint, recorded in the checkpoint (default: the one "
+                                "--controlnet_init records, else white_on_black)",
+                                choices=(None, *EDGE_POLARITIES), group="model")
     prediction_type: str | None = _opt(None, "override the base scheduler's prediction type (default: its own)",
                                        choices=(None, "epsilon", "v_prediction"), group="model")
 
@@ -96,8 +98,10 @@ class TrainConfig:
     adam_epsilon: float = _opt(1e-8, "AdamW epsilon")
     use_8bit_adam: bool = _opt(False, "bitsandbytes' 8-bit AdamW (saves optimiser memory; needs bitsandbytes)")
     max_grad_norm: float = _opt(1.0, "gradient clipping norm (0 = off)")
-    mixed_precision: str = _opt("no", "autocast precision; frozen models are stored in it too",
-                                choices=("no", "fp16", "bf16"))
+    mixed_precision: str | None = _opt(None, "autocast precision; frozen models are stored in it too (default: what "
+                                       "accelerate launch / accelerate config chose, else bf16 on a CUDA GPU that "
+                                       "supports it, fp16 on other CUDA GPUs, no on CPU/MPS)",
+                                       choices=(None, "no", "fp16", "bf16"))
     gradient_checkpointing: bool = _opt(False, "recompute ControlNet activations in the backward pass (less memory)")
     allow_tf32: bool = _opt(True, "allow TF32 matmuls on Ampere+ GPUs")
     use_ema: bool = _opt(False, "keep an exponential moving average of the ControlNet; exports use it")
@@ -163,7 +167,10 @@ class TrainConfig:
         return self.cache_latents == "yes" or (self.cache_latents == "auto" and not self.random_augmentation)
 
     def validate(self) -> "TrainConfig":
-        """Raise ConfigError on the first option that cannot work; returns self."""
+        """Convert every option to its field's type (as ``coerce_options``), then raise ConfigError on the
+        first option that cannot work; returns self."""
+        for name, value in coerce_options(self.to_dict()).items():
+            setattr(self, name, value)
         if not self.output_dir:
             raise ConfigError("--output_dir is required: where checkpoints and the exported model go")
         if not self.demo:
@@ -238,17 +245,136 @@ _SUB_HELP = {
 }
 
 
-def _parse_value(text: str, default):
-    """Turn a flag's text into the type of ``default`` (tuples as comma lists, booleans as true/false)."""
-    if isinstance(default, bool):
-        if text.lower() in ("1", "true", "yes", "on"):
-            return True
-        if text.lower() in ("0", "false", "no", "off"):
-            return False
-        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-    if isinstance(default, tuple):
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    return type(default)(text)
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+_EXPECTED = {bool: "true or false (bool)", int: "an integer (int)", float: "a number (float)", str: "text (str)",
+             tuple: "a list of integers such as [0, 1] or 0,1 (tuple)", dict: "a mapping of parameter: value"}
+
+
+def _field_kind(f: dataclasses.Field) -> tuple[type, bool]:
+    """(type, whether None is allowed) of an option, as its flag parses it: the default's type; a None
+    default is optional text; an empty-dict default (``strokes``/``edges``) is a section."""
+    if f.default is None:
+        return str, True
+    if f.default is dataclasses.MISSING:
+        return dict, False
+    return type(f.default), False
+
+
+# The converters of ``coerce``: a YAML value or a flag's text -> one kind; ValueError when it is not one.
+def _to_bool(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if isinstance(value, (str, int)) else None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(value)
+
+
+def _to_int(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        return int(value)
+    number = float(value)  # 1e4, 1.0e4 and 10000.0 are integers too; 2.5 is not
+    if not number.is_integer():
+        raise ValueError(value)
+    return int(number)
+
+
+def _to_float(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(value)
+    return float(value)  # text too: PyYAML reads 1e-5 (no dot) as a string
+
+
+def _to_str(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"  # YAML 1.1 reads yes/no/on/off as booleans (mixed_precision: no)
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    raise ValueError(value)
+
+
+def _to_tuple(value) -> tuple:
+    if isinstance(value, str):
+        return tuple(_to_int(part) for part in value.split(",") if part.strip())
+    if isinstance(value, (list, tuple)):
+        return tuple(_to_int(part) for part in value)
+    return (_to_int(value),)
+
+
+_CONVERTERS = {bool: _to_bool, int: _to_int, float: _to_float, str: _to_str, tuple: _to_tuple}
+
+
+def coerce(value, kind: type, optional: bool = False):
+    """``value`` (a flag's text or a YAML value) as ``kind`` (bool, int, float, str or tuple of ints).
+
+    Text is parsed as the flags parse it (``1e-5`` is a float, ``true``/``no`` are booleans, ``0,1`` is a
+    tuple); an integral float is an int; None stays None only when ``optional``. Raises ValueError otherwise.
+    """
+    if value is None:
+        if optional:
+            return None
+        raise ValueError(value)
+    try:
+        return _CONVERTERS[kind](value)
+    except (TypeError, OverflowError) as error:
+        raise ValueError(value) from error
+
+
+def _coerce_option(name: str, value, kind: type, optional: bool, where: str):
+    """``coerce`` with a ConfigError naming the option, its value and the expected type."""
+    try:
+        return coerce(value, kind, optional)
+    except ValueError:
+        raise ConfigError(f"{name}{where}: expected {_EXPECTED[kind]}{' or null' if optional else ''}, got "
+                          f"{value!r}") from None
+
+
+def _coerce_section(section: str, values, where: str) -> dict:
+    """A ``strokes``/``edges`` mapping with each parameter converted to its field's type."""
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{section}{where}: expected {_EXPECTED[dict]}, got {values!r}")
+    kinds = {f.name: _field_kind(f) for f in fields(_SUB_PARAMS[section])}
+    unknown = sorted(map(str, set(values) - set(kinds)))
+    if unknown:
+        raise ConfigError(f"unknown {section} parameters{where}: {unknown}; known: {sorted(kinds)}")
+    return {key: _coerce_option(f"{section}.{key}", value, *kinds[key], where) for key, value in values.items()}
+
+
+def coerce_options(values: dict, where: str = "") -> dict:
+    """Option name -> value, each converted to its TrainConfig field's type by ``coerce`` (sections per
+    parameter). Raises ConfigError on an unknown name or a value that cannot be converted, naming the
+    option, the value and the expected type; ``where`` (e.g. " in 'run.yaml'") goes into the message."""
+    kinds = {f.name: _field_kind(f) for f in fields(TrainConfig)}
+    unknown = sorted(map(str, set(values) - set(kinds)))
+    if unknown:
+        raise ConfigError(f"unknown options{where}: {unknown}; see --help for the names")
+    converted = {}
+    for name, value in values.items():
+        kind, optional = kinds[name]
+        if kind is dict:
+            converted[name] = _coerce_section(name, value, where)
+        else:
+            converted[name] = _coerce_option(name, value, kind, optional, where)
+    return converted
+
+
+def _flag_type(kind: type):
+    """argparse ``type=`` for an option of ``kind``: ``coerce``, with argparse's error on bad text."""
+    def parse(text: str):
+        try:
+            return coerce(text, kind)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {_EXPECTED[kind]}, got {text!r}") from None
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -267,14 +393,13 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         group_name = f.metadata["group"]
         group = groups.get(group_name) or groups.setdefault(group_name, parser.add_argument_group(group_name))
-        default = None if f.default is dataclasses.MISSING else f.default
-        help_text = f.metadata["help"] + (f" (default: {default})" if default is not None else "")
-        if isinstance(default, bool):
+        kind, _ = _field_kind(f)
+        help_text = f.metadata["help"] + (f" (default: {f.default})" if f.default is not None else "")
+        if kind is bool:
             group.add_argument(f"--{f.name}", action=argparse.BooleanOptionalAction, help=help_text)
         else:
-            kind = str if default is None else type(default)
             choices = [c for c in f.metadata["choices"] or () if c is not None] or None
-            group.add_argument(f"--{f.name}", type=kind, choices=choices, help=help_text)
+            group.add_argument(f"--{f.name}", type=_flag_type(kind), choices=choices, help=help_text)
     for section, params in _SUB_PARAMS.items():
         group = parser.add_argument_group(section, f"preprocessors.{params.__name__} fields")
         for f in fields(params):
@@ -282,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
             group.add_argument(
                 f"--{section}.{f.name}",
                 dest=f"{section}.{f.name}",
-                type=lambda text, d=default: _parse_value(text, d),
+                type=_flag_type(_field_kind(f)[0]),
                 help=f"{_SUB_HELP[section].get(f.name, f'see preprocessors.{params.__name__}')} (default: "
                 f"{','.join(map(str, default)) if isinstance(default, tuple) else default})",
             )
@@ -290,7 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_yaml(path: str | os.PathLike) -> dict:
-    """Read a YAML mapping of options; raise ConfigError on a missing file, bad YAML or unknown keys."""
+    """Read a YAML mapping of options, each converted to its field's type (``coerce_options``); raise
+    ConfigError on a missing file, bad YAML, unknown keys or values of the wrong type."""
     import yaml
 
     path = Path(path)
@@ -302,16 +428,7 @@ def load_yaml(path: str | os.PathLike) -> dict:
         raise ConfigError(f"config file {str(path)!r} is not valid YAML: {error}") from None
     if not isinstance(values, dict):
         raise ConfigError(f"config file {str(path)!r} must hold a mapping of option: value")
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"unknown options in {str(path)!r}: {unknown}; see --help for the names")
-    for section in _SUB_PARAMS:
-        if section in values and not isinstance(values[section], dict):
-            raise ConfigError(f"{section}: in {str(path)!r} must be a mapping of parameter: value")
-    if "strokes" in values and "thickness" in values["strokes"]:
-        values["strokes"]["thickness"] = tuple(values["strokes"]["thickness"])
-    return values
+    return coerce_options(values, f" in {str(path)!r}")
 
 
 def parse_config(argv: list[str] | None = None) -> TrainConfig:

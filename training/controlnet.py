@@ -8,27 +8,62 @@ from model import (
     CheckpointError, build_controlnet, controlnet_residuals, inspect_checkpoint, load_checkpoint, save_checkpoint,
     set_middle_block_only, widen_controlnet,
 )
+from preprocessors import DEFAULT_EDGE_POLARITY, WHITE_ON_BLACK
+
+from .config import ConfigError
 
 
 def build(unet, config):
-    """The 5-channel ControlNetModel to train: a copy of ``unet``'s encoder, or ``config.controlnet_init``
-    (one of ours, or a 3-channel ControlNet widened by ``model.widen_controlnet``); middle-block-only
-    mode as ``config.middle_block_only`` says."""
+    """(ControlNetModel to train, edge polarity to train it in, where that polarity comes from).
+
+    The model is a 5-channel copy of ``unet``'s encoder, or ``config.controlnet_init`` (one of ours, or a
+    3-channel ControlNet widened by ``model.widen_controlnet``); middle-block-only mode as
+    ``config.middle_block_only`` says. The polarity is ``init_polarity``'s (ConfigError on a conflict).
+    """
     if not config.controlnet_init:
-        return build_controlnet(unet, middle_block_only=config.middle_block_only)
-    sd15_only = not config.allow_non_sd15
+        polarity = config.polarity or DEFAULT_EDGE_POLARITY
+        return (build_controlnet(unet, middle_block_only=config.middle_block_only), polarity,
+                "--polarity" if config.polarity else "default")
+    path, sd15_only = config.controlnet_init, not config.allow_non_sd15
     try:
-        channels = inspect_checkpoint(config.controlnet_init).hint_channels if Path(config.controlnet_init).is_file() else None
+        channels = inspect_checkpoint(path).hint_channels if Path(path).is_file() else None
     except CheckpointError:
         channels = None  # load_checkpoint below says what is wrong with it
-    if channels == 3:
-        controlnet = widen_controlnet(load_checkpoint(config.controlnet_init, sd15_only=sd15_only, hint_channels=3)[0])
+    if channels == 3:  # a Canny ControlNet sees white edges on black: so does its widened copy
+        controlnet, recorded = load_checkpoint(path, WHITE_ON_BLACK, sd15_only=sd15_only, hint_channels=3)
+        controlnet = widen_controlnet(controlnet)
     else:
-        controlnet = load_checkpoint(config.controlnet_init, config.polarity, sd15_only=sd15_only)[0]
+        controlnet, recorded = load_checkpoint(path, config.polarity or DEFAULT_EDGE_POLARITY, sd15_only=sd15_only)
+    polarity, source = init_polarity(config.polarity, recorded, path)
     if controlnet.config.cross_attention_dim != unet.config.cross_attention_dim:
-        raise CheckpointError(f"--controlnet_init {config.controlnet_init!r} has cross-attention width "
+        raise CheckpointError(f"--controlnet_init {path!r} has cross-attention width "
                               f"{controlnet.config.cross_attention_dim} but the base has {unet.config.cross_attention_dim}")
-    return set_middle_block_only(controlnet.float(), config.middle_block_only)
+    return set_middle_block_only(controlnet.float(), config.middle_block_only), polarity, source
+
+
+def init_polarity(given: str | None, recorded: dict, path) -> tuple[str, str]:
+    """(edge polarity to fine-tune ``--controlnet_init`` in, where it comes from).
+
+    given: ``--polarity`` or None when not passed. recorded: the init's metadata as ``load_checkpoint``
+    returns it (hint_channels, edge_polarity, polarity_source). A 3-channel ControlNet is white_on_black
+    (Canny ControlNets see white edges on black); a file recording a polarity keeps it. Raises
+    ConfigError when ``given`` contradicts either, or when a 5-channel file records none and none is given.
+    """
+    if recorded["hint_channels"] == 3:
+        required = WHITE_ON_BLACK
+        source = f"widened 3-channel ControlNet {str(path)!r} (Canny ControlNets see white edges on black)"
+    elif recorded["polarity_source"] == "metadata":
+        required, source = recorded["edge_polarity"], f"recorded in --controlnet_init {str(path)!r}"
+    elif given:
+        return given, "--polarity (--controlnet_init records none)"
+    else:
+        raise ConfigError(f"--controlnet_init {str(path)!r} records no edge polarity, so the polarity of its hints is "
+                          "unknown: pass --polarity black_on_white for the original colour-stroke model, or --polarity "
+                          "white_on_black for a model trained on white edges on black")
+    if given and given != required:
+        raise ConfigError(f"--polarity {given} contradicts the {source}: it sees {required} edges, and fine-tuning it "
+                          f"on {given} hints would flip them. Leave --polarity out (training then uses {required})")
+    return required, source
 
 
 def residuals(controlnet, noisy, timesteps, text, hint, middle_block_only: bool):

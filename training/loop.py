@@ -7,8 +7,10 @@ steps (checkpointing, validating and logging on the way), and exports the final 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
+import os
 import signal
 import threading
 import time
@@ -25,14 +27,47 @@ from preprocessors import canny_batch, make_hint_batch
 from . import checkpointing
 from . import controlnet as bridge
 from .base_model import load_base
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .data import EpochBatchSampler, TrainDataset, build_source, collate, sample_spec
 from .encoders import LatentEncoder, TextEmbedder
-from .validation import held_out_samples, run_validation, user_samples
+from .validation import held_out_samples, recommended_canny, run_validation, user_samples
 
 logger = logging.getLogger(__name__)
 _DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 _MAX_EMPTY_BATCHES = 50
+# Where ``accelerate launch`` puts its --mixed_precision flag or the ``accelerate config`` file's choice.
+LAUNCHER_PRECISION_ENV = "ACCELERATE_MIXED_PRECISION"
+
+
+def resolve_mixed_precision(given: str | None, launcher: str | None, cuda: bool, bf16: bool) -> tuple[str, str]:
+    """(precision "no"/"fp16"/"bf16", where it comes from) for a run.
+
+    given: --mixed_precision (None when not passed) wins. launcher: the ``ACCELERATE_MIXED_PRECISION``
+    environment variable (set by ``accelerate launch`` from its flag or ``accelerate config``; None when
+    unset) comes next. Otherwise: bf16 on a CUDA GPU that supports it natively (``bf16``), fp16 on other
+    CUDA GPUs (``cuda``), no mixed precision elsewhere (CPU, MPS). Raises ConfigError for a launcher
+    precision this trainer has no dtype for (fp8).
+    """
+    if given is not None:
+        return given, "--mixed_precision"
+    if launcher:
+        precision = launcher.strip().lower()
+        if precision not in _DTYPES:
+            raise ConfigError(f"{LAUNCHER_PRECISION_ENV}={launcher!r} (from accelerate launch or accelerate config) is "
+                              f"not supported by this trainer; use one of {sorted(_DTYPES)}, or pass --mixed_precision")
+        return precision, f"accelerate launch/config ({LAUNCHER_PRECISION_ENV})"
+    if cuda:
+        return ("bf16", "auto: CUDA GPU with bf16") if bf16 else ("fp16", "auto: CUDA GPU without bf16")
+    return "no", "auto: no CUDA GPU"
+
+
+def _run_precision(given: str | None) -> tuple[str, str]:
+    """``resolve_mixed_precision`` for this process's environment and GPU. The GPU is asked only when it
+    decides (under accelerate launch every process would touch GPU 0); bf16 counts where it is native
+    (compute capability 8, Ampere, and newer), not where torch emulates it."""
+    launcher = os.environ.get(LAUNCHER_PRECISION_ENV)
+    cuda = given is None and not launcher and torch.cuda.is_available()
+    return resolve_mixed_precision(given, launcher, cuda, cuda and torch.cuda.get_device_capability()[0] >= 8)
 
 
 class TrainingError(RuntimeError):
@@ -74,8 +109,9 @@ class Trainer:
         if report_to == "tensorboard" and not _importable("tensorboard"):
             warnings.warn("tensorboard is not installed: metrics are not logged (pip install tensorboard)")
             report_to = "none"
+        self.mixed_precision, self.precision_source = _run_precision(config.mixed_precision)
         self.accelerator = accelerator = Accelerator(
-            mixed_precision=config.mixed_precision,
+            mixed_precision=self.mixed_precision,
             log_with=None if report_to == "none" else report_to,
             project_config=ProjectConfiguration(project_dir=str(output), logging_dir=str(output / "logs")),
             # middle-block-only leaves the down-block zero convolutions without gradients
@@ -85,7 +121,7 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         set_seed(config.seed)
-        self.weight_dtype = _DTYPES[config.mixed_precision]
+        self.weight_dtype = _DTYPES[self.mixed_precision]
         device = accelerator.device
 
         if config.demo:
@@ -96,14 +132,17 @@ class Trainer:
         if config.prediction_type:
             base.noise_scheduler.register_to_config(prediction_type=config.prediction_type)
 
+        controlnet, polarity, self.polarity_source = bridge.build(base.unet, config)
+        self.config = config = dataclasses.replace(config, polarity=polarity)  # resolved for hints and the export
+
         self.source = build_source(config)
         self.spec = sample_spec(config)
         train_indices, validation_indices = self._split(len(self.source))
         self.train_indices = train_indices
-        self.validation = (user_samples(config.validation_dir, config.resolution, config.polarity)
+        self.validation = (user_samples(config.validation_dir, config.resolution, config.polarity,
+                                        recommended_canny(config.edge_params()))
                            if config.validation_dir else held_out_samples(self.source, validation_indices, self.spec))
 
-        controlnet = bridge.build(base.unet, config)
         controlnet.train()
         if config.gradient_checkpointing:
             controlnet.enable_gradient_checkpointing()
@@ -137,7 +176,8 @@ class Trainer:
             self._load_trainer_state(checkpointing.load(accelerator, folder))
             logger.info("resumed from %s at step %d", folder, self.step)
         if report_to != "none":
-            accelerator.init_trackers("color_stroke_controlnet", config=_flat_config(config))
+            accelerator.init_trackers("color_stroke_controlnet",
+                                      config={**_flat_config(config), "mixed_precision": self.mixed_precision})
 
     def _split(self, count: int):
         """(training indices, held-out validation indices): the last N records, when enough remain."""
@@ -280,11 +320,15 @@ class Trainer:
 
     # ------------------------------------------------------------------ outputs
     def metadata(self) -> dict:
-        """What the exported file records beside the contract (``model.save_checkpoint`` adds that)."""
+        """What the exported file records beside the contract (``model.save_checkpoint`` adds that).
+
+        canny_low/canny_high: the thresholds a host should use at inference (``recommended_canny``);
+        canny_training: the edge augmentation training drew them from (``preprocessors.EdgeParams`` as JSON).
+        """
         config, edges = self.config, self.config.edge_params()
-        canny_low = (edges.low_min + edges.low_max) / 2
+        canny_low, canny_high = recommended_canny(edges)
         return {"edge_polarity": config.polarity, "training_step": self.step, "canny_low": canny_low,
-                "canny_high": canny_low * edges.ratio_min, "base_model": Path(config.base_model).name,
+                "canny_high": canny_high, "canny_training": edges.to_dict(), "base_model": Path(config.base_model).name,
                 "resolution": config.resolution, "ema": config.use_ema, "trainer": "training/train.py"}
 
     def export(self, path) -> Path:
@@ -357,7 +401,8 @@ class Trainer:
             f"included; --gradient_checkpointing lowers those)",
             f"batch: {config.train_batch_size} x {config.gradient_accumulation_steps} accumulation x "
             f"{accelerator.num_processes} process(es) = effective {effective}; {config.max_train_steps} steps from step "
-            f"{self.step}; device {accelerator.device}, precision {config.mixed_precision}",
+            f"{self.step}; device {accelerator.device}, precision {self.mixed_precision} ({self.precision_source})",
+            f"edge polarity: {config.polarity} ({self.polarity_source})",
             f"caches: latents {'on' if config.use_latent_cache else 'off'}, caption embeddings "
             f"{'on' if config.cache_text_embeddings else 'off'}; hints on {'the accelerator' if config.hint_on_gpu else 'the data workers'}",
         ]

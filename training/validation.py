@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from preprocessors import WHITE_ON_BLACK, canny, inference_hint, load_image, training_hint
+from preprocessors import WHITE_ON_BLACK, canny, load_image, make_hint, resize_strokes, training_hint, user_strokes
 from preprocessors.contract import EDGE_CHANNEL
 
 from .data import decode_rgb, sample_rng
@@ -46,27 +46,50 @@ def held_out_samples(source, indices, spec) -> list[ValidationSample]:
     return samples
 
 
-def user_samples(folder, resolution: int, polarity: str) -> list[ValidationSample]:
+def recommended_canny(edges) -> tuple[float, float]:
+    """(low, high) Canny thresholds for inference with a model trained on ``edges`` (``EdgeParams``).
+
+    The hosts' default 100/200, moved into the training ranges: low clamped to [low_min, low_max],
+    high/low to [ratio_min, ratio_max]. So the default ranges give 100/200 and fixed thresholds
+    (``EdgeParams.fixed(low, high)``) give exactly those.
+    """
+    low = min(max(100.0, edges.low_min), edges.low_max)
+    ratio = min(max(2.0, edges.ratio_min), edges.ratio_max)
+    return float(low), round(float(low * ratio), 4)
+
+
+def user_samples(folder, resolution: int, polarity: str, canny_thresholds=(100.0, 200.0)) -> list[ValidationSample]:
     """Triples from ``folder``: NAME.png line drawing, NAME.strokes.png transparent strokes (optional),
-    NAME.txt prompt (optional); the drawing is centre-cropped to ``resolution``."""
+    NAME.txt prompt (optional). The drawing is centre-cropped to ``resolution`` and its edges found by
+    Canny with ``canny_thresholds`` (low, high); the stroke layer is first stretched to the drawing's size
+    (the contract's rule for a layer of another size), then cut the same way."""
     folder = Path(folder)
     drawings = sorted(p for p in folder.glob("*.png") if not p.name.endswith(".strokes.png"))
     if not drawings:
         raise FileNotFoundError(f"no NAME.png line drawings in validation folder {str(folder)!r}")
     samples = []
     for drawing in drawings:
-        lineart = resize_and_crop(decode_rgb(drawing), resolution, None, "center", False)
+        pixels = decode_rgb(drawing)
+        lineart = resize_and_crop(pixels, resolution, None, "center", False)
         strokes_path = drawing.with_name(drawing.stem + ".strokes.png")
-        strokes = None
-        if strokes_path.is_file():
-            layer = load_image(strokes_path)
-            if layer.ndim != 3 or layer.shape[2] != 4:
-                raise ValueError(f"{strokes_path} must be a transparent (RGBA) PNG whose alpha marks the strokes")
-            strokes = resize_and_crop(layer, resolution, None, "center", False)
+        strokes = _stroke_layer(strokes_path, pixels.shape[:2], resolution) if strokes_path.is_file() else None
         prompt_path = drawing.with_suffix(".txt")
         prompt = prompt_path.read_text(encoding="utf-8").strip() if prompt_path.is_file() else ""
-        samples.append(ValidationSample(inference_hint(lineart, strokes, polarity=polarity), prompt, drawing.stem))
+        hint = make_hint(canny(lineart, *canny_thresholds), strokes, polarity)
+        samples.append(ValidationSample(hint, prompt, drawing.stem))
     return samples
+
+
+def _stroke_layer(path: Path, drawing_size: tuple[int, int], resolution: int) -> np.ndarray:
+    """The premultiplied stroke layer of ``path`` (an RGBA PNG) stretched to ``drawing_size`` (height,
+    width) by ``resize_strokes``, then resized and centre-cropped as the drawing: resolution^2 x 4 float32."""
+    layer = load_image(path)
+    if layer.ndim != 3 or layer.shape[2] != 4:
+        raise ValueError(f"{path} must be a transparent (RGBA) PNG whose alpha marks the strokes")
+    layer = resize_and_crop(resize_strokes(user_strokes(layer), drawing_size), resolution, None, "center", False)
+    layer = np.clip(layer, 0.0, 1.0)  # the drawing's cubic enlargement can overshoot
+    layer[..., :3] = np.minimum(layer[..., :3], layer[..., 3:])  # premultiplied: RGB <= A
+    return layer
 
 
 @torch.no_grad()
