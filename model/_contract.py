@@ -10,10 +10,12 @@ try:  # a sub-package of the repo package (ComfyUI)
         HINT_CHANNELS,
         HINT_FORMAT,
         HINT_VERSION,
+        UNRECORDED_EDGE_POLARITY,
         HintError,
         check_polarity,
         inference_hint,
         resize_hint,
+        unrecorded_polarity_note,
     )
 except ImportError:  # top-level packages, the repo root on sys.path (A1111 / Forge, tests, training/)
     from preprocessors import (
@@ -22,13 +24,16 @@ except ImportError:  # top-level packages, the repo root on sys.path (A1111 / Fo
         HINT_CHANNELS,
         HINT_FORMAT,
         HINT_VERSION,
+        UNRECORDED_EDGE_POLARITY,
         HintError,
         check_polarity,
         inference_hint,
         resize_hint,
+        unrecorded_polarity_note,
     )
 
 __all__ = [
-    "DEFAULT_EDGE_POLARITY", "EDGE_POLARITIES", "HINT_CHANNELS", "HINT_FORMAT", "HINT_VERSION", "HintError",
-    "check_polarity", "inference_hint", "resize_hint",
+    "DEFAULT_EDGE_POLARITY", "EDGE_POLARITIES", "HINT_CHANNELS", "HINT_FORMAT", "HINT_VERSION",
+    "UNRECORDED_EDGE_POLARITY", "HintError", "check_polarity", "inference_hint", "resize_hint",
+    "unrecorded_polarity_note",
 ]

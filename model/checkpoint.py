@@ -12,14 +12,17 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
 
-from ._contract import DEFAULT_EDGE_POLARITY, HINT_CHANNELS, HINT_FORMAT, HINT_VERSION, check_polarity
+from ._contract import (
+    DEFAULT_EDGE_POLARITY, HINT_CHANNELS, HINT_FORMAT, HINT_VERSION, check_polarity, unrecorded_polarity_note,
+)
 from .build import middle_block_only, set_middle_block_only
 from .errors import CheckpointError
-from .files import SAFETENSORS_SUFFIX, atomic_save_safetensors, read_tensors
+from .files import SAFETENSORS_SUFFIX, atomic_save_safetensors, read_file_metadata, read_tensors
 from .keymap import LDM_PREFIX, diffusers_to_ldm, ldm_to_diffusers, structure_from_diffusers_keys, structure_from_ldm_keys
 from .metadata import PREFIX as METADATA_PREFIX
 from .metadata import decode, encode
@@ -124,6 +127,22 @@ def save_pretrained(controlnet, folder, dtype=None, metadata: dict | None = None
     return folder
 
 
+def _folder_metadata(folder: Path) -> dict[str, str]:
+    """The header metadata of a save_pretrained folder: its ``colorstroke.json`` and config.json as
+    ``colorstroke.*`` strings."""
+    header = {}
+    try:
+        extra = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
+        header.update(encode(extra) if isinstance(extra, dict) else {})
+    except (OSError, ValueError):
+        pass  # a folder from elsewhere: no metadata of ours
+    try:
+        header[METADATA_PREFIX + "config"] = (folder / "config.json").read_text(encoding="utf-8")
+    except OSError:
+        pass
+    return header
+
+
 def _read(path: Path) -> tuple[dict, dict]:
     """(tensors, header metadata) of a file or a save_pretrained folder."""
     if not path.is_dir():
@@ -134,17 +153,18 @@ def _read(path: Path) -> tuple[dict, dict]:
         raise CheckpointError(f"{str(path)!r} is a folder without config.json and diffusion_pytorch_model.safetensors; "
                               "pass a ControlNet file or a diffusers ControlNet folder")
     tensors, _ = read_tensors(weights)
-    header = {}
-    try:
-        extra = json.loads((path / METADATA_FILE).read_text(encoding="utf-8"))
-        header.update(encode(extra) if isinstance(extra, dict) else {})
-    except (OSError, ValueError):
-        pass  # a folder from elsewhere: no metadata of ours
-    try:
-        header[METADATA_PREFIX + "config"] = (path / "config.json").read_text(encoding="utf-8")
-    except OSError:
-        pass
-    return tensors, header
+    return tensors, _folder_metadata(path)
+
+
+def read_metadata(path) -> dict[str, str]:
+    """The ``colorstroke.*`` entries a checkpoint records, as the raw header strings, without reading its tensors.
+
+    path: a .safetensors file (its header), a save_pretrained folder (its ``colorstroke.json``) or a torch
+    file (records nothing: {}). Raises CheckpointError for a missing, empty or corrupt file.
+    """
+    path = Path(path)
+    header = _folder_metadata(path) if path.is_dir() else read_file_metadata(path)
+    return {k: v for k, v in header.items() if k.startswith(METADATA_PREFIX)}
 
 
 def infer_config(state: dict) -> dict:
@@ -208,9 +228,11 @@ def load_checkpoint(path, polarity: str | None = None, *, sd15_only: bool = True
     """Read a Color Stroke ControlNet: returns (diffusers ``ControlNetModel`` in eval mode, metadata dict).
 
     path: a .safetensors / .ckpt / .pth / .bin file in either layout, or a save_pretrained folder.
-    polarity: the edge polarity to assume when the file records none. metadata has at least
-    hint_channels, edge_polarity, hint_version, layout (see ``CheckpointInfo``). sd15_only=False accepts
-    other cross-attention widths (tiny test models); hint_channels=3 reads a standard ControlNet to widen.
+    polarity: the edge polarity to assume when the file records none; None assumes
+    ``UNRECORDED_EDGE_POLARITY`` (black_on_white, the original colour-stroke model) with a warning (shown
+    once per file). metadata has at least hint_channels, edge_polarity, hint_version, layout (see
+    ``CheckpointInfo``). sd15_only=False accepts other cross-attention widths (tiny test models);
+    hint_channels=3 reads a standard ControlNet to widen.
     dtype: None keeps the file's dtype.
     """
     path = Path(path)
@@ -233,4 +255,7 @@ def load_checkpoint(path, polarity: str | None = None, *, sd15_only: bool = True
     set_middle_block_only(model, info.middle_block_only)
     metadata = {**{k: v for k, v in decode(header).items() if k != "config"}, **info.as_metadata()}
     model.colorstroke_metadata = metadata
+    if info.polarity_source == "default" and info.hint_channels == HINT_CHANNELS:  # not a 3-channel one to widen
+        warnings.warn(unrecorded_polarity_note(repr(str(path)), 'pass polarity="white_on_black" to load_checkpoint'),
+                      stacklevel=2)
     return model, metadata

@@ -74,13 +74,34 @@ def _unwrap(state) -> dict:
     return {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
 
 
+def _check_torch_file(path: Path) -> None:
+    """Raise CheckpointError unless ``path`` is a non-empty file with a torch checkpoint suffix."""
+    suffix = path.suffix.lower()
+    if suffix not in TORCH_SUFFIXES:
+        raise CheckpointError(f"{str(path)!r}: unknown file type {suffix or '(none)'!r}; "
+                              f"use .safetensors, or {', '.join(TORCH_SUFFIXES)}")
+    if not path.is_file():
+        raise CheckpointError(f"{str(path)!r} does not exist or is not a file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{str(path)!r} is empty (0 bytes); the download or save did not finish: get the file again")
+
+
+def read_file_metadata(path) -> dict[str, str]:
+    """The header metadata of a checkpoint file without reading its tensors: a .safetensors file's header
+    metadata, {} for a torch file (they have none). CheckpointError for a missing, empty or unknown file."""
+    path = Path(path)
+    if path.suffix.lower() == SAFETENSORS_SUFFIX:
+        return read_safetensors_header(path)[1]
+    _check_torch_file(path)
+    return {}
+
+
 def read_tensors(path) -> tuple[dict, dict[str, str]]:
     """({name: CPU tensor}, header metadata) of a checkpoint file; metadata is {} for torch files."""
     import torch
 
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == SAFETENSORS_SUFFIX:
+    if path.suffix.lower() == SAFETENSORS_SUFFIX:
         _, metadata = read_safetensors_header(path)
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -89,13 +110,7 @@ def read_tensors(path) -> tuple[dict, dict[str, str]]:
             return load_file(str(path)), metadata
         except (SafetensorError, OSError, ValueError, RuntimeError) as error:
             raise CheckpointError(f"{str(path)!r} is corrupt: {error}") from None
-    if suffix not in TORCH_SUFFIXES:
-        raise CheckpointError(f"{str(path)!r}: unknown file type {suffix or '(none)'!r}; "
-                              f"use .safetensors, or {', '.join(TORCH_SUFFIXES)}")
-    if not path.is_file():
-        raise CheckpointError(f"{str(path)!r} does not exist or is not a file")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"{str(path)!r} is empty (0 bytes); the download or save did not finish: get the file again")
+    _check_torch_file(path)
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError, ... here

@@ -40,7 +40,8 @@ def output_size(lineart, width: int | None = None, height: int | None = None) ->
 
 
 def edge_polarity_of(controlnet) -> str:
-    """The edge polarity recorded for a ControlNet read by ``load_checkpoint``, else the contract's default."""
+    """The edge polarity ``load_checkpoint`` settled on for a ControlNet it read (the file's, the caller's, or
+    black_on_white for a file that records none); the contract's default for one built in this process."""
     return getattr(controlnet, "colorstroke_metadata", {}).get("edge_polarity", DEFAULT_EDGE_POLARITY)
 
 

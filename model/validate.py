@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from ._contract import DEFAULT_EDGE_POLARITY, EDGE_POLARITIES, HINT_CHANNELS, HINT_FORMAT, HINT_VERSION, check_polarity
+from ._contract import (
+    EDGE_POLARITIES, HINT_CHANNELS, HINT_FORMAT, HINT_VERSION, UNRECORDED_EDGE_POLARITY, check_polarity,
+)
 from .errors import CheckpointError
 from .keymap import LDM_PREFIX
 from .metadata import decode
@@ -25,7 +27,8 @@ class CheckpointInfo:
     kind: "controlnet" or a short description of what else the tensors are ("a LoRA", "a UNet", ...).
     layout: "diffusers" or "ldm" (None unless a ControlNet). whole_model: an ldm file that also holds
     the SD weights (lllyasviel's training code); only its ``control_model.*`` part is a ControlNet.
-    edge_polarity: from the file's metadata, else the caller's, else the contract's default;
+    edge_polarity: from the file's metadata, else the caller's, else ``UNRECORDED_EDGE_POLARITY``
+    (black_on_white: the original colour-stroke model, the only one without our metadata);
     polarity_source says which ("metadata", "argument", "default").
     """
 
@@ -34,7 +37,7 @@ class CheckpointInfo:
     hint_channels: int | None = None
     cross_attention_dim: int | None = None
     family: str = "unknown"
-    edge_polarity: str = DEFAULT_EDGE_POLARITY
+    edge_polarity: str = UNRECORDED_EDGE_POLARITY
     polarity_source: str = "default"
     hint_format: str | None = None
     hint_version: int = HINT_VERSION
@@ -79,7 +82,7 @@ def inspect_state_dict(state_dict, metadata: dict | None = None, polarity: str |
     """Describe a checkpoint from its tensors (name -> tensor or shape) and safetensors header metadata.
 
     Never raises on bad metadata: unparsable values are ignored. ``polarity`` (checked against the
-    contract) is used when the metadata records none.
+    contract) is used when the metadata records none; without it, ``UNRECORDED_EDGE_POLARITY``.
     """
     keys = list(state_dict.keys())
     values = decode(metadata)
@@ -103,7 +106,7 @@ def inspect_state_dict(state_dict, metadata: dict | None = None, polarity: str |
     elif polarity is not None:
         edge_polarity, source = polarity, "argument"
     else:
-        edge_polarity, source = DEFAULT_EDGE_POLARITY, "default"
+        edge_polarity, source = UNRECORDED_EDGE_POLARITY, "default"
     return CheckpointInfo(
         kind="controlnet",
         layout=layout,

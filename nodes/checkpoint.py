@@ -1,9 +1,10 @@
 """Load a Color Stroke ControlNet file with ComfyUI's loader after ``model/`` has checked it."""
+import logging
 import os
 
 from ..model import CheckpointError, check_color_stroke, inspect_checkpoint
-from ..preprocessors import HINT_CHANNELS
-from .common import POLARITY_ATTR
+from ..preprocessors import HINT_CHANNELS, UNRECORDED_EDGE_POLARITY, unrecorded_polarity_note
+from .common import POLARITY_ATTR, log
 
 # what model/ says a file is -> the stock ComfyUI node that loads such a file
 COMFY_NODE_FOR = {
@@ -14,6 +15,7 @@ COMFY_NODE_FOR = {
     "a text encoder": "Load CLIP (file in models/text_encoders)",
 }
 STOCK_CONTROLNET_NODES = "Load ControlNet Model and Apply ControlNet, with an IMAGE hint such as the Canny node's"
+_told = set()
 
 
 def check_file(path: str, polarity_if_unknown: str):
@@ -32,11 +34,33 @@ def check_file(path: str, polarity_if_unknown: str):
         raise CheckpointError(f"{error}. In ComfyUI, use {advice}.") from None
 
 
+def polarity_note(info, name: str) -> tuple[int, str] | None:
+    """(log level, message) saying which edge polarity a file that records none is taken to expect; None
+    when the file records it."""
+    if info.polarity_source == "metadata":
+        return None
+    if info.edge_polarity == UNRECORDED_EDGE_POLARITY:
+        return logging.WARNING, unrecorded_polarity_note(repr(name), "set polarity_if_unknown to white_on_black")
+    return logging.INFO, (f"no edge polarity recorded in {name!r}; using {info.edge_polarity} as "
+                          "polarity_if_unknown says")
+
+
+def tell_once(note: tuple[int, str] | None) -> None:
+    """Log ``note`` the first time it comes up in this ComfyUI process (once per file and choice)."""
+    if note is not None and note[1] not in _told:
+        _told.add(note[1])
+        log.log(note[0], "color stroke: %s", note[1])
+
+
 def load_color_stroke(path: str, polarity_if_unknown: str):
-    """ComfyUI ``ControlNet`` for the file at ``path``, with the edge polarity it expects recorded on it."""
+    """ComfyUI ``ControlNet`` for the file at ``path``, with the edge polarity it expects recorded on it.
+
+    The polarity is the file's; for a file that records none, ``polarity_if_unknown`` (logged once per file).
+    """
     import comfy.controlnet
 
     info = check_file(path, polarity_if_unknown)
+    tell_once(polarity_note(info, os.path.basename(path)))
     control_net = comfy.controlnet.load_controlnet(path)
     if control_net is None:
         raise CheckpointError(f"ComfyUI could not load {os.path.basename(path)!r} although it looks like a Color "

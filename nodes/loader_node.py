@@ -1,5 +1,5 @@
 """Load Color Stroke ControlNet: ComfyUI's ControlNet loader, after checking the file is ours."""
-from ..preprocessors import BLACK_ON_WHITE, EDGE_POLARITIES
+from ..preprocessors import EDGE_POLARITIES, UNRECORDED_EDGE_POLARITY
 from .common import CATEGORY
 
 
@@ -20,10 +20,12 @@ class LoadColorStrokeControlNet:
             "required": {
                 "control_net_name": (folder_paths.get_filename_list("controlnet"), {"tooltip": "A Color Stroke "
                                      "ControlNet file in models/controlnet."}),
-                "polarity_if_unknown": (list(EDGE_POLARITIES), {"default": BLACK_ON_WHITE, "tooltip": "Edge polarity "
-                                        "for a file that does not record it: black_on_white for the original "
-                                        "colour-stroke checkpoint (black lines on white), white_on_black for files "
-                                        "of this project whose metadata was stripped. Files that record it ignore this."}),
+                "polarity_if_unknown": (list(EDGE_POLARITIES), {"default": UNRECORDED_EDGE_POLARITY, "tooltip":
+                                        "Edge polarity for a file that does not record it: black_on_white for the "
+                                        "original colour-stroke model (black lines on white; the only such files "
+                                        "without this project's metadata), white_on_black for a model trained with "
+                                        "white-on-black edges whose metadata was stripped. Files that record it "
+                                        "ignore this."}),
             },
         }
 

@@ -2,7 +2,9 @@
 ComfyUI's ``comfy.controlnet.ControlNet``)."""
 from __future__ import annotations
 
-from ..preprocessors import DEFAULT_EDGE_POLARITY, HINT_CHANNELS, HintError, check_polarity, convert_polarity
+from ..preprocessors import (
+    DEFAULT_EDGE_POLARITY, HINT_CHANNELS, UNRECORDED_EDGE_POLARITY, HintError, check_polarity, convert_polarity,
+)
 from .common import POLARITY_ATTR, log
 
 
@@ -19,12 +21,14 @@ def model_hint_channels(control_net) -> int:
 
 
 def model_polarity(control_net) -> str:
-    """The edge polarity the loader recorded, or the contract's default (with a warning) if none did."""
+    """The edge polarity the loader recorded; if none did, ``UNRECORDED_EDGE_POLARITY`` with a warning (the
+    stock loader does not read the file's polarity, as for any file that records none)."""
     polarity = getattr(control_net, POLARITY_ATTR, None)
     if polarity is None:
         log.warning("color stroke: this CONTROL_NET was not loaded by Load Color Stroke ControlNet, so its edge "
-                    "polarity is unknown; assuming %s", DEFAULT_EDGE_POLARITY)
-        return DEFAULT_EDGE_POLARITY
+                    "polarity is unknown; assuming %s (the original colour-stroke model). Load it with Load Color "
+                    "Stroke ControlNet, which reads the polarity the file records", UNRECORDED_EDGE_POLARITY)
+        return UNRECORDED_EDGE_POLARITY
     return check_polarity(polarity)
 
 

@@ -9,6 +9,7 @@ from .contract import (
     HINT_CHANNELS,
     HINT_FORMAT,
     HINT_VERSION,
+    UNRECORDED_EDGE_POLARITY,
     WHITE_ON_BLACK,
     HintError,
     check_polarity,
@@ -16,6 +17,7 @@ from .contract import (
     hint_preview,
     make_hint,
     make_hint_batch,
+    unrecorded_polarity_note,
     validate_hint,
 )
 from .edges import canny, canny_batch
@@ -26,8 +28,8 @@ from .strokes import StrokeParams, random_strokes, user_strokes
 
 __all__ = [
     "BLACK_ON_WHITE", "DEFAULT_EDGE_POLARITY", "EDGE_POLARITIES", "EDGE_SOURCES", "HINT_CHANNELS", "HINT_FORMAT",
-    "HINT_VERSION", "WHITE_ON_BLACK", "EdgeParams", "HintError", "StrokeParams", "canny", "canny_batch",
-    "check_polarity", "convert_polarity", "hint_preview", "inference_hint", "lineart_edges", "load_image",
-    "make_hint", "make_hint_batch", "random_strokes", "resize_edges", "resize_hint", "resize_hint_batch",
-    "resize_strokes", "training_edges", "training_hint", "user_strokes", "validate_hint",
+    "HINT_VERSION", "UNRECORDED_EDGE_POLARITY", "WHITE_ON_BLACK", "EdgeParams", "HintError", "StrokeParams", "canny",
+    "canny_batch", "check_polarity", "convert_polarity", "hint_preview", "inference_hint", "lineart_edges",
+    "load_image", "make_hint", "make_hint_batch", "random_strokes", "resize_edges", "resize_hint", "resize_hint_batch",
+    "resize_strokes", "training_edges", "training_hint", "unrecorded_polarity_note", "user_strokes", "validate_hint",
 ]

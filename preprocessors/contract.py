@@ -11,8 +11,10 @@ channel     meaning
 4 A         stroke presence: 1 on a stroke, 0 where there is none, in between after blur
 ==========  =================================================================================
 
-Every checkpoint records ``HINT_FORMAT``, ``HINT_VERSION`` and its edge polarity, so that a host
-builds exactly the hint the model was trained on.
+Every checkpoint this project writes records ``HINT_FORMAT``, ``HINT_VERSION`` and its edge polarity,
+so that a host builds exactly the hint the model was trained on. A checkpoint that records no polarity
+is taken as ``UNRECORDED_EDGE_POLARITY`` (black on white) unless the person says otherwise: the only
+5-channel colour-stroke files without this metadata are the original model's (lllyasviel's training code).
 """
 from __future__ import annotations
 
@@ -28,7 +30,8 @@ STROKE_CHANNELS = slice(1, 5)
 WHITE_ON_BLACK = "white_on_black"
 BLACK_ON_WHITE = "black_on_white"
 EDGE_POLARITIES = (WHITE_ON_BLACK, BLACK_ON_WHITE)
-DEFAULT_EDGE_POLARITY = WHITE_ON_BLACK
+DEFAULT_EDGE_POLARITY = WHITE_ON_BLACK  # what this project trains and records
+UNRECORDED_EDGE_POLARITY = BLACK_ON_WHITE  # what a checkpoint that records none is taken to expect
 
 
 class HintError(ValueError):
@@ -40,6 +43,15 @@ def check_polarity(polarity: str) -> str:
     if polarity not in EDGE_POLARITIES:
         raise HintError(f"edge polarity {polarity!r} is unknown; use one of {', '.join(EDGE_POLARITIES)}")
     return polarity
+
+
+def unrecorded_polarity_note(source: str, remedy: str) -> str:
+    """The note every host gives once per file when ``source`` records no edge polarity and the person chose none.
+
+    remedy: how to choose white_on_black in that host, e.g. "set polarity_if_unknown to white_on_black".
+    """
+    return (f"no edge polarity recorded in {source}; assuming {UNRECORDED_EDGE_POLARITY} (the original colour-stroke "
+            f"model); {remedy} if your model was trained with white-on-black edges")
 
 
 def make_hint(edges: np.ndarray, strokes: np.ndarray | None, polarity: str = DEFAULT_EDGE_POLARITY) -> np.ndarray:

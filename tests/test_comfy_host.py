@@ -154,8 +154,9 @@ def test_comfyui_custom_node_loader_registers_our_nodes(comfy):
 
 def test_loader_lists_models_and_reads_polarity_from_metadata_or_option(comfy, reference):
     loader = node(comfy, "LoadColorStrokeControlNet")
-    names = type(loader).INPUT_TYPES()["required"]["control_net_name"][0]
-    assert {"cs_ldm.safetensors", "cs_nometa.safetensors"} <= set(names)
+    required = type(loader).INPUT_TYPES()["required"]
+    assert {"cs_ldm.safetensors", "cs_nometa.safetensors"} <= set(required["control_net_name"][0])
+    assert required["polarity_if_unknown"][1]["default"] == "black_on_white", "as every host takes such a file"
     (ldm,) = loader.load("cs_ldm.safetensors", "white_on_black")  # the file's metadata wins
     (plain,) = loader.load("cs_nometa.safetensors", "black_on_white")  # no metadata: the option
     for control_net in (ldm, plain):

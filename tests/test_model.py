@@ -4,6 +4,7 @@ import os
 import struct
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from model import (
     inspect_checkpoint,
     inspect_state_dict,
     load_checkpoint,
+    read_metadata,
     save_checkpoint,
     save_pretrained,
     set_middle_block_only,
@@ -42,8 +44,11 @@ def test_round_trip_keeps_residuals(tmp_path, tiny_controlnet, controlnet_inputs
     path = save_checkpoint(tiny_controlnet, tmp_path / f"cn_{layout}.safetensors", layout=layout)
     keys = set(load_file(str(path)))
     assert any(k.startswith("control_model.zero_convs.") for k in keys) == (layout == "ldm")
-    loaded, metadata = load_checkpoint(path, sd15_only=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # our files record their polarity: nothing is assumed
+        loaded, metadata = load_checkpoint(path, sd15_only=False)
     assert metadata["layout"] == layout and metadata["hint_channels"] == 5
+    assert (metadata["edge_polarity"], metadata["polarity_source"]) == (WHITE_ON_BLACK, "metadata")
     assert helpers.max_difference(reference, helpers.residuals_of(loaded, controlnet_inputs)) <= 1e-5
 
 
@@ -140,7 +145,38 @@ def test_bad_metadata_never_crashes_a_load(tmp_path, tiny_controlnet, controlnet
                                   helpers.residuals_of(loaded, controlnet_inputs)) <= 1e-5
     # a recorded config that does not fit the tensors is ignored too
     save_file(tensors, str(path), metadata={"colorstroke.config": json.dumps({"block_out_channels": [8, 16]})})
-    assert load_checkpoint(path, sd15_only=False)[1]["edge_polarity"] == WHITE_ON_BLACK
+    assert load_checkpoint(path, polarity=WHITE_ON_BLACK, sd15_only=False)[1]["edge_polarity"] == WHITE_ON_BLACK
+
+
+def test_a_file_without_recorded_polarity_is_taken_as_the_original_model(tmp_path, tiny_controlnet):
+    path = tmp_path / "original.safetensors"
+    save_file(export_state_dict(tiny_controlnet, "ldm"), str(path))  # as lllyasviel's code leaves it: no metadata
+    with pytest.warns(UserWarning, match=r"no edge polarity recorded in .*original\.safetensors'; assuming "
+                                         r"black_on_white \(the original colour-stroke model\); pass "
+                                         r'polarity="white_on_black" to load_checkpoint if your model was trained'):
+        loaded, metadata = load_checkpoint(path, sd15_only=False)
+    assert (metadata["edge_polarity"], metadata["polarity_source"]) == (BLACK_ON_WHITE, "default")
+    assert loaded.colorstroke_metadata["edge_polarity"] == BLACK_ON_WHITE  # what colorize builds the hint in
+    assert inspect_checkpoint(path).edge_polarity == BLACK_ON_WHITE
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the caller's choice: nothing to warn about
+        _, chosen = load_checkpoint(path, polarity=WHITE_ON_BLACK, sd15_only=False)
+    assert (chosen["edge_polarity"], chosen["polarity_source"]) == (WHITE_ON_BLACK, "argument")
+
+
+def test_read_metadata_reads_no_tensors(tmp_path, tiny_controlnet, monkeypatch):
+    path = save_checkpoint(tiny_controlnet, tmp_path / "cn.safetensors", metadata={"training_step": 7, "note": "x"})
+    folder = save_pretrained(tiny_controlnet, tmp_path / "folder", metadata={"training_step": 8})
+    torch.save(tiny_controlnet.state_dict(), tmp_path / "plain.pth")
+    monkeypatch.setattr("model.files.read_tensors", lambda *a: pytest.fail("read the tensors"))
+    monkeypatch.setattr("model.checkpoint.read_tensors", lambda *a: pytest.fail("read the tensors"))
+    header = read_metadata(path)
+    assert header == _header(path) and header["colorstroke.note"] == "x"
+    assert read_metadata(folder)["colorstroke.training_step"] == "8"
+    assert read_metadata(folder)["colorstroke.edge_polarity"] == WHITE_ON_BLACK
+    assert read_metadata(tmp_path / "plain.pth") == {}
+    with pytest.raises(CheckpointError, match="does not exist"):
+        read_metadata(tmp_path / "absent.ckpt")
 
 
 def test_save_is_atomic(tmp_path, tiny_controlnet, monkeypatch):
@@ -347,6 +383,41 @@ def test_converter_command(tmp_path, tiny_controlnet, controlnet_inputs, helpers
     header = _header(target)
     assert (header["colorstroke.layout"], header["colorstroke.edge_polarity"]) == ("ldm", BLACK_ON_WHITE)
     assert {v.dtype for v in load_file(str(target)).values()} == {torch.float16}
-    failed = subprocess.run([sys.executable, "-m", "training.convert", str(source), str(tmp_path / "x.safetensors")],
-                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    failed = subprocess.run([sys.executable, "-m", "training.convert", str(source), str(tmp_path / "x.safetensors"),
+                             "--polarity", BLACK_ON_WHITE], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert failed.returncode == 2 and "cross-attention dim 32" in failed.stderr
+
+
+def test_converter_refuses_to_guess_the_polarity(tmp_path, tiny_controlnet, capsys):
+    from training.convert import main
+
+    source = tmp_path / "original.safetensors"
+    save_file(export_state_dict(tiny_controlnet, "ldm"), str(source))  # no metadata, as the original model
+    assert main([str(source), str(tmp_path / "out.safetensors"), "--allow-non-sd15"]) == 2
+    error = capsys.readouterr().err
+    assert f"{source} records no edge polarity: pass --polarity black_on_white for the original colour-stroke " \
+           "model, or --polarity white_on_black" in error
+    torch.save(export_state_dict(tiny_controlnet, "ldm"), tmp_path / "original.pth")  # torch files record nothing
+    assert main([str(tmp_path / "original.pth"), str(tmp_path / "out"), "--layout", "pretrained", "--allow-non-sd15"]) == 2
+    assert "records no edge polarity" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["original.pth", "original.safetensors"], "nothing written"
+
+
+@pytest.mark.parametrize("layout", ["ldm", "diffusers", "pretrained"])
+def test_converter_carries_every_recorded_key(tmp_path, tiny_controlnet, layout, capsys):
+    from training.convert import main
+
+    recorded = {"edge_polarity": BLACK_ON_WHITE, "training_step": 1200, "canny_low": 75.0, "canny_high": 150.0,
+                "base_model": "v1-5-pruned-emaonly.safetensors", "resolution": 512, "ema": True,
+                "trainer": "training/train.py", "base_family": "sd15", "my_note": "run 3, lr 1e-5"}
+    source = save_checkpoint(tiny_controlnet, tmp_path / "in.safetensors", layout="diffusers", metadata=recorded)
+    target = tmp_path / ("out" if layout == "pretrained" else "out.safetensors")
+    assert main([str(source), str(target), "--layout", layout, "--dtype", "fp16", "--polarity", WHITE_ON_BLACK,
+                 "--allow-non-sd15"]) == 0
+    assert f"{source} records edge polarity black_on_white; --polarity white_on_black is ignored" in capsys.readouterr().err
+    before, after = read_metadata(source), read_metadata(target)
+    for name in recorded:
+        assert after["colorstroke." + name] == before["colorstroke." + name], name
+    assert after["colorstroke.layout"] == ("diffusers" if layout == "pretrained" else layout)
+    _, metadata = load_checkpoint(target, sd15_only=False)
+    assert (metadata["edge_polarity"], metadata["polarity_source"]) == (BLACK_ON_WHITE, "metadata")

@@ -237,13 +237,43 @@ def test_hint_goes_to_the_model_as_an_image_in_its_polarity(hb, drawing, pp):
     assert hint[0, 0].max() == 1  # the input is not changed
 
 
-def test_a_control_net_without_recorded_polarity_gets_the_default_with_a_warning(caplog):
+def test_a_control_net_without_recorded_polarity_is_taken_as_black_on_white_with_a_warning(caplog):
     mh = sub("nodes.model_hint")
     hint = torch.rand(1, 5, 16, 16)
     with caplog.at_level("WARNING", logger="color_stroke"):
         out = mh.hint_for_model(hint, fake_control_net())
-    assert "not loaded by Load Color Stroke ControlNet" in caplog.text
-    torch.testing.assert_close(out.movedim(-1, 1), hint)
+    assert "not loaded by Load Color Stroke ControlNet" in caplog.text and "assuming black_on_white" in caplog.text
+    torch.testing.assert_close(out[..., 0], 1.0 - hint[:, 0])
+    torch.testing.assert_close(out[..., 1:], hint[:, 1:].movedim(1, -1))
+
+
+def header_only_controlnet(path, metadata=None):
+    """A file with the two tensors ``inspect_checkpoint`` reads of a 5-channel SD 1.5 ControlNet."""
+    from safetensors.torch import save_file
+
+    save_file({"controlnet_cond_embedding.conv_in.weight": torch.zeros(16, 5, 3, 3),
+               "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.weight": torch.zeros(640, 768)},
+              str(path), metadata=metadata)
+    return str(path)
+
+
+def test_the_loader_says_once_per_file_which_polarity_a_file_without_one_gets(tmp_path, caplog):
+    ck = sub("nodes.checkpoint")
+    ck._told.clear()
+    plain = header_only_controlnet(tmp_path / "original_colorstroke.safetensors")
+    recorded = header_only_controlnet(tmp_path / "ours.safetensors", {"colorstroke.edge_polarity": "white_on_black"})
+    with caplog.at_level("INFO", logger="color_stroke"):
+        for _ in range(2):
+            ck.tell_once(ck.polarity_note(ck.check_file(plain, "black_on_white"), "original_colorstroke.safetensors"))
+        ck.tell_once(ck.polarity_note(ck.check_file(plain, "white_on_black"), "original_colorstroke.safetensors"))
+        assert ck.polarity_note(ck.check_file(recorded, "black_on_white"), "ours.safetensors") is None
+    warned = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and warned[0].getMessage() == (
+        "color stroke: no edge polarity recorded in 'original_colorstroke.safetensors'; assuming black_on_white (the "
+        "original colour-stroke model); set polarity_if_unknown to white_on_black if your model was trained with "
+        "white-on-black edges")
+    assert "using white_on_black as polarity_if_unknown says" in caplog.text
+    assert ck.check_file(recorded, "black_on_white").edge_polarity == "white_on_black", "the file's polarity wins"
 
 
 def test_a_3_channel_control_net_is_refused_before_sampling(pp):

@@ -55,3 +55,19 @@ def test_repo_imports_as_a_package_without_comfyui(tmp_path):
             "assert isinstance(m.NODE_CLASS_MAPPINGS, dict); assert 'comfy' not in sys.modules and 'torch' not in sys.modules")
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_every_example_loads_the_file_the_trainer_exports_under_the_webui_filter():
+    """One model file name for all hosts: the trainer's export, which A1111/Forge list under ColorStroke."""
+    import dataclasses
+    import json
+
+    from scripts.colorstroke_lib.hints import MODEL_NAME_FILTER
+    from training.config import TrainConfig
+
+    exported = next(f.default for f in dataclasses.fields(TrainConfig) if f.name == "export_name") + ".safetensors"
+    workflow = json.loads((ROOT / "example_workflows" / "color_stroke_basic.json").read_text())
+    loader = next(n for n in workflow["nodes"] if n["type"] == "LoadColorStrokeControlNet")
+    assert loader["widgets_values"][0] == exported == "control_colorstroke_sd15.safetensors"
+    assert MODEL_NAME_FILTER in exported
+    assert f'load_checkpoint("models/{exported}")' in (ROOT / "model" / "inference.py").read_text()

@@ -5,9 +5,13 @@
 
 Run from the repository root. IN: any file ``model.load_checkpoint`` reads (.safetensors in either layout,
 a whole-model ldm checkpoint, .ckpt/.pth/.bin through torch.load(weights_only=True), a diffusers folder).
-OUT: a .safetensors file (layouts ``ldm``/``diffusers``) or a folder (``pretrained``). ``--polarity`` is
-recorded when IN does not record its edge polarity. The metadata of IN (training step, Canny
-thresholds, ...) is carried over.
+OUT: a .safetensors file (layouts ``ldm``/``diffusers``) or a folder (``pretrained``).
+
+The edge polarity is part of the hint contract, and OUT always records it: IN's recorded one, else
+``--polarity``. An IN that records none and no ``--polarity`` is refused (exit code 2, nothing written),
+since a guess would from then on count as recorded. Every other ``colorstroke.*`` entry of IN (training
+step, Canny thresholds, base model, resolution, custom keys, ...) is carried over as it is, except what
+the conversion itself settles (layout, tensor config, hint channels: ``model.save_checkpoint`` writes those).
 """
 from __future__ import annotations
 
@@ -18,13 +22,13 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from model import CheckpointError, load_checkpoint, save_checkpoint, save_pretrained  # noqa: E402
-from preprocessors import EDGE_POLARITIES, HintError  # noqa: E402
+from model import (  # noqa: E402
+    METADATA_PREFIX, CheckpointError, load_checkpoint, read_metadata, save_checkpoint, save_pretrained,
+)
+from preprocessors import BLACK_ON_WHITE, EDGE_POLARITIES, WHITE_ON_BLACK, HintError  # noqa: E402
 
-_CARRIED = ("edge_polarity", "training_step", "canny_low", "canny_high", "base_family")
 
-
-def main(argv=None) -> int:
+def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m training.convert", description=__doc__.split("\n\n")[0])
     parser.add_argument("input", help="the checkpoint to read")
     parser.add_argument("output", help="the .safetensors file (or folder for --layout pretrained) to write")
@@ -33,13 +37,38 @@ def main(argv=None) -> int:
                              "pretrained: a diffusers save_pretrained folder (default: ldm)")
     parser.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default=None, help="default: keep the input's")
     parser.add_argument("--polarity", choices=EDGE_POLARITIES, default=None,
-                        help="edge polarity to record when the input records none")
+                        help="edge polarity to record when the input records none (required then): black_on_white "
+                             "for the original colour-stroke model, white_on_black for models trained by this project")
     parser.add_argument("--allow-non-sd15", action="store_true",
                         help="accept cross-attention widths other than SD 1.5's 768 (tests, experiments)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def edge_polarity(recorded: dict[str, str], given: str | None, source: str) -> str:
+    """The polarity OUT records: the one ``recorded`` in IN, else ``given`` (--polarity).
+
+    Raises CheckpointError when IN records none and none was given. A ``given`` that IN contradicts is
+    reported on stderr and ignored: the file knows how it was trained.
+    """
+    value = recorded.get(METADATA_PREFIX + "edge_polarity")
+    if value in EDGE_POLARITIES:
+        if given not in (None, value):
+            print(f"note: {source} records edge polarity {value}; --polarity {given} is ignored", file=sys.stderr)
+        return value
+    if given is None:
+        raise CheckpointError(
+            f"{source} records no edge polarity: pass --polarity {BLACK_ON_WHITE} for the original colour-stroke "
+            f"model, or --polarity {WHITE_ON_BLACK} for a model trained with white-on-black edges (this project's)")
+    return given
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     try:
-        controlnet, metadata = load_checkpoint(args.input, polarity=args.polarity, sd15_only=not args.allow_non_sd15)
-        carried = {k: metadata[k] for k in _CARRIED if metadata.get(k) is not None}
+        recorded = read_metadata(args.input)
+        polarity = edge_polarity(recorded, args.polarity, args.input)
+        controlnet, _ = load_checkpoint(args.input, polarity=polarity, sd15_only=not args.allow_non_sd15)
+        carried = {**recorded, METADATA_PREFIX + "edge_polarity": polarity}
         if args.layout == "pretrained":
             written = save_pretrained(controlnet, args.output, dtype=args.dtype, metadata=carried)
         else:
@@ -47,8 +76,7 @@ def main(argv=None) -> int:
     except (CheckpointError, HintError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"wrote {written} (layout {args.layout}, edge polarity {carried['edge_polarity']}, "
-          f"{args.dtype or 'dtype kept'})")
+    print(f"wrote {written} (layout {args.layout}, edge polarity {polarity}, {args.dtype or 'dtype kept'})")
     return 0
 
 
