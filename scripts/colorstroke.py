@@ -14,10 +14,13 @@ from modules import script_callbacks, scripts
 
 FORGE, SD_WEBUI_CONTROLNET = "Forge", "sd-webui-controlnet"
 HELP = (
-    "Pick the preprocessor **colorstroke_canny** (or **colorstroke_canny_black_on_white** for a checkpoint "
-    "trained on black-on-white edges that does not say so) and a `*colorstroke*` model in a ControlNet "
-    "unit, give it the line drawing, and give the colour strokes here as a transparent PNG: transparent "
-    "pixels mean \"no stroke\". The layer is stretched to the drawing's size."
+    "Pick the preprocessor **colorstroke_canny** and a Color Stroke model in a ControlNet unit: the unit lists "
+    "only models whose file name contains `colorstroke`, such as `control_colorstroke_sd15.safetensors`. A "
+    "model that does not record its edge polarity is taken as the original colour-stroke model (black-on-white "
+    "edges); pick **colorstroke_canny_white_on_black** for one trained with white-on-black edges. Give the unit "
+    "the line drawing, and the colour strokes here as a transparent PNG: transparent pixels mean \"no stroke\". "
+    "Strokes on a plain background (e.g. white) also work: that colour then means \"no stroke\". The layer is "
+    "stretched to the drawing's size."
 )
 
 
@@ -31,8 +34,9 @@ def detect_host() -> str | None:
 
 HOST, glue, problem = detect_host(), None, None
 try:
+    from preprocessors import HintError
     from scripts.colorstroke_lib import tell_once
-    from scripts.colorstroke_lib.store import STROKES
+    from scripts.colorstroke_lib.store import STROKES, describe
 
     if HOST == FORGE:
         from scripts.colorstroke_lib import forge_glue as glue
@@ -49,6 +53,23 @@ except Exception as error:  # never break the host's UI: report and stay inert
 else:
     if problem:
         tell_once(problem)
+
+
+def stop_generation(p, error: Exception) -> None:
+    """Make the generation ``p`` fail with ``error`` rather than run without the strokes the person gave.
+
+    The hosts catch every exception of a script's hooks (``ScriptRunner.before_process``, ``process``, ...
+    in modules/scripts.py report it to the console and go on), so raising in a hook only prints it.
+    ``process_images_inner`` calls ``p.init`` unguarded after the scripts' ``process``: replaced on this
+    one ``p``, it raises there, so the UI shows the error and an API call answers with it (HTTP 500).
+    """
+    message = f"Color Stroke: {error}"
+    print(f"[Color Stroke] {error}")
+
+    def refuse(*args, **kwargs):
+        raise HintError(message)
+
+    p.init = refuse
 
 
 def forge_canvas():
@@ -75,12 +96,14 @@ class ColorStrokeScript(scripts.Script):
         with gr.Accordion("Color Stroke", open=False, elem_id=f"{tab}_colorstroke"):
             if problem:
                 gr.Markdown(f"**{problem}**")
-            controls = [
-                gr.Image(
-                    label="Stroke layer (transparent PNG; transparent = no stroke)", type="numpy",
-                    image_mode="RGBA", elem_id=f"{tab}_colorstroke_strokes",
-                )
-            ]
+            upload = gr.Image(
+                label="Stroke layer (transparent PNG, or strokes on a plain background)", type="numpy",
+                image_mode="RGBA", elem_id=f"{tab}_colorstroke_strokes",
+            )
+            if glue is not None:  # how the layer will be read, or why it cannot be, as soon as it is given
+                status = gr.Markdown("", elem_id=f"{tab}_colorstroke_status")
+                upload.change(fn=describe, inputs=[upload], outputs=[status])
+            controls = [upload]
             canvas = forge_canvas()
             if canvas is not None:
                 gr.Markdown("Or paint the strokes here, over your drawing as a guide (only the paint is used):")
@@ -89,13 +112,22 @@ class ColorStrokeScript(scripts.Script):
         return controls
 
     def before_process(self, p, *values):
-        """Store this generation's strokes (the first input that has any) before ControlNet runs."""
+        """Store this generation's strokes (the first input that has any) before ControlNet runs.
+
+        A layer that cannot be used (see ``store``) stops the generation with the reason; no layer at
+        all generates without strokes. An opaque layer read by its background colour is noted once.
+        """
         if glue is None:
             return
         glue.before_generation(p)
-        layer = STROKES.set(*values)
-        if layer is not None and layer[..., 3].min() == layer[..., 3].max():
-            tell_once("the stroke layer has no transparent pixels, so all of it counts as strokes; send an RGBA PNG")
+        try:
+            layer = STROKES.set(*values)
+        except HintError as error:
+            stop_generation(p, error)
+            return
+        if layer is not None and layer.background is not None:
+            colour = "#{:02x}{:02x}{:02x}".format(*layer.background)
+            tell_once(f"the stroke layer has no transparency: its plain background {colour} counts as no stroke")
 
     def postprocess(self, p, processed, *values):
         if glue is not None:

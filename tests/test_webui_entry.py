@@ -11,6 +11,7 @@ import importlib.util
 import io
 import sys
 import textwrap
+import types
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,11 @@ STANDINS = {
             def __init__(self, *args, **kwargs):
                 self.args, self.kwargs = args, kwargs
                 self.value, self.label = kwargs.get("value"), kwargs.get("label")
+                self.listeners = []
                 created.append(self)
+
+            def change(self, fn, inputs=None, outputs=None, **kwargs):
+                self.listeners.append((fn, inputs, outputs))
 
             def __enter__(self):
                 return self
@@ -91,8 +96,9 @@ def load_entry():
 
 
 def png_base64(layer: np.ndarray) -> str:
+    """An API call's stroke layer: a PNG (RGBA for HxWx4, RGB for HxWx3) as a data URL."""
     buffer = io.BytesIO()
-    Image.fromarray(layer, "RGBA").save(buffer, format="PNG")
+    Image.fromarray(layer, "RGBA" if layer.shape[2] == 4 else "RGB").save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
@@ -124,3 +130,62 @@ def test_without_controlnet_the_section_says_so_once_and_stays_inert(bare_webui,
     assert STROKES.get() is None, "nothing is stored when there is no ControlNet to use it"
     script.postprocess(object(), None, png_base64(layer))
     assert modules.script_callbacks.unloaded == []
+
+
+@pytest.fixture
+def entry_with_controlnet(bare_webui, monkeypatch):
+    """The entry as on a host with a ControlNet: a glue that does nothing but exists."""
+    from scripts import colorstroke_lib
+
+    entry = load_entry()
+    monkeypatch.setattr(entry, "glue", types.SimpleNamespace(before_generation=lambda p: None))
+    colorstroke_lib._told.clear()
+    yield entry
+    STROKES.clear()
+
+
+def processing():
+    """A stand-in for the webui's StableDiffusionProcessing: ``init`` is what process_images_inner calls."""
+    p = types.SimpleNamespace(inits=[])
+    p.init = lambda prompts, seeds, subseeds: p.inits.append(prompts)
+    return p
+
+
+def test_the_section_says_how_an_uploaded_layer_is_read(entry_with_controlnet):
+    import gradio
+
+    gradio.created.clear()
+    upload, = entry_with_controlnet.ColorStrokeScript().ui(is_img2img=True)
+    (describe, inputs, outputs), = upload.listeners
+    assert inputs == [upload] and type(outputs[0]).__name__ == "Markdown"
+    flat = np.full((16, 16, 4), 255, np.uint8)  # gradio's RGBA of an RGB upload: strokes on white
+    flat[4:8, 4:8, :3] = (200, 40, 40)
+    assert "plain background (#ffffff) counts as no stroke" in describe(flat)
+
+
+def test_an_rgb_png_on_a_plain_background_gives_its_strokes(entry_with_controlnet, capsys):
+    script, p = entry_with_controlnet.ColorStrokeScript(), processing()
+    flat = np.full((16, 16, 3), 255, np.uint8)
+    flat[4:8, 4:8] = (200, 40, 40)
+    script.before_process(p, png_base64(flat))
+    assert STROKES.get()[..., 3].sum() == 16 and STROKES.get()[5, 5, 3] == 1.0
+    p.init(["prompt"], [1], [1])
+    assert p.inits == [["prompt"]], "the generation goes on"
+    assert "plain background #ffffff counts as no stroke" in capsys.readouterr().out
+
+
+def test_an_unusable_layer_stops_the_generation_with_the_reason(entry_with_controlnet, capsys):
+    from preprocessors import HintError
+
+    script, p = entry_with_controlnet.ColorStrokeScript(), processing()
+    photo = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    script.before_process(p, png_base64(photo))
+    assert STROKES.get() is None
+    assert "no transparent pixels and no plain background" in capsys.readouterr().out
+    with pytest.raises(HintError, match="^Color Stroke: the stroke layer has no transparent pixels"):
+        p.init(["prompt"], [1], [1])
+    assert p.inits == []
+    p = processing()
+    script.before_process(p, None)  # no layer given: generating without strokes is what was asked
+    p.init(["prompt"], [1], [1])
+    assert p.inits == [["prompt"]] and STROKES.get() is None

@@ -29,6 +29,8 @@ import pytest
 import torch
 
 from preprocessors import BLACK_ON_WHITE, WHITE_ON_BLACK
+
+MODEL_LESS = BLACK_ON_WHITE  # the polarity without a model file in sight: as for a file that records none
 from scripts.colorstroke_lib import geometry, hints, polarity
 from scripts.colorstroke_lib.store import STROKES
 from tests.test_webui_entry import STANDINS as ENTRY_STANDINS, load_entry, png_base64
@@ -171,15 +173,21 @@ def placed_alike(host_edges: np.ndarray, our_edges: np.ndarray) -> float:
 
 
 def checkpoint_file(folder, recorded):
-    """A header-only stand-in of a Color Stroke ControlNet file that records ``recorded`` edge polarity."""
+    """A header-only stand-in of a Color Stroke ControlNet file that records ``recorded`` edge polarity
+    (None: no metadata, as the original colour-stroke model)."""
     from safetensors.numpy import save_file
 
     path = folder / "control_colorstroke_sd15.safetensors"
     save_file({"controlnet_cond_embedding.conv_in.weight": np.zeros((16, 5, 3, 3), np.float16),
                "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.weight": np.zeros((640, 768), np.float16)},
-              str(path), metadata={"colorstroke.edge_polarity": recorded})
+              str(path), metadata=None if recorded is None else {"colorstroke.edge_polarity": recorded})
     polarity._inspect.cache_clear()
     return str(path)
+
+
+def photo_png():
+    """An API call's stroke layer that cannot say where the strokes are: an RGB picture, no plain background."""
+    return png_base64(np.random.default_rng(0).integers(0, 256, (24, 24, 3), dtype=np.uint8))
 
 
 # ---------------------------------------------------------------- sd-webui-controlnet
@@ -281,12 +289,13 @@ class TestSdWebuiControlnet:
             control, detected_map = cn.Script.detectmap_proc(result.value, "colorstroke_canny", resize_mode, h, w)
             assert control.shape == (1, 5, h, w) and control.dtype == torch.float32
             assert 0.0 <= control.min() and control.max() <= 1.0 and control[0, 4].max() > 0.9
-            expected = geometry.fit_hint(result.value.hint, resize_mode, h, w, WHITE_ON_BLACK)
+            assert result.value.polarity == MODEL_LESS
+            expected = geometry.fit_hint(result.value.hint, resize_mode, h, w, MODEL_LESS)
             np.testing.assert_array_equal(control[0].numpy(), expected)
             assert detected_map.shape == (h, w, 3) and detected_map.dtype == np.uint8
             # the host places its own Canny map (3 channels: the original path) the same way
             _, host_map = cn.Script.detectmap_proc(canny_map, "canny", resize_mode, h, w)
-            assert placed_alike(host_map[..., 0] / 255.0, control[0, 0].numpy()) > 0.97
+            assert placed_alike(host_map[..., 0] / 255.0, 1.0 - control[0, 0].numpy()) > 0.97
         cn.glue.remove_wrappers()
 
     @pytest.mark.parametrize("mode", ["Just Resize", "Crop and Resize", "Resize and Fill"])
@@ -327,9 +336,20 @@ class TestSdWebuiControlnet:
             result = cn.Preprocessor.get_preprocessor(name).cached_call(
                 drawing(64, 64), resolution=512, slider_1=100, slider_2=200, model=MODEL_NAME)
             assert result.value.polarity == BLACK_ON_WHITE and result.value.hint[0].mean() > 0.5
-        monkeypatch.setitem(cn.global_state.cn_models, MODEL_NAME, checkpoint_file(tmp_path, WHITE_ON_BLACK))
-        chosen = cn.Preprocessor.get_preprocessor("colorstroke_canny_black_on_white")
-        assert chosen.cached_call(drawing(64, 64), resolution=512, model=MODEL_NAME).value.polarity == WHITE_ON_BLACK
+
+    def test_cn_model_without_polarity_is_black_on_white_unless_chosen(self, cn, tmp_path, monkeypatch):
+        cn.glue.register()
+        monkeypatch.setitem(cn.global_state.cn_models, MODEL_NAME, checkpoint_file(tmp_path, None))
+        expected = {"colorstroke_canny": BLACK_ON_WHITE, "colorstroke_canny_white_on_black": WHITE_ON_BLACK}
+        for name, edge_polarity in expected.items():
+            result = cn.Preprocessor.get_preprocessor(name).cached_call(drawing(64, 64), resolution=512, model=MODEL_NAME)
+            assert result.value.polarity == edge_polarity
+
+    def test_cn_sliders_start_at_1(self, cn):
+        cn.glue.register()
+        for name in hints.PREPROCESSORS:
+            preprocessor = cn.Preprocessor.get_preprocessor(name)
+            assert preprocessor.slider_1.minimum == preprocessor.slider_2.minimum == 1
 
     def test_cn_entry_stores_strokes_and_wraps_for_each_generation(self, cn, tmp_path, monkeypatch):
         import modules.script_callbacks
@@ -425,10 +445,10 @@ class TestForge:
                 process, cond, mask, unit=unit, params=params, cond_original=cond.clone(), mask_original=mask.clone())
             h, w = cond.shape[2:]
             assert hint.shape == (2, 5, h, w) and hint.dtype == cond.dtype and mask_out is mask
-            expected = hints.hint_batch([hints.Drawing(image)], layer, WHITE_ON_BLACK, mode, h, w, 2)
+            expected = hints.hint_batch([hints.Drawing(image)], layer, MODEL_LESS, mode, h, w, 2)
             np.testing.assert_array_equal(hint.numpy(), expected)
             assert hint[:, 4].max() > 0.9
-            assert placed_alike(cond[0, 0].numpy(), hint[0, 0].numpy()) > 0.97, "placed where Forge placed its Canny"
+            assert placed_alike(cond[0, 0].numpy(), 1.0 - hint[0, 0].numpy()) > 0.97, "placed where Forge placed its Canny"
 
     def test_forge_img2img_without_unit_image_uses_img2img_resize_mode(self, forge):
         forge.glue.register()
@@ -437,7 +457,7 @@ class TestForge:
                                      input_mode=forge.external_code.InputMode.SIMPLE)
         process, preprocessor, params = forge_generation(forge, unit, image, (512, 512), (512, 512), batch_size=1)
         hint, _ = preprocessor.process_before_every_sampling(process, params.control_cond, None, unit=unit, params=params)
-        expected = hints.hint_batch([hints.Drawing(image)], None, WHITE_ON_BLACK, "Crop and Resize", 512, 512, 1)
+        expected = hints.hint_batch([hints.Drawing(image)], None, MODEL_LESS, "Crop and Resize", 512, 512, 1)
         np.testing.assert_array_equal(hint.numpy(), expected)
 
     def test_forge_polarity_comes_from_the_model_when_it_records_one(self, forge, tmp_path, monkeypatch):
@@ -451,6 +471,27 @@ class TestForge:
         expected = hints.hint_batch([hints.Drawing(image)], None, BLACK_ON_WHITE, "Crop and Resize", 256, 256, 1)
         np.testing.assert_array_equal(hint.numpy(), expected)
         assert hint[0, 0].mean() > 0.5, "black-on-white edges: mostly 1"
+
+    @pytest.mark.parametrize("preprocessor_name, expected", [("colorstroke_canny", BLACK_ON_WHITE),
+                                                             ("colorstroke_canny_white_on_black", WHITE_ON_BLACK)])
+    def test_forge_model_without_polarity_is_black_on_white_unless_chosen(self, forge, tmp_path, monkeypatch,
+                                                                           preprocessor_name, expected):
+        forge.glue.register()
+        monkeypatch.setitem(forge.global_state.controlnet_filename_dict, MODEL_NAME, checkpoint_file(tmp_path, None))
+        image = drawing(128, 128)
+        unit = types.SimpleNamespace(module=preprocessor_name, model=MODEL_NAME, resize_mode="Just Resize",
+                                     image=image, input_mode=forge.external_code.InputMode.SIMPLE)
+        process, preprocessor, params = forge_generation(forge, unit, image, (128, 128), (256, 256), batch_size=1)
+        hint, _ = preprocessor.process_before_every_sampling(process, params.control_cond, None, unit=unit, params=params)
+        expected_hint = hints.hint_batch([hints.Drawing(image)], None, expected, "Just Resize", 128, 128, 1)
+        np.testing.assert_array_equal(hint.numpy(), expected_hint)
+
+    def test_forge_sliders_start_at_1_as_on_a1111(self, forge):
+        forge.glue.register()
+        for name in hints.PREPROCESSORS:
+            preprocessor = forge.shared.supported_preprocessors[name]
+            assert preprocessor.slider_1.gradio_update_kwargs["minimum"] == 1
+            assert preprocessor.slider_2.gradio_update_kwargs["minimum"] == 1
 
     def test_forge_preview_runs_leave_nothing_behind(self, forge):
         forge.glue.register()
@@ -474,7 +515,37 @@ class TestForge:
         np.testing.assert_array_equal(STROKES.get(), layer)
         script.postprocess(types.SimpleNamespace(), None, None, None)
         assert STROKES.get() is None
-        opaque = np.full((8, 8, 4), 255, np.uint8)  # an RGB upload that gradio turned into RGBA
+        opaque = np.full((8, 8, 4), 255, np.uint8)  # an RGB upload that gradio turned into RGBA: strokes on white
+        opaque[2:4, 2:4, :3] = (40, 200, 40)
         script.before_process(types.SimpleNamespace(), opaque, None)
-        assert "no transparent pixels" in capsys.readouterr().out
-        STROKES.clear()
+        assert STROKES.get()[..., 3].sum() == 4
+        assert "plain background #ffffff counts as no stroke" in capsys.readouterr().out
+        script.postprocess(types.SimpleNamespace(), None, opaque, None)
+        p = types.SimpleNamespace(init=lambda *args: None)
+        script.before_process(p, photo_png(), None)  # over the API: a picture that cannot say where strokes are
+        with pytest.raises(ValueError, match="Color Stroke: the stroke layer has no transparent pixels"):
+            p.init([], [], [])
+        assert STROKES.get() is None
+
+    def test_forge_lets_an_error_raised_from_p_init_reach_the_caller(self, forge):
+        """What ``stop_generation`` relies on, read from Forge's source (A1111's is the same): every script
+        hook runs inside try/except, while process_images_inner calls p.init outside any try."""
+        def calls_outside_try(function, name):
+            found = []
+
+            def visit(node, guarded):
+                if isinstance(node, ast.Call) and ast.unparse(node.func) == name:
+                    found.append(guarded)
+                for child in ast.iter_child_nodes(node):
+                    visit(child, guarded or isinstance(node, ast.Try))
+
+            visit(function, False)
+            return found
+
+        processing = ast.parse(Path(FORGE_DIR, "modules", "processing.py").read_text())
+        inner = next(n for n in processing.body if isinstance(n, ast.FunctionDef) and n.name == "process_images_inner")
+        assert calls_outside_try(inner, "p.init") == [False]
+        runner = next(n for n in ast.parse(Path(FORGE_DIR, "modules", "scripts.py").read_text()).body
+                      if isinstance(n, ast.ClassDef) and n.name == "ScriptRunner")
+        before_process = next(n for n in runner.body if isinstance(n, ast.FunctionDef) and n.name == "before_process")
+        assert calls_outside_try(before_process, "script.before_process") == [True]

@@ -130,9 +130,19 @@ def rgba_layer(height=32, width=48):
     return layer
 
 
-def png_base64(image: Image.Image) -> str:
+def flat_layer(height=32, width=48, background=(255, 255, 255)):
+    """Strokes painted on a plain background and flattened (no alpha): one red, one pale-blue stroke,
+    the red one running off the top border."""
+    layer = np.empty((height, width, 3), np.uint8)
+    layer[:] = background
+    layer[0:10, 5:20] = (230, 20, 20)
+    layer[20:25, 30:40] = (190, 210, 250)
+    return layer
+
+
+def png_base64(image: Image.Image, format="PNG", **options) -> str:
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format=format, **options)
     return base64.b64encode(buffer.getvalue()).decode()
 
 
@@ -140,7 +150,7 @@ def test_decode_reads_every_form_of_an_rgba_layer():
     layer = rgba_layer()
     encoded = png_base64(Image.fromarray(layer, "RGBA"))
     for value in (layer, Image.fromarray(layer, "RGBA"), encoded, "data:image/png;base64," + encoded):
-        decoded = store.decode_strokes(value)
+        decoded = store.decode_image(value)
         assert decoded.shape == (32, 48, 4) and decoded.dtype == np.uint8
         np.testing.assert_array_equal(decoded, layer)
 
@@ -148,27 +158,80 @@ def test_decode_reads_every_form_of_an_rgba_layer():
 def test_decode_reads_a_palette_png_with_transparency():
     palette = Image.fromarray(rgba_layer(), "RGBA").convert("P")
     palette.info["transparency"] = 0
-    assert store.decode_strokes(png_base64(palette)).shape == (32, 48, 4)
+    assert store.decode_image(png_base64(palette)).shape == (32, 48, 4)
 
 
 @pytest.mark.parametrize("value", [None, "", "   "])
 def test_decode_of_nothing_is_none(value):
-    assert store.decode_strokes(value) is None
+    assert store.decode_image(value) is None
+    assert store.read_layer(value) is None and store.describe(value) == ""
 
 
 @pytest.mark.parametrize(
     "value, message",
     [
-        (np.zeros((8, 8, 3), np.uint8), "HxWx4"),
-        (Image.new("RGB", (8, 8)), "without transparency"),
-        (png_base64(Image.new("RGB", (8, 8))), "without transparency"),
+        (np.zeros((8, 8), np.uint8), "HxWx4"),
+        (np.zeros((8, 8, 2), np.uint8), "HxWx4"),
         ("not an image!", "base64"),
         (base64.b64encode(b"plain text").decode(), "base64"),
     ],
 )
-def test_decode_refuses_layers_that_cannot_mark_strokes(value, message):
+def test_decode_refuses_what_is_not_an_image(value, message):
     with pytest.raises(HintError, match=message):
-        store.decode_strokes(value)
+        store.read_layer(value)
+
+
+def test_a_transparent_layer_is_read_by_its_alpha():
+    layer = store.read_layer(rgba_layer())
+    assert layer.background is None and layer.painted == pytest.approx(75 / (32 * 48))
+    np.testing.assert_array_equal(layer.pixels, rgba_layer())
+
+
+@pytest.mark.parametrize(
+    "form",
+    ["gradio RGBA upload", "RGB array", "RGB PNG over the API", "JPEG over the API", "PIL RGB"],
+)
+def test_an_opaque_layer_on_a_plain_background_is_read_by_that_colour(form):
+    flat = flat_layer()
+    values = {
+        "gradio RGBA upload": np.dstack([flat, np.full(flat.shape[:2], 255, np.uint8)]),  # gradio's RGB -> RGBA
+        "RGB array": flat,
+        "RGB PNG over the API": "data:image/png;base64," + png_base64(Image.fromarray(flat)),
+        "JPEG over the API": png_base64(Image.fromarray(flat), format="JPEG", quality=75),
+        "PIL RGB": Image.fromarray(flat),
+    }
+    layer = store.read_layer(values[form])
+    expected = np.abs(flat.astype(int) - 255).max(axis=2) > 0  # where the strokes are
+    alpha = layer.pixels[..., 3]
+    if form == "JPEG over the API":  # JPEG blurs the strokes' borders by a pixel or so
+        assert layer.background[0] >= 250 and np.mean((alpha > 0.5) == expected) > 0.97
+        assert alpha[2:8, 8:17].min() == 1.0 and alpha[22:23, 33:37].min() == 1.0, "the pale stroke stays a stroke"
+        return
+    assert layer.background == (255, 255, 255)
+    np.testing.assert_array_equal(alpha, expected.astype(np.float32))
+    np.testing.assert_allclose(layer.pixels[7, 10, :3], np.array([230, 20, 20]) / 255.0, atol=1e-6)
+    assert layer.pixels[..., :3][~expected].max() == 0.0, "no colour where there is no stroke"
+    assert "plain background (#ffffff) counts as no stroke" in store.describe(values[form])
+
+
+def test_a_dark_plain_background_works_too():
+    layer = store.read_layer(flat_layer(background=(1, 1, 1)))
+    assert layer.background == (1, 1, 1) and layer.pixels[15, 2, 3] == 0.0 and layer.pixels[22, 35, 3] == 1.0
+
+
+def test_an_opaque_layer_without_a_plain_background_is_refused():
+    photo = np.random.default_rng(0).integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    split = flat_layer()
+    split[:, 30:] = (0, 120, 0)  # two colours share the border, neither half of it: no background
+    for value in (photo, split, np.dstack([photo, np.full((32, 48), 255, np.uint8)])):
+        with pytest.raises(HintError, match="no transparent pixels and no plain background"):
+            store.read_layer(value)
+        assert store.describe(value).startswith("**This stroke layer cannot be used:**")
+
+
+def test_describe_says_how_a_layer_is_read():
+    assert store.describe(rgba_layer()) == "Stroke layer: 5% of it painted, transparent elsewhere."
+    assert store.describe(np.zeros((8, 8, 4), np.uint8)) == "The stroke layer is fully transparent: no strokes."
 
 
 def test_store_keeps_the_first_layer_with_strokes():
@@ -178,7 +241,7 @@ def test_store_keeps_the_first_layer_with_strokes():
     assert strokes.set(None, empty, layer, rgba_layer(4, 4)) is not None
     np.testing.assert_array_equal(strokes.get(), layer)
     assert strokes.set(empty, None) is None and strokes.get() is None
-    strokes.set(layer)
+    assert strokes.set(flat_layer()).background == (255, 255, 255) and strokes.get().shape == (32, 48, 4)
     strokes.clear()
     assert strokes.get() is None
 
@@ -187,7 +250,7 @@ def test_store_keeps_nothing_after_a_bad_value():
     strokes = store.StrokeStore()
     strokes.set(rgba_layer())
     with pytest.raises(HintError):
-        strokes.set(rgba_layer(), np.zeros((4, 4, 3), np.uint8))
+        strokes.set(rgba_layer(), np.random.default_rng(1).integers(0, 256, (4, 4, 3), dtype=np.uint8))
     assert strokes.get() is None
 
 
@@ -236,18 +299,22 @@ def test_hint_batch_aligns_drawings_to_the_batch():
 
 # ---------------------------------------------------------------- edge polarity
 
+def test_the_preprocessors_choose_nothing_or_white_on_black():
+    assert hints.PREPROCESSORS == {"colorstroke_canny": None, "colorstroke_canny_white_on_black": WHITE_ON_BLACK}
+
+
 @pytest.mark.parametrize(
     "recorded, chosen, expected, noted",
     [
         (WHITE_ON_BLACK, None, WHITE_ON_BLACK, False),
         (BLACK_ON_WHITE, None, BLACK_ON_WHITE, False),
-        (BLACK_ON_WHITE, BLACK_ON_WHITE, BLACK_ON_WHITE, False),
-        (WHITE_ON_BLACK, BLACK_ON_WHITE, WHITE_ON_BLACK, True),
-        (None, BLACK_ON_WHITE, BLACK_ON_WHITE, False),
-        (None, None, WHITE_ON_BLACK, True),
+        (WHITE_ON_BLACK, WHITE_ON_BLACK, WHITE_ON_BLACK, False),
+        (BLACK_ON_WHITE, WHITE_ON_BLACK, BLACK_ON_WHITE, True),
+        (None, WHITE_ON_BLACK, WHITE_ON_BLACK, False),
+        (None, None, BLACK_ON_WHITE, True),
     ],
 )
-def test_the_recorded_polarity_wins_then_the_choice(recorded, chosen, expected, noted):
+def test_the_recorded_polarity_wins_then_the_choice_then_black_on_white(recorded, chosen, expected, noted):
     polarity_, note = polarity.choose_polarity(recorded, chosen)
     assert polarity_ == expected and bool(note) == noted
 
@@ -288,16 +355,22 @@ def test_a_recorded_polarity_overrides_the_choice(tmp_path, recorded, fresh_cach
     assert polarity.resolve(path, None) == recorded
     other = BLACK_ON_WHITE if recorded == WHITE_ON_BLACK else WHITE_ON_BLACK
     assert polarity.resolve(path, other) == recorded
-    assert f"records {recorded}" in capsys.readouterr().out
+    assert f"control_colorstroke_sd15.safetensors records {recorded}" in capsys.readouterr().out
 
 
-def test_without_a_recorded_polarity_the_choice_decides(tmp_path, fresh_cache, capsys):
+def test_without_a_recorded_polarity_the_choice_decides_else_black_on_white(tmp_path, fresh_cache, capsys):
     path = checkpoint_file(tmp_path / "original_colorstroke.safetensors")
-    assert polarity.resolve(path, BLACK_ON_WHITE) == BLACK_ON_WHITE
-    assert polarity.resolve(path, None) == WHITE_ON_BLACK
-    assert "does not record" in capsys.readouterr().out
-    assert polarity.resolve(None, None) == WHITE_ON_BLACK, "no model in sight: the default, silently"
-    assert polarity.resolve(str(tmp_path / "missing.safetensors"), BLACK_ON_WHITE) == BLACK_ON_WHITE
+    assert polarity.resolve(path, WHITE_ON_BLACK) == WHITE_ON_BLACK
+    assert capsys.readouterr().out == "", "the person's choice needs no note"
+    assert polarity.resolve(path, None) == BLACK_ON_WHITE
+    assert polarity.resolve(path, None) == BLACK_ON_WHITE
+    assert capsys.readouterr().out == (
+        "[Color Stroke] no edge polarity recorded in original_colorstroke.safetensors; assuming black_on_white (the "
+        "original colour-stroke model); pick the preprocessor colorstroke_canny_white_on_black if your model was "
+        "trained with white-on-black edges\n"), "once per file"
+    assert polarity.resolve(None, None) == BLACK_ON_WHITE, "no model in sight: the same rule, silently"
+    assert capsys.readouterr().out == ""
+    assert polarity.resolve(str(tmp_path / "missing.safetensors"), WHITE_ON_BLACK) == WHITE_ON_BLACK
 
 
 def test_the_file_is_read_once_per_version(tmp_path, fresh_cache):
@@ -322,11 +395,12 @@ def test_a_model_that_is_not_a_color_stroke_controlnet_is_refused(tmp_path, fres
         polarity.resolve(path, None)
 
 
-def test_an_unreadable_checkpoint_leaves_the_choice(tmp_path, fresh_cache, capsys):
+def test_an_unreadable_checkpoint_counts_as_recording_none(tmp_path, fresh_cache, capsys):
     path = tmp_path / "broken.safetensors"
     path.write_bytes(b"not a safetensors file")
-    assert polarity.resolve(str(path), BLACK_ON_WHITE) == BLACK_ON_WHITE
+    assert polarity.resolve(str(path), WHITE_ON_BLACK) == WHITE_ON_BLACK
     assert "cannot read the metadata" in capsys.readouterr().out
+    assert polarity.resolve(str(path), None) == BLACK_ON_WHITE
 
 
 def test_import_own_refuses_a_foreign_package():

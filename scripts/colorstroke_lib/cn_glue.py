@@ -36,7 +36,11 @@ def model_path(model_name) -> str | None:
 
 
 class ColorStrokeCanny(Preprocessor):
-    """Canny of the drawing plus the stored stroke layer -> a ``hints.HintMap`` (5 channels)."""
+    """Canny of the drawing plus the stored stroke layer -> a ``hints.HintMap`` (5 channels).
+
+    sd-webui-controlnet lists under our tag (Control Type "ColorStroke") only the models whose name
+    contains the tag, lower-cased: ``hints.MODEL_NAME_FILTER``.
+    """
 
     def __init__(self, name: str, chosen_polarity: str | None):
         super().__init__(name=name)

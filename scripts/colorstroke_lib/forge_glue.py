@@ -36,7 +36,11 @@ class UnitInputs:
 
 
 def model_path(model_name) -> str | None:
-    """The file of a unit's model name ("name [hash]"); None for no model or an unknown name."""
+    """The file of a unit's model name ("name [hash]"); None for no model or an unknown name.
+
+    Exact names only: Forge itself looks the unit's model up exactly (``get_controlnet_filename``) before
+    any preprocessor hook runs, so a bare name never gets this far.
+    """
     if not model_name or model_name == "None":
         return None
     return global_state.controlnet_filename_dict.get(model_name)
@@ -50,6 +54,11 @@ def resize_mode_of(process, unit):
 
 
 class ColorStrokeCanny(Preprocessor):
+    """Canny of the drawing for Forge's image path; the 5-channel hint replaces it before sampling.
+
+    Forge lists under its tag only the models whose file name contains ``hints.MODEL_NAME_FILTER``.
+    """
+
     def __init__(self, name: str, chosen_polarity: str | None):
         super().__init__()
         self.name = name
@@ -58,8 +67,9 @@ class ColorStrokeCanny(Preprocessor):
         self.chosen_polarity = chosen_polarity
         # the hint is built at the drawing's own size and fitted later: resolution is not used
         self.slider_resolution = PreprocessorParameter(visible=False)
-        self.slider_1 = PreprocessorParameter(label="Canny low threshold", minimum=0, maximum=255, step=1, value=100, visible=True)
-        self.slider_2 = PreprocessorParameter(label="Canny high threshold", minimum=0, maximum=255, step=1, value=200, visible=True)
+        # as sd-webui-controlnet's (cn_glue): the same thresholds are reachable on both hosts
+        self.slider_1 = PreprocessorParameter(label="Canny low threshold", minimum=1, maximum=255, step=1, value=100, visible=True)
+        self.slider_2 = PreprocessorParameter(label="Canny high threshold", minimum=1, maximum=255, step=1, value=200, visible=True)
         self.sorting_priority = 1
         self.use_soft_projection_in_hr_fix = True  # as Forge's canny
         self._recorded = []

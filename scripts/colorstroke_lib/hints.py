@@ -10,14 +10,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from preprocessors import BLACK_ON_WHITE, WHITE_ON_BLACK, check_polarity, inference_hint
+from preprocessors import WHITE_ON_BLACK, check_polarity, inference_hint
 
 from .geometry import fit_hint
 
-# our preprocessors in both hosts -> the edge polarity each chooses for models that record none
-# (None: the contract's default); see ``polarity``
-PREPROCESSORS = {"colorstroke_canny": None, "colorstroke_canny_black_on_white": BLACK_ON_WHITE}
-TAG = "ColorStroke"  # the preprocessors' tag (Control Type); both hosts then list the models named *colorstroke*
+# our preprocessors in both hosts -> the edge polarity each chooses for a model that records none (None:
+# no choice, so black_on_white, the original colour-stroke model's); a recorded polarity wins (``polarity``)
+WHITE_ON_BLACK_PREPROCESSOR = "colorstroke_canny_white_on_black"
+PREPROCESSORS = {"colorstroke_canny": None, WHITE_ON_BLACK_PREPROCESSOR: WHITE_ON_BLACK}
+# the preprocessors' tag (Control Type). Under it both hosts list only the models whose file name contains
+# MODEL_NAME_FILTER (sd-webui-controlnet matches the tag, Forge our ``model_filename_filters``), so a Color
+# Stroke model must be named *colorstroke*, e.g. control_colorstroke_sd15.safetensors (the trainer's name)
+TAG = "ColorStroke"
 MODEL_NAME_FILTER = "colorstroke"
 DEFAULT_LOW, DEFAULT_HIGH = 100.0, 200.0
 

@@ -1,18 +1,19 @@
 """The unit's model as our preprocessors see it: is it a Color Stroke ControlNet, which edge polarity.
 
-Checkpoints record their polarity (``model.inspect_checkpoint``); older ones, such as the original
-colour-stroke checkpoint (black-on-white edges), do not, and then the preprocessor the person picked
-decides: ``colorstroke_canny`` (the contract's default, white on black) or
-``colorstroke_canny_black_on_white``.
+The rule is the project's everywhere: the polarity the checkpoint records (``model.inspect_checkpoint``)
+wins; else the one the person chose by the preprocessor (``colorstroke_canny_white_on_black``); else
+``UNRECORDED_EDGE_POLARITY``, black_on_white: the only 5-channel colour-stroke files without our
+metadata are the original model's, trained on black-on-white edges. The console says so once per file.
 """
 from __future__ import annotations
 
 import os
 from functools import lru_cache
 
-from preprocessors import DEFAULT_EDGE_POLARITY, check_polarity
+from preprocessors import UNRECORDED_EDGE_POLARITY, check_polarity, unrecorded_polarity_note
 
 from . import import_own, tell_once
+from .hints import WHITE_ON_BLACK_PREPROCESSOR
 
 try:
     _model = import_own("model")
@@ -33,34 +34,34 @@ def checkpoint_info(path: str | None):
     if not path or not os.path.isfile(path):
         return None
     if _model is None:
-        tell_once(f"cannot read checkpoint metadata ({MODEL_IMPORT_ERROR}); the edge polarity comes from the preprocessor")
+        tell_once(f"cannot read checkpoint metadata ({MODEL_IMPORT_ERROR}); taking every model as recording no "
+                  "edge polarity")
         return None
     stat = os.stat(path)
     try:
         return _inspect(path, stat.st_mtime, stat.st_size)
     except Exception as error:  # a foreign or damaged file
-        tell_once(f"cannot read the metadata of {path} ({error}); the edge polarity comes from the preprocessor")
+        tell_once(f"cannot read the metadata of {path} ({error}); taking it as recording no edge polarity")
         return None
 
 
-def choose_polarity(recorded: str | None, chosen: str | None) -> tuple[str, str | None]:
-    """(polarity, note): the recorded polarity wins; else the chosen one; else the contract's default.
+def choose_polarity(recorded: str | None, chosen: str | None, source: str = "the model") -> tuple[str, str | None]:
+    """(polarity, note): the ``recorded`` polarity wins; else the ``chosen`` one; else black_on_white.
 
-    The note (or None) says why, when the person's choice is overridden or nothing decided it.
+    source: the model file's name, for the note. The note (or None) says why when the person's choice is
+    overridden or when nothing decided.
     """
     if chosen is not None:
         check_polarity(chosen)
     if recorded is not None:
         check_polarity(recorded)
         if chosen not in (None, recorded):
-            return recorded, f"the model records {recorded} edges; using them instead of the preprocessor's {chosen}"
+            return recorded, f"{source} records {recorded} edges; using them instead of the preprocessor's {chosen}"
         return recorded, None
     if chosen is not None:
         return chosen, None
-    return DEFAULT_EDGE_POLARITY, (
-        f"the model does not record its edge polarity; using {DEFAULT_EDGE_POLARITY}. For the original "
-        "colour-stroke checkpoint pick the preprocessor colorstroke_canny_black_on_white"
-    )
+    remedy = f"pick the preprocessor {WHITE_ON_BLACK_PREPROCESSOR}"
+    return UNRECORDED_EDGE_POLARITY, unrecorded_polarity_note(source, remedy)
 
 
 def resolve(path: str | None, chosen: str | None) -> str:
@@ -74,7 +75,7 @@ def resolve(path: str | None, chosen: str | None) -> str:
     if info is not None:
         _model.check_color_stroke(info, source=os.path.basename(path))
     recorded = info.edge_polarity if info is not None and info.polarity_source == "metadata" else None
-    polarity, note = choose_polarity(recorded, chosen)
+    polarity, note = choose_polarity(recorded, chosen, os.path.basename(path) if path else "the model")
     if note and path:
         tell_once(note)
     return polarity
