@@ -20,6 +20,7 @@ import logging
 import math
 import pathlib
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -78,6 +79,20 @@ def write_images(folder: pathlib.Path, count: int, size: int) -> pathlib.Path:
     return folder
 
 
+def reuse_or_pretrain_base(base_dir: pathlib.Path, settings: BaseSettings) -> dict:
+    """The base's summary: read back when ``base_dir`` holds a base pretrained with these settings (a rerun
+    after a failed or changed ControlNet stage), else pretrained now and recorded in ``toyworld_base.json``."""
+    record = base_dir / "toyworld_base.json"
+    if record.is_file():
+        saved = json.loads(record.read_text(encoding="utf-8"))
+        if saved["settings"] == asdict(settings):
+            logging.info("reusing the base in %s", base_dir)
+            return saved["summary"]
+    summary = pretrain_base(base_dir, settings)
+    record.write_text(json.dumps({"settings": asdict(settings), "summary": summary}, indent=2), encoding="utf-8")
+    return summary
+
+
 def train_controlnet(settings: Settings, base_dir: pathlib.Path, data_dir: pathlib.Path, out: pathlib.Path) -> float:
     """Run ``training/train.py`` as a user would; returns its wall time in seconds."""
     every = max(1, settings.controlnet_steps // settings.curve_points)
@@ -85,13 +100,15 @@ def train_controlnet(settings: Settings, base_dir: pathlib.Path, data_dir: pathl
         sys.executable, str(REPO / "training" / "train.py"), "--base_model", str(base_dir), "--allow_non_sd15",
         "--data_source", "folder", "--data", str(data_dir), "--output_dir", str(out),
         "--resolution", str(settings.base.image_size), "--max_train_steps", str(settings.controlnet_steps),
-        "--train_batch_size", str(settings.controlnet_batch), "--learning_rate", str(settings.learning_rate),
+        "--train_batch_size", str(settings.controlnet_batch), "--gradient_accumulation_steps", "1",
+        "--learning_rate", str(settings.learning_rate),
         "--caption_dropout", "0", "--checkpointing_steps", str(every),
         "--checkpoints_total_limit", str(settings.curve_points + 1), "--validation_steps", "0",
         "--export_name", EXPORT_NAME, "--export_dtype", "fp32", "--mixed_precision", "no", "--report_to", "none", "--num_workers", "0",
         "--middle_block_only" if settings.middle_block_only else "--no-middle_block_only",
         *stroke_flags(settings.base.image_size),
     ]
+    shutil.rmtree(out, ignore_errors=True)  # a fresh run, not a resume of an older one with other settings
     started = time.perf_counter()
     subprocess.run(command, check=True, cwd=REPO)
     return time.perf_counter() - started
@@ -129,7 +146,7 @@ def run(settings: Settings, out: pathlib.Path) -> dict:
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     base_dir, train_dir = out / "base", out / "controlnet"
-    base_summary = pretrain_base(base_dir, settings.base)
+    base_summary = reuse_or_pretrain_base(base_dir, settings.base)
     data_dir = write_images(out / "images", settings.train_images, settings.base.image_size)
     train_seconds = train_controlnet(settings, base_dir, data_dir, train_dir)
     parts = base_parts(base_dir)

@@ -84,6 +84,16 @@ def image_batch(seeds, size: int, crop: int = 0, rng: np.random.Generator | None
     return images
 
 
+def _optimise(loss: torch.Tensor, optimiser, schedule, name: str, step: int, steps: int) -> None:
+    """One optimiser and LR-schedule step on ``loss``, logged every 100 steps and at the last."""
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
+    schedule.step()
+    if step % 100 == 0 or step == steps - 1:
+        logger.info("%s step %d/%d loss %.4f", name, step + 1, steps, loss.item())
+
+
 def train_vae(vae: AutoencoderKL, settings: BaseSettings) -> float:
     """Reconstruction (L1 + MSE) with a small KL weight on random crops. Returns the last loss."""
     optimiser = torch.optim.AdamW(vae.parameters(), lr=settings.vae_lr)
@@ -95,12 +105,7 @@ def train_vae(vae: AutoencoderKL, settings: BaseSettings) -> float:
         posterior = vae.encode(images).latent_dist
         reconstruction = vae.decode(posterior.sample()).sample
         loss = F.l1_loss(reconstruction, images) + F.mse_loss(reconstruction, images) + 1e-6 * posterior.kl().mean()
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        if step % 100 == 0 or step == settings.vae_steps - 1:
-            logger.info("vae step %d/%d loss %.4f", step + 1, settings.vae_steps, loss.item())
+        _optimise(loss, optimiser, schedule, "vae", step, settings.vae_steps)
     vae.eval()
     return float(loss.item())
 
@@ -142,12 +147,7 @@ def train_unet(unet: UNet2DConditionModel, vae: AutoencoderKL, empty_prompt: tor
         prediction = unet(scheduler.add_noise(latents, noise, timesteps), timesteps,
                           encoder_hidden_states=empty_prompt.expand(len(latents), -1, -1)).sample
         loss = F.mse_loss(prediction, noise)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        if step % 100 == 0 or step == settings.unet_steps - 1:
-            logger.info("unet step %d/%d loss %.4f", step + 1, settings.unet_steps, loss.item())
+        _optimise(loss, optimiser, schedule, "unet", step, settings.unet_steps)
     unet.eval()
     return float(loss.item())
 
