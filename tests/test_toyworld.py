@@ -45,7 +45,7 @@ def test_flood_fill_colours_each_stroked_area_with_its_stroke_colour():
 def test_the_quick_run_trains_evaluates_and_writes_its_results(tmp_path):
     assert main(["--quick", "--out", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "results.json").read_text())
-    assert set(report["systems"]) == {"base", "ours", "flood_fill"}
+    assert set(report["systems"]) == {"base", "ours", "flood_fill", "ours_without_strokes", "vae_reconstruction"}
     for scores in report["systems"].values():
         assert set(scores) == {"region_error", "stroke_error", "edge_f1"}
         assert all(np.isfinite(value) for value in scores.values())
@@ -53,3 +53,5 @@ def test_the_quick_run_trains_evaluates_and_writes_its_results(tmp_path):
     assert (tmp_path / "controlnet" / "control_colorstroke_toy.safetensors").is_file()
     grid = Image.open(tmp_path / "grid.png")
     assert grid.size == (6 * 64, 3 * 64)
+    again = main(["--quick", "--evaluate_only", "--out", str(tmp_path)])
+    assert again == 0 and json.loads((tmp_path / "results.json").read_text())["evaluate_only"] is True

@@ -36,10 +36,10 @@ class Case:
 
 
 def eval_stroke_params(image_size: int) -> StrokeParams:
-    """What a person might paint: 2-5 short strokes, 3 px wide at 128 px, colours taken from the truth."""
+    """What a person might paint: 3-6 strokes, 5 px wide at 128 px, colours taken from the truth."""
     scale = image_size / 128
-    return StrokeParams(count_min=2, count_max=5, length_min=int(20 * scale), length_max=int(60 * scale),
-                        thickness=(1,), colour="pixel", blur_prob=0.0)
+    return StrokeParams(count_min=3, count_max=6, length_min=int(40 * scale), length_max=int(120 * scale),
+                        thickness=(max(1, round(2 * scale)),), colour="pixel", blur_prob=0.0)
 
 
 def held_out_cases(count: int, image_size: int) -> list[Case]:
@@ -95,13 +95,30 @@ def load_exported(path):
     return controlnet
 
 
+@torch.no_grad()
+def vae_reconstructions(vae, cases: list[Case]) -> list:
+    """The truth through the base's VAE (encode, decode): the best any model of this base can do."""
+    images = torch.from_numpy(np.stack([case.truth.image for case in cases])).permute(0, 3, 1, 2).float() / 127.5 - 1
+    decoded = vae.decode(vae.encode(images.to(vae.device, vae.dtype)).latent_dist.mode()).sample
+    return list(((decoded.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy())
+
+
+def without_strokes(cases: list[Case]) -> list[Case]:
+    """The same drawings with empty stroke layers (scored against the original strokes)."""
+    return [Case(case.truth, np.zeros_like(case.strokes)) for case in cases]
+
+
 def evaluate_systems(parts: dict, exported, cases: list[Case], steps: int, seed: int = 0) -> tuple[dict, dict]:
-    """({system: mean metrics}, {system: results}) for base, ours and flood fill on ``cases``."""
+    """({system: mean metrics}, {system: results}) on ``cases`` for base, ours and flood fill, plus two
+    diagnostics: ours given the drawing without strokes (does it use the strokes?) and the VAE's
+    reconstruction of the truth (the ceiling of any model on this base)."""
     controlnet = load_exported(exported)
     results = {
         "base": learned_results(parts, controlnet, cases, 0.0, steps, seed),
         "ours": learned_results(parts, controlnet, cases, 1.0, steps, seed),
         "flood_fill": flood_fill_results(cases),
+        "ours_without_strokes": learned_results(parts, controlnet, without_strokes(cases), 1.0, steps, seed),
+        "vae_reconstruction": vae_reconstructions(parts["vae"], cases),
     }
     scores = {name: mean_metrics([measure(r, c) for r, c in zip(images, cases)]) for name, images in results.items()}
     return scores, results
