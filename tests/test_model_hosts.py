@@ -108,6 +108,22 @@ def test_comfyui_loads_and_matches(sd15_files, layout, caplog):
     control.cleanup()
 
 
+def _assert_ldm_network_matches(network, controlnet, name: str) -> None:
+    """A host's ldm ControlNet has our ldm file's names and shapes (hosts load with strict=False, so check
+    strictly here) and gives the diffusers model's 13 residuals within TOLERANCE."""
+    ldm = {k[len("control_model."):]: tuple(v.shape) for k, v in export_state_dict(controlnet, "ldm").items()}
+    assert {k: tuple(v.shape) for k, v in network.state_dict().items()} == ldm
+    sample, hint, text = _inputs()
+    timestep = torch.tensor([500.0])
+    with torch.no_grad():
+        theirs = network(x=sample, hint=hint, timesteps=timestep, context=text)
+    down, mid = _diffusers_residuals(controlnet, sample, timestep, text, hint)
+    assert len(theirs) == 13
+    difference = _largest_difference(down + [mid], [t.float() for t in theirs])
+    print(f"{name}: max abs difference {difference:.3g}")
+    assert difference <= TOLERANCE
+
+
 def _stub_modules(monkeypatch, names: dict) -> None:
     """Put stand-ins for the webui's ``modules`` package (``{"modules.devices": {attr: value}}``) in sys.modules."""
     package = types.ModuleType("modules")
@@ -160,19 +176,8 @@ def test_sd_webui_controlnet_loads_and_matches(sd15_files, webui_controlnet, lay
     assert control.type == guess.ControlModelType.ControlNet
     network = control.model.control_model
     assert network.input_hint_block[0].weight.shape[1] == 5
-    # the host loads with strict=False; check strictly ourselves: same names and shapes as our ldm file
-    ldm = {k[len("control_model."):]: tuple(v.shape) for k, v in export_state_dict(controlnet, "ldm").items()}
-    assert {k: tuple(v.shape) for k, v in network.state_dict().items()} == ldm
     network.eval()
-    sample, hint, text = _inputs()
-    timestep = torch.tensor([500.0])
-    with torch.no_grad():
-        theirs = network(x=sample, hint=hint, timesteps=timestep, context=text)
-    down, mid = _diffusers_residuals(controlnet, sample, timestep, text, hint)
-    assert len(theirs) == 13
-    difference = _largest_difference(down + [mid], list(theirs))
-    print(f"sd-webui-controlnet {layout}: max abs difference {difference:.3g}")
-    assert difference <= TOLERANCE
+    _assert_ldm_network_matches(network, controlnet, f"sd-webui-controlnet {layout}")
 
 
 @pytest.fixture
@@ -202,15 +207,4 @@ def test_forge_loads_and_matches(sd15_files, forge, layout):
     controlnet, paths = sd15_files
     patcher = supported.ControlNetPatcher.try_build_from_state_dict(load_file(str(paths[layout])), str(paths[layout]))
     assert isinstance(patcher, supported.ControlNetPatcher)
-    network = patcher.model_patcher.control_model
-    ldm = {k[len("control_model."):]: tuple(v.shape) for k, v in export_state_dict(controlnet, "ldm").items()}
-    assert {k: tuple(v.shape) for k, v in network.state_dict().items()} == ldm
-    sample, hint, text = _inputs()
-    timestep = torch.tensor([500.0])
-    with torch.no_grad():
-        theirs = network(x=sample, hint=hint, timesteps=timestep, context=text)
-    down, mid = _diffusers_residuals(controlnet, sample, timestep, text, hint)
-    assert len(theirs) == 13
-    difference = _largest_difference(down + [mid], [t.float() for t in theirs])
-    print(f"Forge {layout}: max abs difference {difference:.3g}")
-    assert difference <= TOLERANCE
+    _assert_ldm_network_matches(patcher.model_patcher.control_model, controlnet, f"Forge {layout}")
