@@ -430,7 +430,7 @@ def test_example_workflow_matches_the_servers_nodes(object_info, server):
         values = list(n["widgets_values"])
         widgets = list(widget_inputs(info))
         assert len(values) == len(widgets), (n["type"], values, [w[0] for w in widgets])
-        for (name, spec), value in zip(widgets, values):
+        for (name, _), value in zip(widgets, values):
             if name is not None:
                 inputs[name] = value
         prompt[str(n["id"])] = {"class_type": n["type"], "inputs": inputs}

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from model import export_state_dict, load_checkpoint, save_checkpoint
+from model import export_state_dict, save_checkpoint
 
 pytestmark = pytest.mark.host
 TOLERANCE = 1e-4

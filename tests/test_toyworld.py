@@ -55,3 +55,9 @@ def test_the_quick_run_trains_evaluates_and_writes_its_results(tmp_path):
     assert grid.size == (6 * 64, 3 * 64)
     again = main(["--quick", "--evaluate_only", "--out", str(tmp_path)])
     assert again == 0 and json.loads((tmp_path / "results.json").read_text())["evaluate_only"] is True
+
+
+def test_evaluate_only_without_a_finished_run_says_what_to_do(tmp_path):
+    with pytest.raises(SystemExit, match="run without --evaluate_only first"):
+        main(["--quick", "--evaluate_only", "--out", str(tmp_path)])
+    assert not (tmp_path / "base").exists()

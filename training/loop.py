@@ -415,7 +415,7 @@ class Trainer:
 
     def run(self) -> TrainResult:
         self._setup()
-        config, accelerator = self.config, self.accelerator
+        accelerator = self.accelerator
         if accelerator.is_main_process:
             print(self.summary(), flush=True)
         handlers = {}

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import pathlib
 import platform
 import shutil
@@ -115,12 +114,14 @@ def train_controlnet(settings: Settings, base_dir: pathlib.Path, data_dir: pathl
     return time.perf_counter() - started
 
 
-def curve(parts: dict, train_dir: pathlib.Path, cases, steps: int) -> list[dict]:
-    """Region/stroke error and edge F1 of each checkpoint's exported model on ``cases``."""
+def curve(parts: dict, train_dir: pathlib.Path, cases, steps: int, final: list) -> list[dict]:
+    """Region/stroke error and edge F1 of each checkpoint's exported model on ``cases``; ``final`` holds the
+    final model's results on them already (the last checkpoint's weights), so that one is not generated again."""
+    folders = sorted((train_dir / "checkpoints").glob("step-*"))
     points = []
-    for folder in sorted((train_dir / "checkpoints").glob("step-*")):
-        exported = folder / f"{EXPORT_NAME}.safetensors"
-        images = learned_results(parts, load_exported(exported), cases, 1.0, steps, seed=0)
+    for index, folder in enumerate(folders):
+        images = final if index == len(folders) - 1 else learned_results(
+            parts, load_exported(folder / f"{EXPORT_NAME}.safetensors"), cases, 1.0, steps, seed=0)
         points.append({"step": int(folder.name.split("-")[1]), **mean_metrics([measure(r, c) for r, c in zip(images, cases)])})
     return points
 
@@ -149,6 +150,9 @@ def run(settings: Settings, out: pathlib.Path, evaluate_only: bool = False) -> d
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     base_dir, train_dir = out / "base", out / "controlnet"
+    if evaluate_only and not ((out / "results.json").is_file() and (train_dir / f"{EXPORT_NAME}.safetensors").is_file()):
+        raise SystemExit(f"--evaluate_only: {out} holds no finished run (results.json and "
+                         f"controlnet/{EXPORT_NAME}.safetensors); run without --evaluate_only first")
     base_summary = reuse_or_pretrain_base(base_dir, settings.base)
     if evaluate_only:
         train_seconds = json.loads((out / "results.json").read_text(encoding="utf-8"))["controlnet_train_s"]
@@ -157,9 +161,10 @@ def run(settings: Settings, out: pathlib.Path, evaluate_only: bool = False) -> d
         train_seconds = train_controlnet(settings, base_dir, data_dir, train_dir)
     parts = base_parts(base_dir)
     cases = held_out_cases(settings.eval_cases, settings.base.image_size)
-    points = curve(parts, train_dir, cases[:settings.curve_cases], settings.inference_steps)
     systems, results = evaluate_systems(parts, train_dir / f"{EXPORT_NAME}.safetensors", cases,
                                         settings.inference_steps)
+    points = curve(parts, train_dir, cases[:settings.curve_cases], settings.inference_steps,
+                   results["ours"][:settings.curve_cases])
     grid(cases, results).save(out / "grid.png")
     report = {
         "systems": systems, "curve": points, "settings": asdict(settings),
