@@ -13,6 +13,7 @@ peak memory (CUDA: max allocated; CPU: peak resident set growth) of both and the
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import threading
@@ -135,6 +136,7 @@ def main(argv=None) -> int:
     parser.add_argument("--mixed_precision", default=None, choices=("no", "fp16", "bf16"))
     parser.add_argument("--gradient_checkpointing", action="store_true")
     parser.add_argument("--memory_fraction", type=float, default=None, help="torch.cuda.set_per_process_memory_fraction")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
     from tests.train_fixtures import write_folder
     from training.config import TrainConfig
@@ -172,6 +174,15 @@ def main(argv=None) -> int:
     print(f"{'reference':12}{ref_speed:12.2f}{ref_memory / 2**20:12.0f}")
     print(f"{'ours':12}{ours_speed:12.2f}{ours_memory / 2**20:12.0f}")
     print(f"ratio ours/reference: speed x{ours_speed / ref_speed:.2f}, peak memory x{ours_memory / max(ref_memory, 1):.2f}")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "device": name, "base": "sd15-shaped" if args.sd15 else "tiny", "resolution": resolution,
+            "batch_size": batch_size, "mixed_precision": config.mixed_precision, "timed_steps": steps,
+            "gradient_checkpointing": args.gradient_checkpointing,
+            "reference": {"samples_per_s": ref_speed, "peak_mib": ref_memory / 2**20},
+            "ours": {"samples_per_s": ours_speed, "peak_mib": ours_memory / 2**20},
+            "speed_ratio": ours_speed / ref_speed, "memory_ratio": ours_memory / max(ref_memory, 1),
+        }, indent=2), encoding="utf-8")
     return 0
 
 

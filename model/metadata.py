@@ -17,6 +17,9 @@ key                                value
 ``colorstroke.canny_low``          Canny thresholds used for the training hints (numbers), when known
 ``colorstroke.canny_high``
 ``colorstroke.config``             the diffusers ``ControlNetModel`` config as JSON (exact rebuild)
+``colorstroke.recipe``             the trainer's recipe options as JSON (timestep sampling, loss weights, ...)
+``colorstroke.strokes``            the stroke generator of training (``StrokeParams``) as JSON
+``colorstroke.phases``             JSON list of ``--new_phase`` resumes: ``from_step`` and the changed options
 =================================  =====================================================================
 
 Other keys given to ``save_checkpoint`` are written as ``colorstroke.<name>`` too. Reading never fails

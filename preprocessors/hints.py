@@ -85,8 +85,10 @@ def training_hint(
     edges: EdgeParams = EdgeParams(),
     polarity: str = DEFAULT_EDGE_POLARITY,
 ) -> np.ndarray:
-    """The hint for one training image (already cropped): 5xHxW float32, procedural strokes + Canny."""
-    return make_hint(training_edges(image, rng, edges), random_strokes(image, rng, strokes), polarity)
+    """The hint for one training image (already cropped): 5xHxW float32, procedural strokes + Canny (whose
+    edges also bound the areas of ``colour="region"`` strokes)."""
+    edge_map = training_edges(image, rng, edges)
+    return make_hint(edge_map, random_strokes(image, rng, strokes, edges=edge_map), polarity)
 
 
 def lineart_edges(lineart, invert: str = "auto") -> np.ndarray:

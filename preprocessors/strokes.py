@@ -11,8 +11,10 @@ import cv2
 import numpy as np
 
 from .contract import HintError
+from .edges import canny
 from .image_io import as_channels_last, integer_scale, to_float
 
+STROKE_COLOURS = ("pixel", "mean", "region")
 # The 8 neighbours a walk steps to, as (dy, dx).
 NEIGHBOURS = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)], dtype=np.int64)
 
@@ -24,8 +26,11 @@ class StrokeParams:
     A sample gets ``count`` strokes. Each starts at a uniformly random pixel and walks ``length``
     steps to random 8-neighbours, stopping where it would leave the image; the walked pixels are
     thickened by a square max-filter of radius ``thickness`` (0 = none) and take the image's colour
-    at each pixel (``colour="pixel"``) or the walk's mean colour (``colour="mean"``). Later strokes
-    paint over earlier ones. Then ``dots`` small squares of the local mean colour may be added, and
+    at each pixel (``colour="pixel"``), the walk's mean colour (``colour="mean"``), or, as a flat
+    painter fills between the lines, the mean colour of the area of the drawing each pixel lies in
+    (``colour="region"``: areas are the connected parts of the image between its edges; stroke pixels
+    on an edge are left out). Later strokes paint over earlier ones. With probability ``empty_prob``
+    the sample has no strokes at all (the model must also work from the drawing alone). Then ``dots`` small squares of the local mean colour may be added, and
     with probability ``blur_prob`` the whole layer is blurred so that the model cannot copy strokes.
     """
 
@@ -35,7 +40,9 @@ class StrokeParams:
     length_min: int = 200  # walk steps, uniform in [length_min, length_max]
     length_max: int = 1000
     thickness: tuple = (0, 1, 2, 3)  # max-filter radius, drawn uniformly from these
-    colour: str = "pixel"  # "pixel": the image's colour at each stroke pixel; "mean": the walk's mean
+    colour: str = "pixel"  # "pixel": the image's colour at each stroke pixel; "mean": the walk's mean;
+    # "region": the mean colour of the area between the edges that the pixel lies in
+    empty_prob: float = 0.0  # probability of a sample without strokes
     dots_max: int = 0  # extra "dot" strokes per sample, uniform in [0, dots_max]
     dot_size_min: int = 3  # dot side in pixels, uniform in [dot_size_min, dot_size_max]
     dot_size_max: int = 9
@@ -54,8 +61,10 @@ class StrokeParams:
             problems.append(f"need 1 <= length_min <= length_max, got {self.length_min}, {self.length_max}")
         if not self.thickness or any(int(t) != t or t < 0 for t in self.thickness):
             problems.append(f"thickness must be a non-empty list of radii >= 0, got {self.thickness}")
-        if self.colour not in ("pixel", "mean"):
-            problems.append(f"colour must be 'pixel' or 'mean', got {self.colour!r}")
+        if self.colour not in STROKE_COLOURS:
+            problems.append(f"colour must be one of {STROKE_COLOURS}, got {self.colour!r}")
+        if not 0.0 <= self.empty_prob <= 1.0:
+            problems.append(f"empty_prob must lie in [0, 1], got {self.empty_prob}")
         if self.dots_max < 0 or not 1 <= self.dot_size_min <= self.dot_size_max:
             problems.append("need dots_max >= 0 and 1 <= dot_size_min <= dot_size_max")
         if not 0.0 <= self.blur_prob <= 1.0:
@@ -79,6 +88,16 @@ class StrokeParams:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def denser(self, factor: float) -> "StrokeParams":
+        """These parameters with ``factor`` times as many strokes (count_min and count_max scaled and rounded,
+        at least 1; with count_pow2 the factor is rounded to a power of two so that the range keeps one)."""
+        if factor == 1.0:
+            return self
+        if self.count_pow2:
+            factor = 2.0 ** round(np.log2(factor))
+        low = max(1, round(self.count_min * factor))
+        return replace(self, count_min=low, count_max=max(low, round(self.count_max * factor)))
 
 
 def _pow2_exponents(low: int, high: int) -> np.ndarray:
@@ -107,12 +126,15 @@ def walk(rng: np.random.Generator, height: int, width: int, params: StrokeParams
     return path[:first_outside]
 
 
-def random_strokes(image, rng: np.random.Generator, params: StrokeParams | None = None, **overrides) -> np.ndarray:
+def random_strokes(image, rng: np.random.Generator, params: StrokeParams | None = None, edges=None,
+                   **overrides) -> np.ndarray:
     """Procedural strokes sampled from ``image``'s colours: HxWx4 float32 premultiplied RGBA.
 
     image: HxWx3 (or HxWx4, alpha ignored; or HxW) uint8/uint16/float in [0, 1].
     rng: a numpy Generator; the same seed gives the same layer.
     params / overrides: a StrokeParams, and/or its fields by name.
+    edges: HxW edge map (white on black, > 0.5 = edge) that bounds the areas of ``colour="region"``
+        (the hint's own edge channel in training); None = Canny of ``image`` at its default thresholds.
     """
     params = replace(params or StrokeParams(), **overrides)
     pixels = as_channels_last(image, "image")
@@ -122,6 +144,11 @@ def random_strokes(image, rng: np.random.Generator, params: StrokeParams | None 
     scale = np.float32(integer_scale(pixels.dtype))  # colours are read, and scaled, only at stroke pixels
     height, width = colours.shape[:2]
     layer = np.zeros((height, width, 4), dtype=np.float32)
+    if params.empty_prob and rng.random() < params.empty_prob:
+        return layer
+    if params.colour == "region":
+        labels, area_colours = region_colours(colours, pixels if edges is None else edges, edges is None)
+        area_colours /= scale
 
     for _ in range(draw_count(rng, params)):
         path = walk(rng, height, width, params)
@@ -136,6 +163,10 @@ def random_strokes(image, rng: np.random.Generator, params: StrokeParams | None 
         on = mask.astype(bool)
         if params.colour == "mean":
             box[on, :3] = colours[path[:, 0], path[:, 1]].mean(axis=0) / scale
+        elif params.colour == "region":
+            area = labels[top:bottom, left:right]
+            on &= area > 0  # edge pixels belong to no area
+            box[on, :3] = area_colours[area[on]]
         else:
             box[on, :3] = colours[top:bottom, left:right][on] / scale
         box[on, 3] = 1.0
@@ -151,6 +182,22 @@ def random_strokes(image, rng: np.random.Generator, params: StrokeParams | None 
         sigma = float(rng.uniform(params.blur_sigma_min, params.blur_sigma_max))
         blur_layer(layer, sigma, params.blur_mode)
     return layer
+
+
+def region_colours(colours: np.ndarray, edges_or_image: np.ndarray, from_image: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(HxW int32 area labels, Kx3 float32 mean colour of each label, in ``colours``' units).
+
+    Areas are the 4-connected parts of the picture between its edges: ``edges_or_image`` is an HxW edge
+    map (white on black) or, when ``from_image``, the image whose Canny (default thresholds) gives it.
+    Edges are thickened by one pixel so that a one-pixel gap does not join two areas; label 0 is the edges.
+    """
+    edge_map = canny(edges_or_image) if from_image else np.asarray(edges_or_image, dtype=np.float32)
+    walls = cv2.dilate((edge_map > 0.5).astype(np.uint8), np.ones((3, 3), np.uint8))
+    count, labels = cv2.connectedComponents(1 - walls, connectivity=4)
+    flat = labels.ravel()
+    sizes = np.maximum(np.bincount(flat, minlength=count), 1).astype(np.float32)
+    means = np.stack([np.bincount(flat, weights=colours[..., c].ravel(), minlength=count) for c in range(3)], axis=1)
+    return labels, (means / sizes[:, None]).astype(np.float32)
 
 
 def blur_layer(layer: np.ndarray, sigma: float, mode: str = "gaussian") -> None:

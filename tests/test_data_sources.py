@@ -126,10 +126,11 @@ def test_sampler_resumes_where_it_stopped_and_shards_disjointly():
     first_seven = [next(stream) for _ in range(7)]
     resumed = iter(EpochBatchSampler(range(10), batch_size=3, seed=1, start=4))
     assert [next(resumed) for _ in range(3)] == first_seven[4:]
-    assert {i for _, i in first_seven[0] + first_seven[1] + first_seven[2]} <= set(range(10))
+    assert {i for _, i, _ in first_seven[0] + first_seven[1] + first_seven[2]} <= set(range(10))
+    assert [batch[0][2] for batch in first_seven] == list(range(7))  # each key carries its micro-batch number
     rank0 = next(iter(EpochBatchSampler(range(12), 3, seed=1, rank=0, world=2)))
     rank1 = next(iter(EpochBatchSampler(range(12), 3, seed=1, rank=1, world=2)))
-    assert not {i for _, i in rank0} & {i for _, i in rank1}
+    assert not {i for _, i, _ in rank0} & {i for _, i, _ in rank1}
     with pytest.raises(ValueError, match="cannot fill one batch"):
         EpochBatchSampler(range(2), batch_size=3, seed=0)
 

@@ -50,6 +50,9 @@ def test_the_quick_run_trains_evaluates_and_writes_its_results(tmp_path):
         assert set(scores) == {"region_error", "stroke_error", "edge_f1"}
         assert all(np.isfinite(value) for value in scores.values())
     assert [point["step"] for point in report["curve"]] == [2, 4]
+    assert len(report["stroke_use"]) == 10 and np.isfinite(report["stroke_effect"])
+    assert 0.0 <= report["base"]["sample_variety"] <= 1.0 and report["base"]["truth_variety"] > 0.8
+    assert report["base"]["vae_region_error"] == report["systems"]["vae_reconstruction"]["region_error"]
     assert (tmp_path / "controlnet" / "control_colorstroke_toy.safetensors").is_file()
     grid = Image.open(tmp_path / "grid.png")
     assert grid.size == (6 * 64, 3 * 64)
@@ -61,3 +64,48 @@ def test_evaluate_only_without_a_finished_run_says_what_to_do(tmp_path):
     with pytest.raises(SystemExit, match="run without --evaluate_only first"):
         main(["--quick", "--evaluate_only", "--out", str(tmp_path)])
     assert not (tmp_path / "base").exists()
+
+
+def test_palette_variety_tells_one_colour_from_the_world_s_mix():
+    from benchmarks.toyworld.metrics import palette_variety
+
+    world = [sample(seed, 64).image for seed in range(16)]
+    blue = [np.full((64, 64, 3), (69, 123, 157), np.uint8)] * 16
+    assert palette_variety(world) > 0.8 and palette_variety(blue) == 0.0
+
+
+def test_the_quick_ablation_trains_each_row_once_and_keeps_finished_rows(tmp_path, monkeypatch):
+    from benchmarks.toyworld import ablation
+
+    rows = "plain,combined (the default)"
+    assert ablation.main(["--quick", "--out", str(tmp_path), "--rows", rows]) == 0
+    table = json.loads((tmp_path / "ablation.json").read_text())
+    assert [row["recipe"] for row in table["rows"]] == ["plain", "combined (the default)"]
+    for row in table["rows"]:
+        assert row["stroke_effect"] == pytest.approx(row["region_error_without_strokes"] - row["region_error"])
+        assert len(row["stroke_use"]) == 10 and row["train_s"] > 0 and 0 <= row["edge_f1"] <= 1
+    trained = []
+    monkeypatch.setattr(ablation, "train_controlnet", lambda *args: trained.append(args) or 0.0)
+    ablation.main(["--quick", "--out", str(tmp_path), "--rows", rows])
+    assert trained == []  # both rows were already measured with these settings
+
+
+def test_the_ablation_rows_spell_out_the_plain_recipe_and_combined_is_the_trainer_default():
+    from benchmarks.toyworld.ablation import PLAIN, recipes
+    from training.config import parse_config
+    from training.loop import RECIPE_OPTIONS
+
+    required = ["--base_model", "b", "--data", "d", "--output_dir", "o"]
+
+    def recipe_of(flags):
+        config = parse_config(required + flags)
+        return {name: getattr(config, name) for name in RECIPE_OPTIONS}, config.stroke_params()
+
+    rows = recipes(300)
+    assert recipe_of(PLAIN + rows["combined (the default)"]) == recipe_of([])
+    plain, plain_strokes = recipe_of(PLAIN)
+    assert plain["timestep_sampling"] == "uniform" and plain["new_parts_lr_scale"] == 1.0
+    assert plain["x0_weight_floor"] == plain["stroke_loss_weight"] == plain["min_snr_gamma"] == 0.0
+    assert plain_strokes.colour == "pixel" and plain_strokes.empty_prob == 0.0
+    for name, flags in rows.items():  # every row but the plain one changes something
+        assert name == "plain" or recipe_of(PLAIN + flags) != (plain, plain_strokes)

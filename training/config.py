@@ -17,6 +17,8 @@ from pathlib import Path
 
 from preprocessors import EDGE_POLARITIES, EdgeParams, HintError, StrokeParams
 
+from .recipe import TIMESTEP_SAMPLINGS
+
 
 class ConfigError(ValueError):
     """An option that cannot work; the message names it and says what to do."""
@@ -31,6 +33,9 @@ def _opt(default, help: str, choices=None, group: str = "training"):
 
 
 DATA_SOURCES = ("folder", "hf", "webdataset", "urls")
+# Where the trainer's stroke generator differs from ``preprocessors.StrokeParams``' reference defaults (the recipe,
+# docs/training-recipe.md): strokes painted in the mean colour of the area they lie in, as a flat painter paints.
+TRAINER_STROKE_DEFAULTS = {"colour": "region"}
 
 
 @dataclass
@@ -114,6 +119,29 @@ class TrainConfig:
     text_cache_size: int = _opt(50000, "most captions whose embeddings are cached")
     max_nan_steps: int = _opt(5, "stop after this many optimiser steps in a row with a NaN/inf loss (each is skipped)")
 
+    # --- recipe: what makes the strokes set the colour (docs/training-recipe.md)
+    timestep_sampling: str = _opt("cubic", "how training timesteps are drawn: uniform; cubic, t = (1 - u^3) T "
+                                  "(T2I-Adapter), more high-noise steps; high, t ~ U[T/2, T)",
+                                  choices=TIMESTEP_SAMPLINGS, group="recipe")
+    timestep_uniform_prob: float = _opt(0.0, "probability that a sample's timestep is drawn uniformly instead "
+                                        "(a mix with --timestep_sampling)", group="recipe")
+    new_parts_lr_scale: float = _opt(10.0, "learning-rate multiplier of the newly initialised parts (hint encoder, "
+                                     "zero convolutions, middle-block out)", group="recipe")
+    min_snr_gamma: float = _opt(0.0, "Min-SNR-gamma loss weighting (e.g. 5; 0 = off): low-noise steps count less",
+                                group="recipe")
+    x0_weight_floor: float = _opt(1.0, "least weight of an x0 (colour) error at any timestep: loss weight "
+                                  "max(SNR, this) / SNR, which lifts the high-noise steps where only the strokes "
+                                  "tell the colour (e.g. 1; 0 = off)", group="recipe")
+    stroke_loss_weight: float = _opt(4.0, "extra loss weight on latent pixels under strokes: weight 1 + this "
+                                     "there (0 = off)", group="recipe")
+    stroke_density_start: float = _opt(1.0, "stroke count multiplier at step 0, falling linearly to 1 over "
+                                       "--stroke_density_steps (dense-to-sparse strokes; 1 = off)", group="recipe")
+    stroke_density_steps: int = _opt(0, "optimiser steps over which the stroke count falls from "
+                                     "--stroke_density_start to 1", group="recipe")
+    new_phase: bool = _opt(False, "with --resume_from_checkpoint: continue the weights, optimiser moments and step "
+                           "count under changed recipe options (a colour phase after an edge phase); without it a "
+                           "resume refuses changed options", group="recipe")
+
     # --- checkpoints, export, validation, logging
     checkpointing_steps: int = _opt(500, "save a resumable checkpoint every N optimiser steps (0 = only at the end)",
                                     group="checkpoints")
@@ -145,7 +173,7 @@ class TrainConfig:
     # ---- derived values
     def stroke_params(self) -> StrokeParams:
         try:
-            return StrokeParams.from_dict(self.strokes)
+            return StrokeParams.from_dict({**TRAINER_STROKE_DEFAULTS, **self.strokes})
         except (HintError, TypeError) as error:
             raise ConfigError(f"strokes: {error}") from None
 
@@ -180,13 +208,23 @@ class TrainConfig:
                 raise ConfigError("--data is required (a folder, dataset, shard pattern or URL table), or use --demo")
         if self.resolution <= 0 or self.resolution % 8:
             raise ConfigError(f"resolution must be a positive multiple of 8, got {self.resolution}")
-        if not 0.0 <= self.caption_dropout <= 1.0:
-            raise ConfigError(f"caption_dropout must lie in [0, 1], got {self.caption_dropout}")
+        for name in ("caption_dropout", "timestep_uniform_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+        for name in ("new_parts_lr_scale", "stroke_density_start"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("min_snr_gamma", "x0_weight_floor", "stroke_loss_weight"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative (0 = off), got {getattr(self, name)}")
+        if self.new_phase and not self.resume_from_checkpoint:
+            raise ConfigError("--new_phase continues a run under new options: give --resume_from_checkpoint too")
         for name in ("max_train_steps", "train_batch_size", "gradient_accumulation_steps", "checkpoints_total_limit",
                      "max_nan_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("num_workers", "checkpointing_steps", "validation_steps", "lr_warmup_steps", "url_retries"):
+        for name in ("num_workers", "checkpointing_steps", "validation_steps", "lr_warmup_steps", "url_retries",
+                     "stroke_density_steps"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
         for f in fields(self):
@@ -229,11 +267,13 @@ _SUB_HELP = {
         "count_pow2": "draw the stroke count as a power of two in [count_min, count_max]",
         "length_min": "shortest random walk in steps (pixels)", "length_max": "longest random walk in steps",
         "thickness": "stroke radii in pixels to pick from, e.g. 0,1,2,3",
-        "colour": "pixel: the image's colour along the stroke; mean: the walk's mean colour",
         "dots_max": "most extra dot strokes per sample", "dot_size_min": "smallest dot side in pixels",
         "dot_size_max": "largest dot side in pixels", "blur_prob": "probability of blurring the stroke layer",
         "blur_sigma_min": "smallest blur sigma in pixels", "blur_sigma_max": "largest blur sigma in pixels",
         "blur_mode": "gaussian, or downscale (area-downscale and upscale)",
+        "colour": "pixel (the image's colour under the stroke), mean (the walk's mean), region (the mean colour of "
+                  "the area between the edges, as a flat painter paints)",
+        "empty_prob": "probability of a sample without strokes",
     },
     "edges": {
         "low_min": "smallest Canny low threshold", "low_max": "largest Canny low threshold",
@@ -403,7 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     for section, params in _SUB_PARAMS.items():
         group = parser.add_argument_group(section, f"preprocessors.{params.__name__} fields")
         for f in fields(params):
-            default = f.default
+            default = TRAINER_STROKE_DEFAULTS.get(f.name, f.default) if section == "strokes" else f.default
             group.add_argument(
                 f"--{section}.{f.name}",
                 dest=f"{section}.{f.name}",

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from preprocessors import canny_batch, make_hint_batch
 
-from . import checkpointing
+from . import checkpointing, phases, recipe
 from . import controlnet as bridge
 from .base_model import load_base
 from .config import ConfigError, TrainConfig
@@ -35,6 +35,9 @@ from .validation import held_out_samples, recommended_canny, run_validation, use
 logger = logging.getLogger(__name__)
 _DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 _MAX_EMPTY_BATCHES = 50
+# The options that make strokes set the colour, recorded in every exported file.
+RECIPE_OPTIONS = ("learning_rate", "timestep_sampling", "timestep_uniform_prob", "new_parts_lr_scale", "min_snr_gamma",
+                  "x0_weight_floor", "stroke_loss_weight", "stroke_density_start", "stroke_density_steps", "caption_dropout")
 # Where ``accelerate launch`` puts its --mixed_precision flag or the ``accelerate config`` file's choice.
 LAUNCHER_PRECISION_ENV = "ACCELERATE_MIXED_PRECISION"
 
@@ -132,6 +135,10 @@ class Trainer:
         if config.prediction_type:
             base.noise_scheduler.register_to_config(prediction_type=config.prediction_type)
 
+        scheduler = base.noise_scheduler
+        self.timestep_weights = recipe.TimestepWeighting(
+            scheduler.alphas_cumprod, config.min_snr_gamma, config.x0_weight_floor, scheduler.config.prediction_type,
+            config.timestep_sampling, config.timestep_uniform_prob)
         controlnet, polarity, self.polarity_source = bridge.build(base.unet, config)
         self.config = config = dataclasses.replace(config, polarity=polarity)  # resolved for hints and the export
 
@@ -147,7 +154,7 @@ class Trainer:
         if config.gradient_checkpointing:
             controlnet.enable_gradient_checkpointing()
         params = [p for p in controlnet.parameters() if p.requires_grad]
-        optimizer = self._optimizer(params)
+        optimizer = self._optimizer(recipe.param_groups(controlnet, config.learning_rate, config.new_parts_lr_scale))
         from diffusers.optimization import get_scheduler
 
         lr_scheduler = get_scheduler(config.lr_scheduler, optimizer, num_warmup_steps=config.lr_warmup_steps,
@@ -171,9 +178,19 @@ class Trainer:
         self.step, self.micro_batches, self.nan_streak = 0, 0, 0
         self.skipped, self.missing_captions = {}, 0
 
+        self.phases = []  # [{"from_step", "changed": {option: new value}}] of --new_phase resumes
         if config.resume_from_checkpoint:
             folder = checkpointing.resolve(config.output_dir, config.resume_from_checkpoint)
-            self._load_trainer_state(checkpointing.load(accelerator, folder))
+            state = checkpointing.load(accelerator, folder)
+            changes = phases.check_resume(state.get("options", phases.shaping_options(config.to_dict())),
+                                          config.to_dict(), config.new_phase)
+            self._load_trainer_state(state)
+            if changes:
+                phases.set_learning_rates(self.optimizer, self.lr_scheduler.scheduler, recipe.param_groups(
+                    accelerator.unwrap_model(self.controlnet), config.learning_rate, config.new_parts_lr_scale))
+                self.phases.append({"from_step": self.step, "changed": {k: new for k, (_, new) in changes.items()}})
+                logger.info("new phase from step %d: %s", self.step,
+                            "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in sorted(changes.items())))
             logger.info("resumed from %s at step %d", folder, self.step)
         if report_to != "none":
             accelerator.init_trackers("color_stroke_controlnet",
@@ -187,7 +204,7 @@ class Trainer:
         held = config.num_validation_samples
         return np.arange(count - held), np.arange(count - held, count)
 
-    def _optimizer(self, params):
+    def _optimizer(self, groups):
         config = self.config
         kwargs = dict(lr=config.learning_rate, betas=(config.adam_beta1, config.adam_beta2),
                       weight_decay=config.adam_weight_decay, eps=config.adam_epsilon)
@@ -196,8 +213,8 @@ class Trainer:
                 import bitsandbytes as bnb
             except ImportError:
                 raise TrainingError("--use_8bit_adam needs bitsandbytes: pip install bitsandbytes (CUDA only)") from None
-            return bnb.optim.AdamW8bit(params, **kwargs)
-        return torch.optim.AdamW(params, **kwargs)
+            return bnb.optim.AdamW8bit(groups, **kwargs)
+        return torch.optim.AdamW(groups, **kwargs)
 
     def _loader(self):
         config, accelerator = self.config, self.accelerator
@@ -213,12 +230,14 @@ class Trainer:
     def trainer_state(self) -> dict:
         return {"step": self.step, "micro_batches": self.micro_batches, "nan_streak": self.nan_streak,
                 "skipped": dict(self.skipped), "missing_captions": self.missing_captions,
-                "generator": self.generator.get_state()}
+                "generator": self.generator.get_state(), "options": phases.shaping_options(self.config.to_dict()),
+                "phases": list(self.phases)}
 
     def _load_trainer_state(self, state: dict):
         self.step, self.micro_batches, self.nan_streak = state["step"], state["micro_batches"], state["nan_streak"]
         self.skipped, self.missing_captions = dict(state["skipped"]), state["missing_captions"]
         self.generator.set_state(state["generator"])
+        self.phases = list(state.get("phases", []))
 
     # ------------------------------------------------------------------ one step
     def hint(self, batch) -> torch.Tensor:
@@ -244,26 +263,30 @@ class Trainer:
         return make_hint_batch(torch.cat(edges), batch["strokes"].to(device), self.config.polarity)
 
     def loss(self, batch) -> torch.Tensor:
-        """The denoising loss of one micro-batch (fp32 scalar)."""
-        base, device, dtype = self.base, self.accelerator.device, self.weight_dtype
+        """The denoising loss of one micro-batch (fp32 scalar), with the recipe's timesteps and weights."""
+        base, config, device, dtype = self.base, self.config, self.accelerator.device, self.weight_dtype
+        scheduler = base.noise_scheduler
         moments = self.latents.moments(batch["pixels"], batch["index"])
         latents = self.latents.sample(moments, self.generator)
         noise = torch.randn(latents.shape, generator=self.generator, device=device, dtype=torch.float32)
-        timesteps = torch.randint(0, base.noise_scheduler.config.num_train_timesteps, (latents.shape[0],),
-                                  generator=self.generator, device=device)
-        noisy = base.noise_scheduler.add_noise(latents.float(), noise, timesteps).to(dtype)
+        timesteps = recipe.sample_timesteps(config.timestep_sampling, config.timestep_uniform_prob, latents.shape[0],
+                                            scheduler.config.num_train_timesteps, self.generator, device)
+        noisy = scheduler.add_noise(latents.float(), noise, timesteps).to(dtype)
         text = self.embed(batch["caption"])
         hint = self.hint(batch)
         with self.accelerator.autocast():
-            down, mid = bridge.residuals(self.controlnet, noisy, timesteps, text, hint, self.config.middle_block_only)
+            down, mid = bridge.residuals(self.controlnet, noisy, timesteps, text, hint, config.middle_block_only)
             prediction = base.unet(noisy, timesteps, encoder_hidden_states=text,
                                    down_block_additional_residuals=[d.to(dtype) for d in down],
                                    mid_block_additional_residual=mid.to(dtype)).sample
-        if base.noise_scheduler.config.prediction_type == "v_prediction":
-            target = base.noise_scheduler.get_velocity(latents.float(), noise, timesteps)
+        if scheduler.config.prediction_type == "v_prediction":
+            target = scheduler.get_velocity(latents.float(), noise, timesteps)
         else:
             target = noise
-        return F.mse_loss(prediction.float(), target)
+        sample_weights = self.timestep_weights(timesteps)
+        pixel_weights = (recipe.stroke_pixel_weights(hint, latents.shape[-2:], config.stroke_loss_weight)
+                         if config.stroke_loss_weight else None)
+        return recipe.weighted_mse(prediction, target, sample_weights, pixel_weights)
 
     def _train_step(self, batches) -> float:
         """Accumulate over the micro-batches of one optimiser step; returns the mean loss (NaN if skipped)."""
@@ -323,13 +346,17 @@ class Trainer:
         """What the exported file records beside the contract (``model.save_checkpoint`` adds that).
 
         canny_low/canny_high: the thresholds a host should use at inference (``recommended_canny``);
-        canny_training: the edge augmentation training drew them from (``preprocessors.EdgeParams`` as JSON).
+        canny_training: the edge augmentation training drew them from (``preprocessors.EdgeParams`` as JSON);
+        recipe: the options of the training recipe (``RECIPE_OPTIONS``) and strokes: the stroke generator
+        (``preprocessors.StrokeParams``) of the last phase; phases: the ``--new_phase`` resumes that changed them.
         """
         config, edges = self.config, self.config.edge_params()
         canny_low, canny_high = recommended_canny(edges)
         return {"edge_polarity": config.polarity, "training_step": self.step, "canny_low": canny_low,
                 "canny_high": canny_high, "canny_training": edges.to_dict(), "base_model": Path(config.base_model).name,
-                "resolution": config.resolution, "ema": config.use_ema, "trainer": "training/train.py"}
+                "resolution": config.resolution, "ema": config.use_ema, "trainer": "training/train.py",
+                "recipe": {name: getattr(config, name) for name in RECIPE_OPTIONS},
+                "strokes": config.stroke_params().to_dict(), "phases": list(self.phases)}
 
     def export(self, path) -> Path:
         """Write the (EMA) ControlNet to ``path`` as a single .safetensors file."""
@@ -371,10 +398,12 @@ class Trainer:
         try:
             with self._ema_weights():
                 result = run_validation(model, self.base, self.validation, self.config, self.step,
-                                        self.accelerator.device, self.accelerator.autocast())
+                                        self.accelerator.device, self.accelerator.autocast)
         finally:
             model.train()
         scalars = {"validation/stroke_colour_error": result["stroke_colour_error"], "validation/edge_f1": result["edge_f1"]}
+        for tenth, value in enumerate(result.get("stroke_use", [])):  # strokes' loss gain per tenth of timesteps
+            scalars[f"stroke_use/t{tenth * 100:03d}-{tenth * 100 + 99:03d}"] = value
         self.accelerator.log(scalars, step=self.step)
         for tracker in self.accelerator.trackers:
             if tracker.name == "tensorboard":

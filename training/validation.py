@@ -27,11 +27,13 @@ VALIDATION_EPOCH = 2**31  # the "epoch" of held-out samples' strokes: one no tra
 
 @dataclass
 class ValidationSample:
-    """One triple: hint 5xHxW float32 in the run's polarity, prompt, name for the grid."""
+    """One triple: hint 5xHxW float32 in the run's polarity, prompt, name for the grid; ``pixels``: the target
+    image HxWx3 uint8 when known (held-out training images; it enables ``stroke_use``)."""
 
     hint: np.ndarray
     prompt: str
     name: str
+    pixels: np.ndarray | None = None
 
 
 def held_out_samples(source, indices, spec) -> list[ValidationSample]:
@@ -42,7 +44,7 @@ def held_out_samples(source, indices, spec) -> list[ValidationSample]:
         pixels = resize_and_crop(decode_rgb(image), spec.resolution, None, "center", False)
         rng = sample_rng(spec.seed, VALIDATION_EPOCH, int(index))
         hint = training_hint(pixels, rng, spec.strokes, spec.edges, spec.polarity)
-        samples.append(ValidationSample(hint, (caption or "").strip(), f"data-{index}"))
+        samples.append(ValidationSample(hint, (caption or "").strip(), f"data-{index}", pixels))
     return samples
 
 
@@ -106,7 +108,7 @@ def generate(controlnet, base, hints: torch.Tensor, prompts: list[str], steps: i
     pipe = controlnet_pipeline(parts, controlnet)
     pipe.set_progress_bar_config(disable=True)
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    with autocast:
+    with autocast():
         images = pipe(prompt=prompts, image=hints.to(controlnet.dtype), height=hints.shape[2], width=hints.shape[3],
                       num_inference_steps=steps, guidance_scale=guidance, generator=generator, output_type="np").images
     return (np.clip(images, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
@@ -153,7 +155,8 @@ def make_grid(samples: list[ValidationSample], results: np.ndarray, polarity: st
 
 
 def run_validation(controlnet, base, samples, config, step: int, device, autocast) -> dict:
-    """Generate, write ``OUTPUT_DIR/validation/step-NNNNNNN.png`` and return the metrics and the grid."""
+    """Generate, write ``OUTPUT_DIR/validation/step-NNNNNNN.png`` and return the metrics and the grid (and,
+    for samples with target pixels, ``stroke_use``). autocast: a callable returning a fresh autocast context."""
     hints = torch.from_numpy(np.stack([s.hint for s in samples])).to(device)
     results = generate(controlnet, base, hints, [s.prompt for s in samples], config.validation_inference_steps,
                        config.validation_guidance_scale, config.seed, autocast)
@@ -163,9 +166,27 @@ def run_validation(controlnet, base, samples, config, step: int, device, autocas
     Image.fromarray(grid).save(path)
     colour = [stroke_colour_error(r, s.hint) for r, s in zip(results, samples)]
     colour = [c for c in colour if np.isfinite(c)]
-    return {
+    metrics = {
         "path": path,
         "grid": grid,
         "stroke_colour_error": float(np.mean(colour)) if colour else float("nan"),
         "edge_f1": float(np.mean([edge_f1(r, s.hint, config.polarity) for r, s in zip(results, samples)])),
     }
+    if all(s.pixels is not None for s in samples):
+        metrics["stroke_use"] = held_out_stroke_use(controlnet, base, samples, hints, config, autocast)
+    return metrics
+
+
+def held_out_stroke_use(controlnet, base, samples, hints: torch.Tensor, config, autocast) -> list[float]:
+    """``stroke_use.stroke_use_by_timestep`` on validation samples that carry their target pixels."""
+    from .stroke_use import stroke_use_by_timestep
+
+    vae, device = base.vae, hints.device
+    pixels = torch.from_numpy(np.stack([s.pixels for s in samples])).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    with torch.no_grad():
+        latents = vae.encode(pixels.to(device, vae.dtype)).latent_dist.mode().float() * vae.config.scaling_factor
+        tokens = base.tokenizer([s.prompt for s in samples], padding="max_length", truncation=True,
+                                max_length=base.tokenizer.model_max_length, return_tensors="pt")
+        text = base.text_encoder(tokens.input_ids.to(device))[0].to(base.unet.dtype)
+    return stroke_use_by_timestep(controlnet, base.unet, base.noise_scheduler, latents, hints, text, seed=config.seed,
+                                  middle_block_only=config.middle_block_only, autocast=autocast)

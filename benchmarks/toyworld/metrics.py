@@ -59,3 +59,19 @@ def edge_f1(result: np.ndarray, edges: np.ndarray, tolerance: int = 1) -> float:
     precision = (found & near_expected).sum() / max(found.sum(), 1)
     recall = (expected & near_found).sum() / max(expected.sum(), 1)
     return float(2 * precision * recall / max(precision + recall, 1e-9))
+
+
+def palette_variety(images) -> float:
+    """How varied the colours of ``images`` (HxWx3 uint8 each) are: the entropy of the share of pixels nearest
+    to each palette colour (outline-dark pixels left out), over log(palette size); 1 = every palette colour
+    equally often (as the world draws them), 0 = one colour everywhere."""
+    from .world import OUTLINE, PALETTE
+
+    pixels = np.concatenate([np.asarray(image, np.float32).reshape(-1, 3) for image in images])
+    pixels = pixels[np.abs(pixels - np.float32(OUTLINE)).max(axis=1) > 40]
+    if not len(pixels):
+        return 0.0
+    nearest = np.argmin(((pixels[:, None, :] - PALETTE[None].astype(np.float32)) ** 2).sum(axis=2), axis=1)
+    share = np.bincount(nearest, minlength=len(PALETTE)) / len(nearest)
+    share = share[share > 0]
+    return float(-(share * np.log(share)).sum() / np.log(len(PALETTE)))

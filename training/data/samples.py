@@ -63,6 +63,16 @@ class SampleSpec:
     polarity: str = DEFAULT_EDGE_POLARITY
     hint_on_gpu: bool = False
     seed: int = 0
+    stroke_density_start: float = 1.0  # stroke count multiplier at step 0 ...
+    stroke_density_steps: int = 0  # ... falling linearly to 1 over these optimiser steps (0 = constant 1)
+    accumulation: int = 1  # micro-batches per optimiser step (turns a micro-batch number into a step)
+
+    def strokes_at(self, micro_batch: int) -> StrokeParams:
+        """The stroke parameters of a sample in this process's ``micro_batch``-th micro-batch (dense to sparse)."""
+        if self.stroke_density_steps <= 0:
+            return self.strokes
+        progress = min(1.0, (micro_batch // self.accumulation) / self.stroke_density_steps)
+        return self.strokes.denser(self.stroke_density_start + (1.0 - self.stroke_density_start) * progress)
 
     @property
     def min_side(self) -> int:
@@ -71,7 +81,8 @@ class SampleSpec:
 
 
 class TrainDataset(torch.utils.data.Dataset):
-    """Map-style dataset indexed by (epoch, index) pairs (see ``sampler.EpochBatchSampler``).
+    """Map-style dataset indexed by (epoch, index, micro-batch number) keys (see ``sampler.EpochBatchSampler``;
+    an (epoch, index) key is micro-batch 0).
 
     An item is a dict:
       pixels  3xHxW float32 in [-1, 1] (the cropped target),
@@ -87,8 +98,9 @@ class TrainDataset(torch.utils.data.Dataset):
         return len(self.source)
 
     def __getitem__(self, key):
-        epoch, index = key
+        epoch, index, *micro_batch = key
         spec = self.spec
+        strokes = spec.strokes_at(micro_batch[0] if micro_batch else 0)
         try:
             image, caption = self.source.load(index)
             pixels = decode_rgb(image, spec.min_side)
@@ -101,9 +113,9 @@ class TrainDataset(torch.utils.data.Dataset):
         item["caption"] = "" if rng.random() < spec.caption_dropout else caption
         if spec.hint_on_gpu:
             item["edge_aug"] = torch.from_numpy(draw_edge_augmentation(rng, spec.edges))
-            item["strokes"] = torch.from_numpy(np.moveaxis(random_strokes(pixels, rng, spec.strokes), 2, 0).copy())
+            item["strokes"] = torch.from_numpy(np.moveaxis(random_strokes(pixels, rng, strokes), 2, 0).copy())
         else:
-            item["hint"] = torch.from_numpy(training_hint(pixels, rng, spec.strokes, spec.edges, spec.polarity))
+            item["hint"] = torch.from_numpy(training_hint(pixels, rng, strokes, spec.edges, spec.polarity))
         item["pixels"] = torch.from_numpy(pixels).permute(2, 0, 1).float().div(127.5).sub(1.0)
         return item
 

@@ -1,0 +1,208 @@
+"""The training recipe's parts: timestep sampling, loss weights, learning-rate groups, stroke data, phases."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from diffusers import DDPMScheduler
+
+from preprocessors import StrokeParams, random_strokes, training_hint
+from tests.train_fixtures import image_folder, tiny_base, tiny_config  # noqa: F401 (fixtures)
+from training import controlnet as bridge
+from training import recipe
+from training.config import ConfigError
+from training.data.samples import SampleSpec
+from training.loop import Trainer
+from training.phases import check_resume, shaping_options
+
+
+def draw(kind, uniform_prob=0.0, count=20000):
+    return recipe.sample_timesteps(kind, uniform_prob, count, 1000, torch.Generator().manual_seed(0), "cpu")
+
+
+def test_timestep_samplings_cover_their_ranges():
+    uniform, cubic, high = draw("uniform"), draw("cubic"), draw("high")
+    for t in (uniform, cubic, high):
+        assert t.dtype == torch.int64 and t.min() >= 0 and t.max() <= 999
+    assert abs(uniform.float().mean() - 499.5) < 10
+    assert abs(cubic.float().mean() - 750) < 10  # E[1 - u^3] = 3/4: more high-noise steps
+    assert high.min() >= 500 and abs(high.float().mean() - 749.5) < 10
+    assert torch.equal(draw("cubic", uniform_prob=1.0), uniform)  # all drawn uniformly, from the same u
+    mixed = draw("high", uniform_prob=0.5)
+    assert 0.2 < (mixed < 500).float().mean() < 0.3  # half uniform, of which half lands below T/2
+    with pytest.raises(ValueError, match="timestep sampling"):
+        draw("late")
+
+
+def test_min_snr_weights_flatten_only_the_low_noise_steps():
+    scheduler = DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
+    t = torch.tensor([0, 100, 500, 999])
+    ratio = recipe.snr(scheduler.alphas_cumprod, t)
+    assert ratio[0] > ratio[1] > 5 > 1 > ratio[2] > ratio[3]
+    eps = recipe.min_snr_weights(scheduler.alphas_cumprod, t, 5.0, "epsilon")
+    assert torch.allclose(eps[:2], 5.0 / ratio[:2]) and torch.allclose(eps[2:], torch.ones(2))
+    v = recipe.min_snr_weights(scheduler.alphas_cumprod, t, 5.0, "v_prediction")
+    assert torch.allclose(v, torch.minimum(ratio, torch.tensor(5.0)) / (ratio + 1))
+    # the reason for the recipe: a colour error in x0 costs SNR(t) times as much in the epsilon loss
+    assert recipe.snr(scheduler.alphas_cumprod, torch.tensor([250])) / ratio[3] > 30
+
+
+def test_the_x0_floor_lifts_only_the_high_noise_steps():
+    scheduler = DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
+    t = torch.tensor([0, 250, 750, 999])
+    ratio = recipe.snr(scheduler.alphas_cumprod, t)
+    weights = recipe.x0_floor_weights(scheduler.alphas_cumprod, t, 1.0, "epsilon")
+    assert torch.allclose(weights[:2], torch.ones(2))  # SNR >= 1: the plain epsilon loss
+    assert torch.allclose(weights[2:] * ratio[2:], torch.ones(2))  # an x0 error now costs 1 at high noise too
+    v = recipe.x0_floor_weights(scheduler.alphas_cumprod, t, 2.0, "v_prediction")
+    assert torch.allclose(v * (ratio + 1), torch.clamp(ratio + 1, min=2.0))
+    off = recipe.TimestepWeighting(scheduler.alphas_cumprod, 0.0, 0.0, "epsilon", "cubic", 0.0)
+    assert not off.active and off(t) is None
+    both = recipe.TimestepWeighting(scheduler.alphas_cumprod, 5.0, 1.0, "epsilon", "cubic", 0.25)
+    raw = weights * recipe.min_snr_weights(scheduler.alphas_cumprod, t, 5.0, "epsilon")
+    assert torch.allclose(both(t), raw / both.mean)  # the same shape over timesteps ...
+    drawn = recipe.sample_timesteps("cubic", 0.25, 200000, 1000, torch.Generator().manual_seed(1), "cpu")
+    assert abs(float(both(drawn).mean()) - 1.0) < 0.02  # ... scaled to mean 1 under the run's sampling
+
+
+def test_stroke_pixel_weights_mark_the_latent_pixels_a_thin_stroke_touches():
+    hint = torch.zeros(1, 5, 32, 32)
+    hint[0, 4, 9, 3:20] = 1.0  # one-pixel line in latent row 1 (pixels 8-15)
+    weights = recipe.stroke_pixel_weights(hint, (4, 4), 3.0)
+    assert weights.shape == (1, 1, 4, 4)
+    assert torch.equal(weights[0, 0, 1, :3], torch.full((3,), 4.0)) and weights[0, 0, 1, 3] == 1.0
+    assert (weights[0, 0, [0, 2, 3]] == 1.0).all()
+
+
+def test_weighted_mse_moves_weight_between_pixels_without_rescaling():
+    prediction, target = torch.randn(2, 4, 4, 4), torch.randn(2, 4, 4, 4)
+    plain = torch.nn.functional.mse_loss(prediction, target)
+    assert torch.allclose(recipe.weighted_mse(prediction, target, None, None), plain)
+    assert torch.allclose(recipe.weighted_mse(prediction, target, None, torch.full((2, 1, 4, 4), 7.0)), plain)
+    error_on_one_pixel = torch.zeros(1, 4, 4, 4)
+    error_on_one_pixel[0, :, 0, 0] = 1.0
+    marked = torch.ones(1, 1, 4, 4)
+    marked[0, 0, 0, 0] = 5.0
+    assert recipe.weighted_mse(error_on_one_pixel, torch.zeros_like(error_on_one_pixel), None, marked) > \
+        recipe.weighted_mse(error_on_one_pixel, torch.zeros_like(error_on_one_pixel), None, None)
+    per_sample = recipe.weighted_mse(prediction, target, torch.tensor([1.0, 0.0]), None)
+    assert torch.allclose(per_sample, ((prediction[0] - target[0]) ** 2).mean() / 2)
+
+
+def test_new_parts_get_their_own_learning_rate(tiny_controlnet):
+    groups = recipe.param_groups(tiny_controlnet, 1e-4, 10.0)
+    assert [g["lr"] for g in groups] == [1e-4, pytest.approx(1e-3)]
+    names = {id(p): n for n, p in tiny_controlnet.named_parameters()}
+    new = {names[id(p)].split(".")[0] for p in groups[1]["params"]}
+    assert new == {"controlnet_cond_embedding", "controlnet_down_blocks", "controlnet_mid_block"}
+    assert not any(names[id(p)].startswith(recipe.NEW_PARTS) for p in groups[0]["params"])
+    assert sum(len(g["params"]) for g in groups) == len(list(tiny_controlnet.parameters()))
+
+
+@pytest.fixture
+def tiny_controlnet():
+    from diffusers import ControlNetModel
+
+    return ControlNetModel(in_channels=4, block_out_channels=(8, 16), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                           layers_per_block=1, cross_attention_dim=8, attention_head_dim=2, norm_num_groups=4,
+                           conditioning_channels=5, conditioning_embedding_out_channels=(4, 4, 4, 4))
+
+
+def test_region_strokes_take_the_colour_of_the_area_between_the_lines():
+    from benchmarks.toyworld.world import sample
+
+    for seed in range(4):
+        truth = sample(seed, 128)
+        layer = random_strokes(truth.image, np.random.default_rng(seed), StrokeParams(
+            colour="region", count_min=8, count_max=8, length_min=40, length_max=120, blur_prob=0.0))
+        on = layer[..., 3] > 0
+        regions = truth.regions[on]
+        inside = regions >= 0
+        assert on.sum() > 100 and (~inside).mean() < 0.05  # strokes stop at the lines
+        painted = np.round(layer[on][inside, :3] * 255)
+        close = (np.abs(painted - truth.colours[regions[inside]]) <= 8).all(axis=1)  # outline pixels darken a mean
+        assert close.mean() > 0.95
+
+
+def test_empty_prob_gives_samples_without_strokes_and_zero_draws_nothing_extra():
+    image = (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)
+    assert not random_strokes(image, np.random.default_rng(1), StrokeParams(empty_prob=1.0)).any()
+    default = random_strokes(image, np.random.default_rng(1), StrokeParams())
+    assert np.array_equal(default, random_strokes(image, np.random.default_rng(1), StrokeParams(empty_prob=0.0)))
+    empties = [not random_strokes(image, np.random.default_rng(i), StrokeParams(empty_prob=0.25, length_max=300))[..., 3].any()
+               for i in range(200)]
+    assert 0.15 < np.mean(empties) < 0.35
+
+
+def test_training_hint_bounds_region_strokes_by_its_own_edge_channel():
+    from benchmarks.toyworld.world import sample
+
+    truth = sample(3, 128)
+    hint = training_hint(truth.image, np.random.default_rng(0), StrokeParams(colour="region", blur_prob=0.0))
+    assert not ((hint[0] > 0.5) & (hint[4] > 0)).any()
+
+
+def test_dense_to_sparse_strokes_over_training():
+    params = StrokeParams(count_min=2, count_max=8)
+    assert params.denser(1.0) is params
+    assert (params.denser(4.0).count_min, params.denser(4.0).count_max) == (8, 32)
+    pow2 = StrokeParams(count_min=4, count_max=32, count_pow2=True).denser(3.0)  # rounded to x4: still powers of two
+    assert (pow2.count_min, pow2.count_max) == (16, 128)
+    spec = SampleSpec(strokes=params, stroke_density_start=4.0, stroke_density_steps=10, accumulation=2)
+    assert spec.strokes_at(0).count_max == 32
+    assert spec.strokes_at(10).count_max == 20  # step 5 of 10: factor 2.5
+    assert spec.strokes_at(20) == params and spec.strokes_at(999) == params
+    assert SampleSpec(strokes=params).strokes_at(0) is params
+
+
+def test_a_resume_refuses_changed_options_unless_it_is_a_new_phase():
+    saved = {"learning_rate": 1e-5, "timestep_sampling": "uniform", "base_model": "sd15", "output_dir": "a"}
+    same = {**saved, "output_dir": "b", "max_train_steps": 99}  # free options do not count
+    assert shaping_options(same) == {k: v for k, v in saved.items() if k != "output_dir"}
+    assert check_resume(shaping_options(saved), same, new_phase=False) == {}
+    colour_phase = {**same, "timestep_sampling": "high", "learning_rate": 1e-4}
+    with pytest.raises(ConfigError, match="--new_phase"):
+        check_resume(shaping_options(saved), colour_phase, new_phase=False)
+    assert check_resume(shaping_options(saved), colour_phase, new_phase=True) == {
+        "timestep_sampling": ("uniform", "high"), "learning_rate": (1e-5, 1e-4)}
+    with pytest.raises(ConfigError, match="base_model"):
+        check_resume(shaping_options(saved), {**colour_phase, "base_model": "other"}, new_phase=True)
+    with pytest.raises(ConfigError, match="no training option differs"):
+        check_resume(shaping_options(saved), same, new_phase=True)
+
+
+def test_a_run_with_every_lever_records_its_recipe_and_measures_stroke_use(tiny_base, image_folder, tmp_path):
+    levers = dict(timestep_sampling="cubic", timestep_uniform_prob=0.25, new_parts_lr_scale=10.0, min_snr_gamma=5.0,
+                  x0_weight_floor=1.0, stroke_loss_weight=4.0, stroke_density_start=2.0, stroke_density_steps=2)
+    config = tiny_config(tiny_base, image_folder, tmp_path / "run", max_train_steps=2, **levers,
+                         strokes={"length_min": 10, "length_max": 40, "colour": "region", "empty_prob": 0.125})
+    result = Trainer(config).run()
+    assert result.step == 2 and all(np.isfinite(result.losses))
+    _, metadata = bridge.load_exported(result.export_path, allow_non_sd15=True)
+    assert json.loads(metadata["recipe"]) == {**levers, "learning_rate": 1e-4, "caption_dropout": 0.5}
+    assert json.loads(metadata["strokes"])["colour"] == "region" and json.loads(metadata["phases"]) == []
+    use = result.validation[-1]["stroke_use"]
+    assert len(use) == 10 and all(np.isfinite(use))
+
+
+def test_a_colour_phase_continues_an_edge_phase_with_new_learning_rates(tiny_base, image_folder, tmp_path):
+    Trainer(tiny_config(tiny_base, image_folder, tmp_path / "run", max_train_steps=2, new_parts_lr_scale=1.0)).run()
+    colour = dict(timestep_sampling="high", new_parts_lr_scale=10.0, learning_rate=2e-4, max_train_steps=4,
+                  resume_from_checkpoint="latest")
+    with pytest.raises(ConfigError, match="new_phase"):
+        Trainer(tiny_config(tiny_base, image_folder, tmp_path / "run", **colour)).run()
+    seen = {}
+
+    def rates(trainer, step):
+        seen[step] = [group["lr"] for group in trainer.optimizer.param_groups]
+
+    result = Trainer(tiny_config(tiny_base, image_folder, tmp_path / "run", new_phase=True, **colour),
+                     on_step=rates).run()
+    assert result.step == 4 and seen[3] == [2e-4, pytest.approx(2e-3)]
+    _, metadata = bridge.load_exported(result.export_path, allow_non_sd15=True)
+    phases = json.loads(metadata["phases"])
+    assert phases == [{"from_step": 2, "changed": {"timestep_sampling": "high", "new_parts_lr_scale": 10.0,
+                                                   "learning_rate": 2e-4}}]
+    # continuing the colour phase itself needs no flag; going back to the edge options would be another phase
+    again = Trainer(tiny_config(tiny_base, image_folder, tmp_path / "run", **{**colour, "max_train_steps": 5})).run()
+    assert again.step == 5

@@ -1,0 +1,79 @@
+"""Training phases: a resumed run either continues under the options it was started with, or starts an
+explicit new phase (``--new_phase``) under changed recipe options, e.g. a colour phase after an edge phase.
+
+A checkpoint records the options that shape training (``shaping_options``); on resume they are compared
+with the new ones. Options that define the model or the data position never change within a run
+(start a new run from the exported file with ``--controlnet_init`` instead); the others change only with
+``--new_phase``, which is recorded (step and changes) in the checkpoint and the exported file's metadata.
+"""
+from __future__ import annotations
+
+from .config import ConfigError
+
+# Options that do not change what is learned: free to change on any resume.
+FREE_OPTIONS = frozenset({
+    "output_dir", "max_train_steps", "checkpointing_steps", "checkpoints_total_limit", "resume_from_checkpoint",
+    "new_phase", "validation_steps", "validation_dir", "num_validation_samples", "validation_inference_steps",
+    "validation_guidance_scale", "report_to", "num_workers", "export_layout", "export_dtype", "export_name",
+    "url_cache_dir", "url_connect_timeout", "url_read_timeout", "url_retries", "url_max_bytes", "cache_latents",
+    "latent_cache_size", "cache_text_embeddings", "text_cache_size", "max_nan_steps", "demo", "mixed_precision",
+    "allow_tf32", "gradient_checkpointing",
+})
+# Options that define the model, its hint or the data position: never changed on a resume.
+FIXED_OPTIONS = frozenset({
+    "base_model", "base_config", "controlnet_init", "middle_block_only", "polarity", "prediction_type", "use_ema",
+    "train_batch_size", "gradient_accumulation_steps", "seed", "use_8bit_adam",
+})
+
+
+def shaping_options(options: dict) -> dict:
+    """The options of a run (``TrainConfig.to_dict()``) that shape what it learns: all but ``FREE_OPTIONS``."""
+    return {name: value for name, value in options.items() if name not in FREE_OPTIONS}
+
+
+def changed_options(saved: dict, current: dict) -> dict:
+    """{option: (saved value, current value)} for the shaping options that differ."""
+    now = shaping_options(current)
+    return {name: (saved.get(name), value) for name, value in now.items() if saved.get(name) != value}
+
+
+def check_resume(saved: dict, current: dict, new_phase: bool) -> dict:
+    """The changes a resume brings ({option: (old, new)}); raises ConfigError when one is not allowed.
+
+    saved: the shaping options recorded in the checkpoint; current: this run's ``TrainConfig.to_dict()``.
+    A fixed option may never change; other changes need ``new_phase``; ``new_phase`` with no change is
+    refused too (it would record a phase that is none).
+    """
+    changes = changed_options(saved, current)
+    fixed = sorted(name for name in changes if name in FIXED_OPTIONS)
+    if fixed:
+        listed = "; ".join(f"{name}: {changes[name][0]!r} -> {changes[name][1]!r}" for name in fixed)
+        raise ConfigError(f"the checkpoint was trained with other {', '.join(fixed)} ({listed}); these cannot change "
+                          "within a run. Resume with the checkpoint's values, or start a new run from its exported "
+                          "model with --controlnet_init")
+    if changes and not new_phase:
+        listed = "; ".join(f"{name}: {old!r} -> {new!r}" for name, (old, new) in sorted(changes.items()))
+        raise ConfigError(f"resuming with changed training options ({listed}). To continue under them as a new "
+                          "phase (weights, optimiser moments and step count kept; learning rates set anew), add "
+                          "--new_phase; to continue the same run, resume with the checkpoint's options")
+    if new_phase and not changes:
+        raise ConfigError("--new_phase: no training option differs from the checkpoint's; leave --new_phase out to "
+                          "continue the same run, or change the options of the new phase")
+    return changes
+
+
+def set_learning_rates(optimizer, scheduler, fresh_groups: list[dict]) -> None:
+    """Give each parameter group of a resumed optimiser (whose rates the checkpoint restored) the new
+    phase's rate as its base rate, and its current rate from the schedule at the resumed step.
+
+    fresh_groups: ``recipe.param_groups`` of the new options (same groups, same order); scheduler: the
+    LambdaLR that diffusers' ``get_scheduler`` builds (accelerate's wrapper unwrapped).
+    """
+    if len(fresh_groups) != len(optimizer.param_groups):
+        raise ConfigError(f"the checkpoint's optimiser has {len(optimizer.param_groups)} parameter groups, the new "
+                          f"phase {len(fresh_groups)}; start a new run from its exported model with --controlnet_init")
+    scheduler.base_lrs = [fresh["lr"] for fresh in fresh_groups]
+    for group, fresh, factor in zip(optimizer.param_groups, fresh_groups, scheduler.lr_lambdas):
+        group["initial_lr"], group["lr_scale"] = fresh["lr"], fresh["lr_scale"]
+        group["lr"] = fresh["lr"] * factor(scheduler.last_epoch)
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
