@@ -69,7 +69,8 @@ def measure_row(parts: dict, exported: pathlib.Path, cases, steps: int) -> dict:
 
 
 def run(out: pathlib.Path, settings: Settings, names: list[str] | None = None) -> list[dict]:
-    """Train and measure each recipe row (all, or ``names``) into ``out``; returns the rows of ablation.json."""
+    """Train and measure each recipe row (all, or ``names`` in their order) into ``out``; returns the rows of
+    ablation.json."""
     out.mkdir(parents=True, exist_ok=True)
     base_dir = out / "base"
     base_summary = reuse_or_pretrain_base(base_dir, settings.base)
@@ -81,8 +82,13 @@ def run(out: pathlib.Path, settings: Settings, names: list[str] | None = None) -
     done = {row["recipe"] for row in rows}
     parts = base_parts(base_dir)
     cases = held_out_cases(settings.eval_cases, settings.base.image_size)
-    for name, flags in recipes(settings.controlnet_steps).items():
-        if (names and name not in names) or name in done:
+    rows_by_name = recipes(settings.controlnet_steps)
+    unknown = sorted(set(names or ()) - set(rows_by_name))
+    if unknown:
+        raise SystemExit(f"--rows: no recipe named {unknown}; the rows are {list(rows_by_name)}")
+    for name in names or rows_by_name:  # in the order asked for
+        flags = rows_by_name[name]
+        if name in done:
             continue
         run_dir = out / "ablation" / name.replace(" ", "_").replace("/", "_")
         seconds = train_controlnet(replace(settings, recipe=PLAIN + flags), base_dir, data_dir, run_dir)
