@@ -77,10 +77,10 @@ def test_palette_variety_tells_one_colour_from_the_world_s_mix():
 def test_the_quick_ablation_trains_each_row_once_and_keeps_finished_rows(tmp_path, monkeypatch):
     from benchmarks.toyworld import ablation
 
-    rows = "plain,combined (the default)"
+    rows = "plain,combined"
     assert ablation.main(["--quick", "--out", str(tmp_path), "--rows", rows]) == 0
     table = json.loads((tmp_path / "ablation.json").read_text())
-    assert [row["recipe"] for row in table["rows"]] == ["plain", "combined (the default)"]
+    assert [row["recipe"] for row in table["rows"]] == ["plain", "combined"]
     for row in table["rows"]:
         assert row["stroke_effect"] == pytest.approx(row["region_error_without_strokes"] - row["region_error"])
         assert len(row["stroke_use"]) == 10 and row["train_s"] > 0 and 0 <= row["edge_f1"] <= 1
@@ -90,7 +90,7 @@ def test_the_quick_ablation_trains_each_row_once_and_keeps_finished_rows(tmp_pat
     assert trained == []  # both rows were already measured with these settings
 
 
-def test_the_ablation_rows_spell_out_the_plain_recipe_and_combined_is_the_trainer_default():
+def test_the_ablation_rows_spell_out_the_plain_recipe_and_the_default_row_is_the_trainer_default():
     from benchmarks.toyworld.ablation import PLAIN, recipes
     from training.config import parse_config
     from training.loop import RECIPE_OPTIONS
@@ -102,7 +102,7 @@ def test_the_ablation_rows_spell_out_the_plain_recipe_and_combined_is_the_traine
         return {name: getattr(config, name) for name in RECIPE_OPTIONS}, config.stroke_params()
 
     rows = recipes(300)
-    assert recipe_of(PLAIN + rows["combined (the default)"]) == recipe_of([])
+    assert recipe_of(PLAIN + rows["new parts lr x10 (the default)"]) == recipe_of([])
     plain, plain_strokes = recipe_of(PLAIN)
     assert plain["timestep_sampling"] == "uniform" and plain["new_parts_lr_scale"] == 1.0
     assert plain["x0_weight_floor"] == plain["stroke_loss_weight"] == plain["min_snr_gamma"] == 0.0

@@ -19,8 +19,7 @@ def test_flags_override_yaml_which_overrides_defaults(tmp_path):
     assert config.learning_rate == 2e-5  # from the file
     assert config.train_batch_size == 5  # flag wins
     assert config.caption_dropout == 0.5  # default
-    # the trainer paints region-mean strokes unless told otherwise (TRAINER_STROKE_DEFAULTS)
-    assert config.stroke_params() == StrokeParams(count_min=2, count_max=4, thickness=(1, 2), colour="region")
+    assert config.stroke_params() == StrokeParams(count_min=2, count_max=4, thickness=(1, 2))
     assert config.edge_params() == EdgeParams(low_min=20, low_max=90)
 
 
@@ -87,7 +86,7 @@ def test_yaml_values_get_their_option_types(tmp_path):
     assert type(config.adam_epsilon) is float and config.adam_epsilon == 1.0
     assert config.mixed_precision == "no" and config.cache_latents == "yes" and config.export_name == "2024"
     assert config.random_flip is False
-    assert config.stroke_params() == StrokeParams(thickness=(2,), count_pow2=True, colour="region")
+    assert config.stroke_params() == StrokeParams(thickness=(2,), count_pow2=True)
     assert config.edge_params().low_min == 10.0
 
 

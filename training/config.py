@@ -33,9 +33,9 @@ def _opt(default, help: str, choices=None, group: str = "training"):
 
 
 DATA_SOURCES = ("folder", "hf", "webdataset", "urls")
-# Where the trainer's stroke generator differs from ``preprocessors.StrokeParams``' reference defaults (the recipe,
-# docs/training-recipe.md): strokes painted in the mean colour of the area they lie in, as a flat painter paints.
-TRAINER_STROKE_DEFAULTS = {"colour": "region"}
+# Where the trainer's stroke generator differs from ``preprocessors.StrokeParams``' reference defaults (none today;
+# docs/training-recipe.md says why region-mean strokes are not the default yet).
+TRAINER_STROKE_DEFAULTS: dict = {}
 
 
 @dataclass
@@ -120,7 +120,7 @@ class TrainConfig:
     max_nan_steps: int = _opt(5, "stop after this many optimiser steps in a row with a NaN/inf loss (each is skipped)")
 
     # --- recipe: what makes the strokes set the colour (docs/training-recipe.md)
-    timestep_sampling: str = _opt("cubic", "how training timesteps are drawn: uniform; cubic, t = (1 - u^3) T "
+    timestep_sampling: str = _opt("uniform", "how training timesteps are drawn: uniform; cubic, t = (1 - u^3) T "
                                   "(T2I-Adapter), more high-noise steps; high, t ~ U[T/2, T)",
                                   choices=TIMESTEP_SAMPLINGS, group="recipe")
     timestep_uniform_prob: float = _opt(0.0, "probability that a sample's timestep is drawn uniformly instead "
@@ -129,10 +129,10 @@ class TrainConfig:
                                      "zero convolutions, middle-block out)", group="recipe")
     min_snr_gamma: float = _opt(0.0, "Min-SNR-gamma loss weighting (e.g. 5; 0 = off): low-noise steps count less",
                                 group="recipe")
-    x0_weight_floor: float = _opt(1.0, "least weight of an x0 (colour) error at any timestep: loss weight "
+    x0_weight_floor: float = _opt(0.0, "least weight of an x0 (colour) error at any timestep: loss weight "
                                   "max(SNR, this) / SNR, which lifts the high-noise steps where only the strokes "
                                   "tell the colour (e.g. 1; 0 = off)", group="recipe")
-    stroke_loss_weight: float = _opt(4.0, "extra loss weight on latent pixels under strokes: weight 1 + this "
+    stroke_loss_weight: float = _opt(0.0, "extra loss weight on latent pixels under strokes: weight 1 + this "
                                      "there (0 = off)", group="recipe")
     stroke_density_start: float = _opt(1.0, "stroke count multiplier at step 0, falling linearly to 1 over "
                                        "--stroke_density_steps (dense-to-sparse strokes; 1 = off)", group="recipe")

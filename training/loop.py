@@ -432,6 +432,10 @@ class Trainer:
             f"{accelerator.num_processes} process(es) = effective {effective}; {config.max_train_steps} steps from step "
             f"{self.step}; device {accelerator.device}, precision {self.mixed_precision} ({self.precision_source})",
             f"edge polarity: {config.polarity} ({self.polarity_source})",
+            "recipe: " + ", ".join(f"{name} {getattr(config, name)}" for name in RECIPE_OPTIONS
+                                   if name not in ("learning_rate", "caption_dropout"))  # printed above
+            + f"; strokes coloured by {config.stroke_params().colour}, {config.stroke_params().empty_prob:g} without"
+            + (f"; phases {self.phases}" if self.phases else ""),
             f"caches: latents {'on' if config.use_latent_cache else 'off'}, caption embeddings "
             f"{'on' if config.cache_text_embeddings else 'off'}; hints on {'the accelerator' if config.hint_on_gpu else 'the data workers'}",
         ]

@@ -44,15 +44,15 @@ def recipes(steps: int) -> dict[str, list[str]]:
         "plain": [],
         "cubic timesteps": ["--timestep_sampling=cubic"],
         "high timesteps": ["--timestep_sampling=high"],
-        "new parts lr x10": ["--new_parts_lr_scale=10"],
+        "new parts lr x10 (the default)": ["--new_parts_lr_scale=10"],
         "min-SNR-5": ["--min_snr_gamma=5"],
         "x0 weight floor 1": ["--x0_weight_floor=1"],
         "stroke loss weight 4": ["--stroke_loss_weight=4"],
         "region-mean strokes": ["--strokes.colour=region"],
         "no strokes 1/8": ["--strokes.empty_prob=0.125"],
         "dense to sparse": ["--stroke_density_start=4", f"--stroke_density_steps={max(1, steps // 2)}"],
-        "combined (the default)": ["--timestep_sampling=cubic", "--new_parts_lr_scale=10", "--x0_weight_floor=1",
-                                   "--stroke_loss_weight=4", "--strokes.colour=region"],
+        "combined": ["--timestep_sampling=cubic", "--new_parts_lr_scale=10", "--x0_weight_floor=1",
+                     "--stroke_loss_weight=4", "--strokes.colour=region"],
     }
 
 
