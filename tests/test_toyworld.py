@@ -51,7 +51,7 @@ def test_the_quick_run_trains_evaluates_and_writes_its_results(tmp_path):
         assert all(np.isfinite(value) for value in scores.values())
     assert [point["step"] for point in report["curve"]] == [2, 4]
     assert len(report["stroke_use"]) == 10 and np.isfinite(report["stroke_effect"])
-    assert 0.0 <= report["base"]["sample_variety"] <= 1.0 and report["base"]["truth_variety"] > 0.8
+    assert 0.0 <= report["base"]["sample_variety"] <= 1.0 and report["base"]["truth_variety"] > 0.5  # 3 drawings
     assert report["base"]["vae_region_error"] == report["systems"]["vae_reconstruction"]["region_error"]
     assert (tmp_path / "controlnet" / "control_colorstroke_toy.safetensors").is_file()
     grid = Image.open(tmp_path / "grid.png")
