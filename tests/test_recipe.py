@@ -179,7 +179,9 @@ def test_a_run_with_every_lever_records_its_recipe_and_measures_stroke_use(tiny_
     result = Trainer(config).run()
     assert result.step == 2 and all(np.isfinite(result.losses))
     _, metadata = bridge.load_exported(result.export_path, allow_non_sd15=True)
-    assert json.loads(metadata["recipe"]) == {**levers, "learning_rate": 1e-4, "caption_dropout": 0.5}
+    assert json.loads(metadata["recipe"]) == {**levers, "learning_rate": 1e-4, "caption_dropout": 0.5,
+                                              "colour_phase_start": 0.3, "colour_timestep_sampling": "high",
+                                              "colour_x0_weight_floor": 1.0, "colour_phase_step": 1}
     assert json.loads(metadata["strokes"])["colour"] == "region" and json.loads(metadata["phases"]) == []
     use = result.validation[-1]["stroke_use"]
     assert len(use) == 10 and all(np.isfinite(use))
@@ -206,3 +208,48 @@ def test_a_colour_phase_continues_an_edge_phase_with_new_learning_rates(tiny_bas
     # continuing the colour phase itself needs no flag; going back to the edge options would be another phase
     again = Trainer(tiny_config(tiny_base, image_folder, tmp_path / "run", **{**colour, "max_train_steps": 5})).run()
     assert again.step == 5
+
+
+def test_the_colour_phase_switches_timesteps_at_its_step_and_keeps_that_step_on_resume(tiny_base, image_folder,
+                                                                                       tmp_path, monkeypatch):
+    drawn = []
+    original = recipe.sample_timesteps
+
+    def recording(kind, *args):
+        drawn.append(kind)
+        return original(kind, *args)
+
+    monkeypatch.setattr(recipe, "sample_timesteps", recording)
+    phased = dict(colour_phase_start=0.5, colour_timestep_sampling="high", colour_x0_weight_floor=1.0)
+    Trainer(tiny_config(tiny_base, image_folder, tmp_path / "run", max_train_steps=4, **phased)).run()
+    assert drawn == ["uniform", "uniform", "high", "high"]
+    drawn.clear()  # a longer resumed run keeps the colour phase's step (2), not half of the new length
+    result = Trainer(tiny_config(tiny_base, image_folder, tmp_path / "run", max_train_steps=6,
+                                 resume_from_checkpoint="latest", **phased)).run()
+    assert drawn == ["high", "high"]
+    _, metadata = bridge.load_exported(result.export_path, allow_non_sd15=True)
+    assert json.loads(metadata["recipe"])["colour_phase_step"] == 2
+    assert recipe.colour_phase_step(1.0, 6) == 6  # 1 = no colour phase: the step is never reached
+
+
+def test_stroke_use_is_zero_for_a_model_that_ignores_strokes_and_not_for_one_that_reads_them():
+    from model import build_controlnet
+    from training.stroke_use import BINS, stroke_use_on_images
+    from training.tiny_base import tiny_components
+
+    parts = tiny_components()
+    controlnet = build_controlnet(parts["unet"])  # zero convolutions: adds nothing, strokes or not
+    pixels = torch.rand(2, 3, 64, 64) * 2 - 1
+    hints = torch.rand(2, 5, 64, 64)
+
+    def use():
+        return stroke_use_on_images(controlnet, parts["vae"], parts["tokenizer"], parts["text_encoder"], parts["unet"],
+                                    parts["scheduler"], pixels, ["", "a cat"], hints, repeats=1)
+
+    assert use() == [0.0] * BINS
+    torch.manual_seed(1)
+    for name, parameter in controlnet.named_parameters():
+        if name.startswith(recipe.NEW_PARTS):
+            torch.nn.init.normal_(parameter, std=0.1)
+    reading = use()
+    assert len(reading) == BINS and any(abs(v) > 1e-4 for v in reading)

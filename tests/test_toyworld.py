@@ -50,6 +50,7 @@ def test_the_quick_run_trains_evaluates_and_writes_its_results(tmp_path):
         assert set(scores) == {"region_error", "stroke_error", "edge_f1"}
         assert all(np.isfinite(value) for value in scores.values())
     assert [point["step"] for point in report["curve"]] == [2, 4]
+    assert all(np.isfinite(point["stroke_effect"]) for point in report["curve"])  # colour over training
     assert len(report["stroke_use"]) == 10 and np.isfinite(report["stroke_effect"])
     assert 0.0 <= report["base"]["sample_variety"] <= 1.0 and report["base"]["truth_variety"] > 0.5  # 3 drawings
     assert report["base"]["vae_region_error"] == report["systems"]["vae_reconstruction"]["region_error"]
@@ -102,10 +103,11 @@ def test_the_ablation_rows_spell_out_the_plain_recipe_and_the_default_row_is_the
         return {name: getattr(config, name) for name in RECIPE_OPTIONS}, config.stroke_params()
 
     rows = recipes(300)
-    assert recipe_of(PLAIN + rows["new parts lr x10 (the default)"]) == recipe_of([])
+    assert recipe_of(PLAIN + rows["edges, then colour from 0.3 (the default)"]) == recipe_of([])
     plain, plain_strokes = recipe_of(PLAIN)
     assert plain["timestep_sampling"] == "uniform" and plain["new_parts_lr_scale"] == 1.0
     assert plain["x0_weight_floor"] == plain["stroke_loss_weight"] == plain["min_snr_gamma"] == 0.0
+    assert plain["colour_phase_start"] == 1.0
     assert plain_strokes.colour == "pixel" and plain_strokes.empty_prob == 0.0
     for name, flags in rows.items():  # every row but the plain one changes something
         assert name == "plain" or recipe_of(PLAIN + flags) != (plain, plain_strokes)

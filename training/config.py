@@ -138,6 +138,14 @@ class TrainConfig:
                                        "--stroke_density_steps (dense-to-sparse strokes; 1 = off)", group="recipe")
     stroke_density_steps: int = _opt(0, "optimiser steps over which the stroke count falls from "
                                      "--stroke_density_start to 1", group="recipe")
+    colour_phase_start: float = _opt(0.3, "fraction of --max_train_steps after which the colour phase begins: "
+                                     "timesteps and weights switch to --colour_timestep_sampling and "
+                                     "--colour_x0_weight_floor (the step is fixed when the run starts and kept on "
+                                     "resume; 1 = no colour phase)", group="recipe")
+    colour_timestep_sampling: str = _opt("high", "timestep sampling of the colour phase", choices=TIMESTEP_SAMPLINGS,
+                                         group="recipe")
+    colour_x0_weight_floor: float = _opt(1.0, "x0 weight floor of the colour phase (see --x0_weight_floor)",
+                                         group="recipe")
     new_phase: bool = _opt(False, "with --resume_from_checkpoint: continue the weights, optimiser moments and step "
                            "count under changed recipe options (a colour phase after an edge phase); without it a "
                            "resume refuses changed options", group="recipe")
@@ -208,13 +216,13 @@ class TrainConfig:
                 raise ConfigError("--data is required (a folder, dataset, shard pattern or URL table), or use --demo")
         if self.resolution <= 0 or self.resolution % 8:
             raise ConfigError(f"resolution must be a positive multiple of 8, got {self.resolution}")
-        for name in ("caption_dropout", "timestep_uniform_prob"):
+        for name in ("caption_dropout", "timestep_uniform_prob", "colour_phase_start"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
         for name in ("new_parts_lr_scale", "stroke_density_start"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("min_snr_gamma", "x0_weight_floor", "stroke_loss_weight"):
+        for name in ("min_snr_gamma", "x0_weight_floor", "stroke_loss_weight", "colour_x0_weight_floor"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative (0 = off), got {getattr(self, name)}")
         if self.new_phase and not self.resume_from_checkpoint:

@@ -68,6 +68,13 @@ class LatentEncoder:
                     self.cache[keys[i]] = encoded[i].cpu()
         return torch.stack([encoded[i] if i in encoded else self.cache[key].to(self.device) for i, key in enumerate(keys)])
 
+    @torch.no_grad()
+    def mode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Bx4xhxw latents of the distribution means of pixels Bx3xHxW in [-1, 1], scaled for the UNet (for
+        measuring, where no draw is wanted)."""
+        mean = self.vae.encode(pixels.to(self.device, self.dtype)).latent_dist.mode().float()
+        return (mean - self.shift) * self.scaling
+
     def sample(self, moments: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """A latent drawn from N(mean, exp(logvar)) with ``generator``, scaled for the UNet."""
         mean, logvar = moments.float().chunk(2, dim=1)

@@ -37,7 +37,8 @@ _DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 _MAX_EMPTY_BATCHES = 50
 # The options that make strokes set the colour, recorded in every exported file.
 RECIPE_OPTIONS = ("learning_rate", "timestep_sampling", "timestep_uniform_prob", "new_parts_lr_scale", "min_snr_gamma",
-                  "x0_weight_floor", "stroke_loss_weight", "stroke_density_start", "stroke_density_steps", "caption_dropout")
+                  "x0_weight_floor", "stroke_loss_weight", "stroke_density_start", "stroke_density_steps", "caption_dropout",
+                  "colour_phase_start", "colour_timestep_sampling", "colour_x0_weight_floor")
 # Where ``accelerate launch`` puts its --mixed_precision flag or the ``accelerate config`` file's choice.
 LAUNCHER_PRECISION_ENV = "ACCELERATE_MIXED_PRECISION"
 
@@ -136,9 +137,14 @@ class Trainer:
             base.noise_scheduler.register_to_config(prediction_type=config.prediction_type)
 
         scheduler = base.noise_scheduler
-        self.timestep_weights = recipe.TimestepWeighting(
-            scheduler.alphas_cumprod, config.min_snr_gamma, config.x0_weight_floor, scheduler.config.prediction_type,
-            config.timestep_sampling, config.timestep_uniform_prob)
+        prediction = scheduler.config.prediction_type
+        self.recipes = {  # the edge phase, then (from step self.colour_from) the colour phase
+            "edge": recipe.PhaseRecipe(scheduler.alphas_cumprod, prediction, config.timestep_sampling,
+                                       config.timestep_uniform_prob, config.min_snr_gamma, config.x0_weight_floor),
+            "colour": recipe.PhaseRecipe(scheduler.alphas_cumprod, prediction, config.colour_timestep_sampling, 0.0,
+                                         config.min_snr_gamma, config.colour_x0_weight_floor),
+        }
+        self.colour_from = recipe.colour_phase_step(config.colour_phase_start, config.max_train_steps)
         controlnet, polarity, self.polarity_source = bridge.build(base.unet, config)
         self.config = config = dataclasses.replace(config, polarity=polarity)  # resolved for hints and the export
 
@@ -185,6 +191,8 @@ class Trainer:
             changes = phases.check_resume(state.get("options", phases.shaping_options(config.to_dict())),
                                           config.to_dict(), config.new_phase)
             self._load_trainer_state(state)
+            if "colour_phase_start" in changes:
+                self.colour_from = recipe.colour_phase_step(config.colour_phase_start, config.max_train_steps)
             if changes:
                 phases.set_learning_rates(self.optimizer, self.lr_scheduler.scheduler, recipe.param_groups(
                     accelerator.unwrap_model(self.controlnet), config.learning_rate, config.new_parts_lr_scale))
@@ -231,13 +239,14 @@ class Trainer:
         return {"step": self.step, "micro_batches": self.micro_batches, "nan_streak": self.nan_streak,
                 "skipped": dict(self.skipped), "missing_captions": self.missing_captions,
                 "generator": self.generator.get_state(), "options": phases.shaping_options(self.config.to_dict()),
-                "phases": list(self.phases)}
+                "phases": list(self.phases), "colour_phase_step": self.colour_from}
 
     def _load_trainer_state(self, state: dict):
         self.step, self.micro_batches, self.nan_streak = state["step"], state["micro_batches"], state["nan_streak"]
         self.skipped, self.missing_captions = dict(state["skipped"]), state["missing_captions"]
         self.generator.set_state(state["generator"])
         self.phases = list(state.get("phases", []))
+        self.colour_from = state.get("colour_phase_step", self.colour_from)
 
     # ------------------------------------------------------------------ one step
     def hint(self, batch) -> torch.Tensor:
@@ -269,8 +278,8 @@ class Trainer:
         moments = self.latents.moments(batch["pixels"], batch["index"])
         latents = self.latents.sample(moments, self.generator)
         noise = torch.randn(latents.shape, generator=self.generator, device=device, dtype=torch.float32)
-        timesteps = recipe.sample_timesteps(config.timestep_sampling, config.timestep_uniform_prob, latents.shape[0],
-                                            scheduler.config.num_train_timesteps, self.generator, device)
+        phase = self.recipes["colour" if self.step >= self.colour_from else "edge"]
+        timesteps = phase.timesteps(latents.shape[0], scheduler.config.num_train_timesteps, self.generator, device)
         noisy = scheduler.add_noise(latents.float(), noise, timesteps).to(dtype)
         text = self.embed(batch["caption"])
         hint = self.hint(batch)
@@ -279,11 +288,8 @@ class Trainer:
             prediction = base.unet(noisy, timesteps, encoder_hidden_states=text,
                                    down_block_additional_residuals=[d.to(dtype) for d in down],
                                    mid_block_additional_residual=mid.to(dtype)).sample
-        if scheduler.config.prediction_type == "v_prediction":
-            target = scheduler.get_velocity(latents.float(), noise, timesteps)
-        else:
-            target = noise
-        sample_weights = self.timestep_weights(timesteps)
+        target = recipe.denoising_target(scheduler, latents.float(), noise, timesteps)
+        sample_weights = phase.weights(timesteps)
         pixel_weights = (recipe.stroke_pixel_weights(hint, latents.shape[-2:], config.stroke_loss_weight)
                          if config.stroke_loss_weight else None)
         return recipe.weighted_mse(prediction, target, sample_weights, pixel_weights)
@@ -347,7 +353,8 @@ class Trainer:
 
         canny_low/canny_high: the thresholds a host should use at inference (``recommended_canny``);
         canny_training: the edge augmentation training drew them from (``preprocessors.EdgeParams`` as JSON);
-        recipe: the options of the training recipe (``RECIPE_OPTIONS``) and strokes: the stroke generator
+        recipe: the options of the training recipe (``RECIPE_OPTIONS``, and the step the colour phase began at)
+        and strokes: the stroke generator
         (``preprocessors.StrokeParams``) of the last phase; phases: the ``--new_phase`` resumes that changed them.
         """
         config, edges = self.config, self.config.edge_params()
@@ -355,7 +362,8 @@ class Trainer:
         return {"edge_polarity": config.polarity, "training_step": self.step, "canny_low": canny_low,
                 "canny_high": canny_high, "canny_training": edges.to_dict(), "base_model": Path(config.base_model).name,
                 "resolution": config.resolution, "ema": config.use_ema, "trainer": "training/train.py",
-                "recipe": {name: getattr(config, name) for name in RECIPE_OPTIONS},
+                "recipe": {**{name: getattr(config, name) for name in RECIPE_OPTIONS},
+                           "colour_phase_step": self.colour_from},
                 "strokes": config.stroke_params().to_dict(), "phases": list(self.phases)}
 
     def export(self, path) -> Path:
@@ -436,6 +444,9 @@ class Trainer:
                                    if name not in ("learning_rate", "caption_dropout"))  # printed above
             + f"; strokes coloured by {config.stroke_params().colour}, {config.stroke_params().empty_prob:g} without"
             + (f"; phases {self.phases}" if self.phases else ""),
+            (f"colour phase: from step {self.colour_from}, timesteps {config.colour_timestep_sampling}, x0 weight "
+             f"floor {config.colour_x0_weight_floor:g}" if self.colour_from < config.max_train_steps
+             else "colour phase: none (--colour_phase_start 1)"),
             f"caches: latents {'on' if config.use_latent_cache else 'off'}, caption embeddings "
             f"{'on' if config.cache_text_embeddings else 'off'}; hints on {'the accelerator' if config.hint_on_gpu else 'the data workers'}",
         ]

@@ -64,6 +64,12 @@ def min_snr_weights(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, gamma
     return clipped / (ratio + 1) if prediction_type == "v_prediction" else clipped / ratio
 
 
+def x0_error_weight(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, prediction_type: str) -> torch.Tensor:
+    """B factors by which a denoising loss weighs a squared error in x0: SNR (epsilon), SNR + 1 (v)."""
+    ratio = snr(alphas_cumprod, timesteps)
+    return ratio + 1 if prediction_type == "v_prediction" else ratio
+
+
 def x0_floor_weights(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, floor: float,
                      prediction_type: str) -> torch.Tensor:
     """B loss weights that give an error in x0 at least ``floor`` times its squared size at every timestep.
@@ -72,8 +78,7 @@ def x0_floor_weights(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, floo
     the colour that only the strokes can tell is nearly free to get wrong there. Weight max(SNR, floor) / SNR
     (v: max(SNR + 1, floor) / (SNR + 1)) keeps low-noise steps as they are and lifts high-noise ones to
     ``floor``: the mirror of Min-SNR, which caps the x0 weight at gamma from above."""
-    ratio = snr(alphas_cumprod, timesteps)
-    x0_weight = ratio + 1 if prediction_type == "v_prediction" else ratio
+    x0_weight = x0_error_weight(alphas_cumprod, timesteps, prediction_type)
     return torch.clamp(x0_weight, min=floor) / x0_weight
 
 
@@ -107,6 +112,39 @@ class TimestepWeighting:
 
     def __call__(self, timesteps: torch.Tensor) -> torch.Tensor | None:
         return self._raw(timesteps) / self.mean if self.active else None
+
+
+class PhaseRecipe:
+    """How one phase of training draws its timesteps and weighs each sample's loss (the edge phase with the
+    run's --timestep_sampling/--x0_weight_floor, the colour phase with the --colour_* options)."""
+
+    def __init__(self, alphas_cumprod: torch.Tensor, prediction_type: str, sampling: str, uniform_prob: float,
+                 min_snr_gamma: float, x0_floor: float):
+        self.sampling, self.uniform_prob = sampling, uniform_prob
+        self.weighting = TimestepWeighting(alphas_cumprod, min_snr_gamma, x0_floor, prediction_type, sampling,
+                                           uniform_prob)
+
+    def timesteps(self, batch: int, num_train_timesteps: int, generator: torch.Generator, device) -> torch.Tensor:
+        """B int64 timesteps in [0, T) (``sample_timesteps``)."""
+        return sample_timesteps(self.sampling, self.uniform_prob, batch, num_train_timesteps, generator, device)
+
+    def weights(self, timesteps: torch.Tensor) -> torch.Tensor | None:
+        """B loss weights of mean 1 under this phase's sampling, or None when this phase weighs all alike."""
+        return self.weighting(timesteps)
+
+
+def colour_phase_step(start: float, max_train_steps: int) -> int:
+    """The optimiser step from which the colour phase runs: ``start`` (a fraction in [0, 1]) of the run;
+    ``max_train_steps`` (never reached) when ``start`` is 1."""
+    return round(start * max_train_steps)
+
+
+def denoising_target(scheduler, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+    """What the UNet predicts for ``latents`` noised with ``noise`` at ``timesteps`` (all fp32): the noise
+    (epsilon prediction) or the velocity (``prediction_type == "v_prediction"``)."""
+    if scheduler.config.prediction_type == "v_prediction":
+        return scheduler.get_velocity(latents, noise, timesteps)
+    return noise
 
 
 def stroke_pixel_weights(hint: torch.Tensor, latent_size, weight: float) -> torch.Tensor:

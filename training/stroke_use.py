@@ -1,19 +1,24 @@
 """Where a ControlNet uses the strokes: its denoising loss without strokes minus with strokes, per tenth
-of the timestep range.
+of the timestep range, in x0 units.
 
 A model that ignores the stroke channels scores 0 in every tenth; one that takes colour from them
 scores above 0 where the noisy latent does not already show the colour (high noise). The same noise
-and timesteps are used with and without strokes, so the difference is the strokes' alone.
+and timesteps are used with and without strokes, so the difference is the strokes' alone. Each sample's
+difference is divided by the weight its loss gives an x0 error (SNR for epsilon, SNR + 1 for v), so a
+tenth reads as the mean squared error of the clean latent (per element) that the strokes remove: at high
+noise an epsilon loss shrinks that by ~200x and would hide it.
 """
 from __future__ import annotations
 
 import contextlib
 
 import torch
-import torch.nn.functional as F
 
 from model import controlnet_residuals
 from preprocessors.contract import STROKE_CHANNELS
+
+from .encoders import LatentEncoder, TextEmbedder
+from .recipe import denoising_target, x0_error_weight
 
 BINS = 10
 
@@ -22,7 +27,8 @@ BINS = 10
 def stroke_use_by_timestep(controlnet, unet, scheduler, latents: torch.Tensor, hints: torch.Tensor,
                            text: torch.Tensor, seed: int = 0, repeats: int = 2, middle_block_only: bool | None = None,
                            autocast=None) -> list[float]:
-    """``BINS`` floats: mean epsilon/v-loss without strokes minus with strokes, tenth k of [0, T) first.
+    """``BINS`` floats: mean x0 error without strokes minus with strokes (module docstring), tenth k of [0, T)
+    first.
 
     latents: Bx4xhxw scaled clean latents of the target images; hints: Bx5xHxW in the model's polarity;
     text: Bx77xD prompt embeddings. Each tenth draws ``repeats`` timesteps per sample uniformly within it.
@@ -42,8 +48,7 @@ def stroke_use_by_timestep(controlnet, unet, scheduler, latents: torch.Tensor, h
             timesteps = (k * width + torch.rand(len(latents), generator=generator, device=device) * width).long()
             noise = torch.randn(latents.shape, generator=generator, device=device)
             noisy = scheduler.add_noise(latents.float(), noise, timesteps.clamp(0, steps - 1)).to(unet.dtype)
-            target = (scheduler.get_velocity(latents.float(), noise, timesteps)
-                      if scheduler.config.prediction_type == "v_prediction" else noise)
+            target = denoising_target(scheduler, latents.float(), noise, timesteps)
             losses = []
             for hint in (no_strokes, hints):
                 with autocast():
@@ -52,7 +57,21 @@ def stroke_use_by_timestep(controlnet, unet, scheduler, latents: torch.Tensor, h
                     prediction = unet(noisy, timesteps, encoder_hidden_states=text,
                                       down_block_additional_residuals=[d.to(unet.dtype) for d in down],
                                       mid_block_additional_residual=mid.to(unet.dtype)).sample
-                losses.append(F.mse_loss(prediction.float(), target.float()).item())
-            total += losses[0] - losses[1]
+                losses.append(((prediction.float() - target.float()) ** 2).mean(dim=(1, 2, 3)))
+            x0_weight = x0_error_weight(scheduler.alphas_cumprod, timesteps, scheduler.config.prediction_type)
+            total += float(((losses[0] - losses[1]) / x0_weight).mean())
         differences.append(total / repeats)
     return differences
+
+
+def stroke_use_on_images(controlnet, vae, tokenizer, text_encoder, unet, scheduler, pixels: torch.Tensor,
+                         prompts: list[str], hints: torch.Tensor, seed: int = 0, repeats: int = 2,
+                         middle_block_only: bool | None = None, autocast=None) -> list[float]:
+    """``stroke_use_by_timestep`` with target images and prompts: pixels Bx3xHxW in [-1, 1] (the truth),
+    encoded by the VAE (distribution means, shifted and scaled as in training); prompts B strings; hints
+    Bx5xHxW in the model's polarity on the device the models are on."""
+    device = hints.device
+    latents = LatentEncoder(vae, device, vae.dtype).mode(pixels)
+    text = TextEmbedder(tokenizer, text_encoder, device, unet.dtype)(prompts)
+    return stroke_use_by_timestep(controlnet, unet, scheduler, latents, hints, text, seed=seed, repeats=repeats,
+                                  middle_block_only=middle_block_only, autocast=autocast)

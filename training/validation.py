@@ -21,6 +21,7 @@ from preprocessors.contract import EDGE_CHANNEL
 
 from .data import decode_rgb, sample_rng
 from .data.samples import resize_and_crop
+from .stroke_use import stroke_use_on_images
 
 VALIDATION_EPOCH = 2**31  # the "epoch" of held-out samples' strokes: one no training epoch reaches
 
@@ -178,15 +179,8 @@ def run_validation(controlnet, base, samples, config, step: int, device, autocas
 
 
 def held_out_stroke_use(controlnet, base, samples, hints: torch.Tensor, config, autocast) -> list[float]:
-    """``stroke_use.stroke_use_by_timestep`` on validation samples that carry their target pixels."""
-    from .stroke_use import stroke_use_by_timestep
-
-    vae, device = base.vae, hints.device
+    """``stroke_use.stroke_use_on_images`` on validation samples that carry their target pixels."""
     pixels = torch.from_numpy(np.stack([s.pixels for s in samples])).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-    with torch.no_grad():
-        latents = vae.encode(pixels.to(device, vae.dtype)).latent_dist.mode().float() * vae.config.scaling_factor
-        tokens = base.tokenizer([s.prompt for s in samples], padding="max_length", truncation=True,
-                                max_length=base.tokenizer.model_max_length, return_tensors="pt")
-        text = base.text_encoder(tokens.input_ids.to(device))[0].to(base.unet.dtype)
-    return stroke_use_by_timestep(controlnet, base.unet, base.noise_scheduler, latents, hints, text, seed=config.seed,
-                                  middle_block_only=config.middle_block_only, autocast=autocast)
+    return stroke_use_on_images(controlnet, base.vae, base.tokenizer, base.text_encoder, base.unet,
+                                base.noise_scheduler, pixels, [s.prompt for s in samples], hints, seed=config.seed,
+                                middle_block_only=config.middle_block_only, autocast=autocast)

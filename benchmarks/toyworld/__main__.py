@@ -36,20 +36,30 @@ from .evaluate import (
     mean_metrics,
     measure,
     stroke_use,
+    without_strokes,
 )
 from .metrics import palette_variety
 from .stages import EXPORT_NAME, Settings, quick_settings, reuse_or_pretrain_base, train_controlnet, write_images
 
 
-def curve(parts: dict, train_dir: pathlib.Path, cases, steps: int, final: list) -> list[dict]:
-    """Region/stroke error and edge F1 of each checkpoint's exported model on ``cases``; ``final`` holds the
-    final model's results on them already (the last checkpoint's weights), so that one is not generated again."""
+def curve(parts: dict, train_dir: pathlib.Path, cases, steps: int, final: list, final_bare: list) -> list[dict]:
+    """Region/stroke error, edge F1 and stroke effect (region error without strokes - with) of each checkpoint's
+    exported model on ``cases``; ``final``/``final_bare`` hold the final model's results on them with and without
+    strokes already (the last checkpoint's weights), so those are not generated again."""
     folders = sorted((train_dir / "checkpoints").glob("step-*"))
+    bare_cases = without_strokes(cases)
     points = []
     for index, folder in enumerate(folders):
-        images = final if index == len(folders) - 1 else learned_results(
-            parts, load_exported(folder / f"{EXPORT_NAME}.safetensors"), cases, 1.0, steps, seed=0)
-        points.append({"step": int(folder.name.split("-")[1]), **mean_metrics([measure(r, c) for r, c in zip(images, cases)])})
+        if index == len(folders) - 1:
+            images, bare = final, final_bare
+        else:
+            controlnet = load_exported(folder / f"{EXPORT_NAME}.safetensors")
+            images = learned_results(parts, controlnet, cases, 1.0, steps, seed=0)
+            bare = learned_results(parts, controlnet, bare_cases, 1.0, steps, seed=0)
+        scores = mean_metrics([measure(r, c) for r, c in zip(images, cases)])
+        without = mean_metrics([measure(r, c) for r, c in zip(bare, cases)])
+        points.append({"step": int(folder.name.split("-")[1]), **scores,
+                       "stroke_effect": without["region_error"] - scores["region_error"]})
     return points
 
 
@@ -97,7 +107,7 @@ def run(settings: Settings, out: pathlib.Path, evaluate_only: bool = False) -> d
     systems, results = evaluate_systems(parts, train_dir / f"{EXPORT_NAME}.safetensors", cases,
                                         settings.inference_steps)
     points = curve(parts, train_dir, cases[:settings.curve_cases], settings.inference_steps,
-                   results["ours"][:settings.curve_cases])
+                   results["ours"][:settings.curve_cases], results["ours_without_strokes"][:settings.curve_cases])
     grid(cases, results).save(out / "grid.png")
     base_quality = {"vae_region_error": systems["vae_reconstruction"]["region_error"],
                     "sample_variety": palette_variety(results["base"]),
@@ -138,7 +148,8 @@ def main(argv=None) -> int:
     print(f"stroke effect (region error without strokes - with): {report['stroke_effect']:.2f}; stroke use per tenth "
           f"of the timesteps: {' '.join(f'{v:.4f}' for v in report['stroke_use'])}")
     for point in report["curve"]:
-        print(f"step {point['step']:>6}: region error {point['region_error']:.2f}")
+        print(f"step {point['step']:>6}: region error {point['region_error']:.2f}, stroke effect "
+              f"{point['stroke_effect']:.2f}, edge F1 {point['edge_f1']:.3f}")
     print(f"wrote {args.out / 'results.json'} and {args.out / 'grid.png'} in {report['wall_s']:.0f} s")
     return 0
 

@@ -35,7 +35,7 @@ from .stages import EXPORT_NAME, Settings, quick_settings, reuse_or_pretrain_bas
 
 PLAIN = ["--timestep_sampling=uniform", "--timestep_uniform_prob=0", "--new_parts_lr_scale=1", "--min_snr_gamma=0",
          "--x0_weight_floor=0", "--stroke_loss_weight=0", "--stroke_density_start=1", "--stroke_density_steps=0", "--strokes.colour=pixel",
-         "--strokes.empty_prob=0"]
+         "--strokes.empty_prob=0", "--colour_phase_start=1"]
 
 
 def recipes(steps: int) -> dict[str, list[str]]:
@@ -44,13 +44,14 @@ def recipes(steps: int) -> dict[str, list[str]]:
         "plain": [],
         "cubic timesteps": ["--timestep_sampling=cubic"],
         "high timesteps": ["--timestep_sampling=high"],
-        "new parts lr x10 (the default)": ["--new_parts_lr_scale=10"],
+        "new parts lr x10": ["--new_parts_lr_scale=10"],
         "min-SNR-5": ["--min_snr_gamma=5"],
         "x0 weight floor 1": ["--x0_weight_floor=1"],
         "stroke loss weight 4": ["--stroke_loss_weight=4"],
         "region-mean strokes": ["--strokes.colour=region"],
         "no strokes 1/8": ["--strokes.empty_prob=0.125"],
         "dense to sparse": ["--stroke_density_start=4", f"--stroke_density_steps={max(1, steps // 2)}"],
+        "edges, then colour from 0.3 (the default)": ["--new_parts_lr_scale=10", "--colour_phase_start=0.3"],
         "combined": ["--timestep_sampling=cubic", "--new_parts_lr_scale=10", "--x0_weight_floor=1",
                      "--stroke_loss_weight=4", "--strokes.colour=region"],
     }

@@ -18,7 +18,7 @@ from diffusers import DDIMScheduler, StableDiffusionPipeline
 from model import load_checkpoint
 from model.inference import build_hint, colorize, edge_polarity_of
 from preprocessors import StrokeParams, canny, random_strokes
-from training.stroke_use import stroke_use_by_timestep
+from training.stroke_use import stroke_use_on_images
 
 from .flood_fill import flood_fill
 from .metrics import edge_f1, region_error, stroke_error
@@ -104,19 +104,15 @@ def vae_reconstructions(vae, cases: list[Case]) -> list:
     return list(((decoded.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy())
 
 
-@torch.no_grad()
 def stroke_use(parts: dict, controlnet, cases: list[Case], seed: int = 0) -> list[float]:
-    """``training.stroke_use.stroke_use_by_timestep`` on the held-out cases: per tenth of the timesteps, the
+    """``training.stroke_use.stroke_use_on_images`` on the held-out cases: per tenth of the timesteps, the
     denoising loss without the strokes minus with them (the truth image is the target, the prompt empty)."""
-    vae, unet = parts["vae"], parts["unet"]
+    unet = parts["unet"]
     images = torch.from_numpy(np.stack([case.truth.image for case in cases])).permute(0, 3, 1, 2).float() / 127.5 - 1
-    latents = vae.encode(images.to(vae.device, vae.dtype)).latent_dist.mode().float() * vae.config.scaling_factor
     polarity = edge_polarity_of(controlnet)
     hints = torch.cat([build_hint(case.truth.lineart, case.strokes, polarity=polarity) for case in cases])
-    tokens = parts["tokenizer"]([""] * len(cases), padding="max_length", max_length=parts["tokenizer"].model_max_length,
-                                return_tensors="pt")
-    text = parts["text_encoder"](tokens.input_ids.to(unet.device))[0]
-    return stroke_use_by_timestep(controlnet, unet, parts["scheduler"], latents, hints.to(unet.device), text, seed=seed)
+    return stroke_use_on_images(controlnet, parts["vae"], parts["tokenizer"], parts["text_encoder"], unet,
+                                parts["scheduler"], images, [""] * len(cases), hints.to(unet.device), seed=seed)
 
 
 def without_strokes(cases: list[Case]) -> list[Case]:
