@@ -56,13 +56,13 @@ def test_the_x0_floor_lifts_only_the_high_noise_steps():
     assert torch.allclose(weights[2:] * ratio[2:], torch.ones(2))  # an x0 error now costs 1 at high noise too
     v = recipe.x0_floor_weights(scheduler.alphas_cumprod, t, 2.0, "v_prediction")
     assert torch.allclose(v * (ratio + 1), torch.clamp(ratio + 1, min=2.0))
-    off = recipe.TimestepWeighting(scheduler.alphas_cumprod, 0.0, 0.0, "epsilon", "cubic", 0.0)
-    assert not off.active and off(t) is None
-    both = recipe.TimestepWeighting(scheduler.alphas_cumprod, 5.0, 1.0, "epsilon", "cubic", 0.25)
+    off = recipe.PhaseRecipe(scheduler.alphas_cumprod, 0.0, 0.0, "epsilon", "cubic", 0.0)
+    assert not off.active and off.weights(t) is None
+    both = recipe.PhaseRecipe(scheduler.alphas_cumprod, 5.0, 1.0, "epsilon", "cubic", 0.25)
     raw = weights * recipe.min_snr_weights(scheduler.alphas_cumprod, t, 5.0, "epsilon")
-    assert torch.allclose(both(t), raw / both.mean)  # the same shape over timesteps ...
+    assert torch.allclose(both.weights(t), raw / both.mean)  # the same shape over timesteps ...
     drawn = recipe.sample_timesteps("cubic", 0.25, 200000, 1000, torch.Generator().manual_seed(1), "cpu")
-    assert abs(float(both(drawn).mean()) - 1.0) < 0.02  # ... scaled to mean 1 under the run's sampling
+    assert abs(float(both.weights(drawn).mean()) - 1.0) < 0.02  # ... scaled to mean 1 under the run's sampling
 
 
 def test_stroke_pixel_weights_mark_the_latent_pixels_a_thin_stroke_touches():
@@ -229,7 +229,7 @@ def test_the_colour_phase_switches_timesteps_at_its_step_and_keeps_that_step_on_
     assert drawn == ["high", "high"]
     _, metadata = bridge.load_exported(result.export_path, allow_non_sd15=True)
     assert json.loads(metadata["recipe"])["colour_phase_step"] == 2
-    assert recipe.colour_phase_step(1.0, 6) == 6  # 1 = no colour phase: the step is never reached
+    assert recipe.colour_phase_step(1.0, 6) is None  # 1 = no colour phase, however long a resumed run grows
 
 
 def test_stroke_use_is_zero_for_a_model_that_ignores_strokes_and_not_for_one_that_reads_them():

@@ -33,9 +33,6 @@ def _opt(default, help: str, choices=None, group: str = "training"):
 
 
 DATA_SOURCES = ("folder", "hf", "webdataset", "urls")
-# Where the trainer's stroke generator differs from ``preprocessors.StrokeParams``' reference defaults (none today;
-# docs/training-recipe.md says why region-mean strokes are not the default yet).
-TRAINER_STROKE_DEFAULTS: dict = {}
 
 
 @dataclass
@@ -181,7 +178,7 @@ class TrainConfig:
     # ---- derived values
     def stroke_params(self) -> StrokeParams:
         try:
-            return StrokeParams.from_dict({**TRAINER_STROKE_DEFAULTS, **self.strokes})
+            return StrokeParams.from_dict(self.strokes)
         except (HintError, TypeError) as error:
             raise ConfigError(f"strokes: {error}") from None
 
@@ -451,13 +448,12 @@ def build_parser() -> argparse.ArgumentParser:
     for section, params in _SUB_PARAMS.items():
         group = parser.add_argument_group(section, f"preprocessors.{params.__name__} fields")
         for f in fields(params):
-            default = TRAINER_STROKE_DEFAULTS.get(f.name, f.default) if section == "strokes" else f.default
             group.add_argument(
                 f"--{section}.{f.name}",
                 dest=f"{section}.{f.name}",
                 type=_flag_type(_field_kind(f)[0]),
                 help=f"{_SUB_HELP[section].get(f.name, f'see preprocessors.{params.__name__}')} (default: "
-                f"{','.join(map(str, default)) if isinstance(default, tuple) else default})",
+                f"{','.join(map(str, f.default)) if isinstance(f.default, tuple) else f.default})",
             )
     return parser
 

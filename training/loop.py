@@ -138,11 +138,11 @@ class Trainer:
 
         scheduler = base.noise_scheduler
         prediction = scheduler.config.prediction_type
-        self.recipes = {  # the edge phase, then (from step self.colour_from) the colour phase
-            "edge": recipe.PhaseRecipe(scheduler.alphas_cumprod, prediction, config.timestep_sampling,
-                                       config.timestep_uniform_prob, config.min_snr_gamma, config.x0_weight_floor),
-            "colour": recipe.PhaseRecipe(scheduler.alphas_cumprod, prediction, config.colour_timestep_sampling, 0.0,
-                                         config.min_snr_gamma, config.colour_x0_weight_floor),
+        self.recipes = {  # the edge phase, then (from step self.colour_from, None = never) the colour phase
+            "edge": recipe.PhaseRecipe(scheduler.alphas_cumprod, config.min_snr_gamma, config.x0_weight_floor,
+                                       prediction, config.timestep_sampling, config.timestep_uniform_prob),
+            "colour": recipe.PhaseRecipe(scheduler.alphas_cumprod, config.min_snr_gamma, config.colour_x0_weight_floor,
+                                         prediction, config.colour_timestep_sampling, 0.0),
         }
         self.colour_from = recipe.colour_phase_step(config.colour_phase_start, config.max_train_steps)
         controlnet, polarity, self.polarity_source = bridge.build(base.unet, config)
@@ -278,8 +278,9 @@ class Trainer:
         moments = self.latents.moments(batch["pixels"], batch["index"])
         latents = self.latents.sample(moments, self.generator)
         noise = torch.randn(latents.shape, generator=self.generator, device=device, dtype=torch.float32)
-        phase = self.recipes["colour" if self.step >= self.colour_from else "edge"]
-        timesteps = phase.timesteps(latents.shape[0], scheduler.config.num_train_timesteps, self.generator, device)
+        colour = self.colour_from is not None and self.step >= self.colour_from
+        phase = self.recipes["colour" if colour else "edge"]
+        timesteps = phase.timesteps(latents.shape[0], self.generator, device)
         noisy = scheduler.add_noise(latents.float(), noise, timesteps).to(dtype)
         text = self.embed(batch["caption"])
         hint = self.hint(batch)
@@ -440,12 +441,12 @@ class Trainer:
             f"{accelerator.num_processes} process(es) = effective {effective}; {config.max_train_steps} steps from step "
             f"{self.step}; device {accelerator.device}, precision {self.mixed_precision} ({self.precision_source})",
             f"edge polarity: {config.polarity} ({self.polarity_source})",
-            "recipe: " + ", ".join(f"{name} {getattr(config, name)}" for name in RECIPE_OPTIONS
-                                   if name not in ("learning_rate", "caption_dropout"))  # printed above
+            "recipe: " + ", ".join(f"{name} {getattr(config, name)}" for name in RECIPE_OPTIONS  # the others: below
+                                   if name not in ("learning_rate", "caption_dropout") and not name.startswith("colour"))
             + f"; strokes coloured by {config.stroke_params().colour}, {config.stroke_params().empty_prob:g} without"
             + (f"; phases {self.phases}" if self.phases else ""),
             (f"colour phase: from step {self.colour_from}, timesteps {config.colour_timestep_sampling}, x0 weight "
-             f"floor {config.colour_x0_weight_floor:g}" if self.colour_from < config.max_train_steps
+             f"floor {config.colour_x0_weight_floor:g}" if self.colour_from is not None
              else "colour phase: none (--colour_phase_start 1)"),
             f"caches: latents {'on' if config.use_latent_cache else 'off'}, caption embeddings "
             f"{'on' if config.cache_text_embeddings else 'off'}; hints on {'the accelerator' if config.hint_on_gpu else 'the data workers'}",

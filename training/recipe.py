@@ -82,16 +82,19 @@ def x0_floor_weights(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, floo
     return torch.clamp(x0_weight, min=floor) / x0_weight
 
 
-class TimestepWeighting:
-    """B loss weights for B timesteps: Min-SNR-gamma and/or the x0 floor (their product), divided by their mean
-    under the run's timestep sampling, so that they move weight between timesteps without rescaling the loss
-    (which gradient clipping and the learning rate would otherwise feel). ``active`` is False when both are
-    off (0); then ``__call__`` returns None."""
+class PhaseRecipe:
+    """How one phase of training (the edge phase with the run's --timestep_sampling/--x0_weight_floor, the colour
+    phase with the --colour_* options) draws its timesteps and weighs each sample's loss.
+
+    The weights are Min-SNR-gamma and/or the x0 floor (their product), divided by their mean under this phase's
+    timestep sampling, so that they move weight between timesteps without rescaling the loss (which gradient
+    clipping and the learning rate would otherwise feel). ``active`` is False when both are off (0); then
+    ``weights`` returns None."""
 
     def __init__(self, alphas_cumprod: torch.Tensor, min_snr_gamma: float, x0_floor: float, prediction_type: str,
                  sampling: str, uniform_prob: float):
         self.alphas_cumprod, self.gamma, self.floor = alphas_cumprod, min_snr_gamma, x0_floor
-        self.prediction_type = prediction_type
+        self.prediction_type, self.sampling, self.uniform_prob = prediction_type, sampling, uniform_prob
         self.active = bool(min_snr_gamma or x0_floor)
         self.mean = 1.0
         if self.active:
@@ -110,33 +113,19 @@ class TimestepWeighting:
             weights = weights * x0_floor_weights(self.alphas_cumprod, timesteps, self.floor, self.prediction_type)
         return weights
 
-    def __call__(self, timesteps: torch.Tensor) -> torch.Tensor | None:
-        return self._raw(timesteps) / self.mean if self.active else None
-
-
-class PhaseRecipe:
-    """How one phase of training draws its timesteps and weighs each sample's loss (the edge phase with the
-    run's --timestep_sampling/--x0_weight_floor, the colour phase with the --colour_* options)."""
-
-    def __init__(self, alphas_cumprod: torch.Tensor, prediction_type: str, sampling: str, uniform_prob: float,
-                 min_snr_gamma: float, x0_floor: float):
-        self.sampling, self.uniform_prob = sampling, uniform_prob
-        self.weighting = TimestepWeighting(alphas_cumprod, min_snr_gamma, x0_floor, prediction_type, sampling,
-                                           uniform_prob)
-
-    def timesteps(self, batch: int, num_train_timesteps: int, generator: torch.Generator, device) -> torch.Tensor:
-        """B int64 timesteps in [0, T) (``sample_timesteps``)."""
-        return sample_timesteps(self.sampling, self.uniform_prob, batch, num_train_timesteps, generator, device)
+    def timesteps(self, batch: int, generator: torch.Generator, device) -> torch.Tensor:
+        """B int64 timesteps in [0, T) (``sample_timesteps``, T the schedule's length)."""
+        return sample_timesteps(self.sampling, self.uniform_prob, batch, len(self.alphas_cumprod), generator, device)
 
     def weights(self, timesteps: torch.Tensor) -> torch.Tensor | None:
         """B loss weights of mean 1 under this phase's sampling, or None when this phase weighs all alike."""
-        return self.weighting(timesteps)
+        return self._raw(timesteps) / self.mean if self.active else None
 
 
-def colour_phase_step(start: float, max_train_steps: int) -> int:
-    """The optimiser step from which the colour phase runs: ``start`` (a fraction in [0, 1]) of the run;
-    ``max_train_steps`` (never reached) when ``start`` is 1."""
-    return round(start * max_train_steps)
+def colour_phase_step(start: float, max_train_steps: int) -> int | None:
+    """The optimiser step from which the colour phase runs: ``start`` (a fraction in [0, 1]) of the run; None
+    when ``start`` is 1 (no colour phase, also when a resumed run is made longer)."""
+    return None if start >= 1.0 else round(start * max_train_steps)
 
 
 def denoising_target(scheduler, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
