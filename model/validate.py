@@ -140,19 +140,21 @@ def inspect_checkpoint(path, polarity: str | None = None) -> CheckpointInfo:
 
 
 def check_color_stroke(info: CheckpointInfo, source: str = "this checkpoint", sd15_only: bool = True,
-                       hint_channels: int = HINT_CHANNELS) -> CheckpointInfo:
+                       hint_channels: int = HINT_CHANNELS,
+                       standard_remedy: str = "use it as a standard ControlNet") -> CheckpointInfo:
     """Return ``info`` if it is a usable Color Stroke ControlNet, else raise CheckpointError saying why.
 
     sd15_only: require SD 1.5's cross-attention dim (768); switch off only for tiny test models.
     hint_channels: the hint width expected (3 only when loading a standard ControlNet to widen it).
+    standard_remedy: what to do with a 3-channel (standard) ControlNet, in the words of the host showing it.
     """
     if info.kind != "controlnet":
         raise CheckpointError(f"{source} is {info.kind}, not a ControlNet; choose a Color Stroke ControlNet file")
     family = {"sd15": " SD 1.5", "sd2": " SD 2.x", "sdxl": " SDXL"}.get(info.family, "")
     if info.hint_channels == 3 and hint_channels != 3:
         raise CheckpointError(f"{source}: this is a 3-channel (RGB hint){family} ControlNet, such as a Canny or "
-                              "lineart one, not a 5-channel Color Stroke ControlNet; use the host's standard "
-                              "ControlNet apply node")
+                              "lineart one, not a 5-channel Color Stroke ControlNet; "
+                              f"{standard_remedy}")
     if info.family == "sdxl":
         raise CheckpointError(f"{source} is an SDXL ControlNet (cross-attention dim {info.cross_attention_dim}); the "
                               "Color Stroke ControlNet is for SD 1.5: use a model built from an SD 1.5 base")

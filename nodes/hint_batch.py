@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..preprocessors import DEFAULT_EDGE_POLARITY, HintError, hint_preview, inference_hint
+from ..preprocessors import DEFAULT_EDGE_POLARITY, HintError, hint_preview, inference_hint, stretch_note
 from .common import MASK_MARKS, log
 
 LOADIMAGE_PLACEHOLDER = (64, 64)  # LoadImage's all-zero MASK for an image without alpha
@@ -94,9 +94,9 @@ def build_hints(lineart, strokes=None, strokes_mask=None, low: float = 100, high
             alpha = stroke_alpha(strokes_mask, tuple(strokes.shape[1:3]), mask_marks)
         if alpha is not None:
             sizes["strokes_mask"] = alpha.shape[0]
-        if tuple(strokes.shape[1:3]) != tuple(lineart.shape[1:3]):
-            log.warning("color stroke: strokes are %dx%d but the drawing is %dx%d; stretching the strokes to the drawing",
-                        strokes.shape[2], strokes.shape[1], lineart.shape[2], lineart.shape[1])
+        note = stretch_note(strokes.shape[1:3], lineart.shape[1:3])
+        if note:
+            log.warning("color stroke: %s", note)
     elif strokes_mask is not None:
         raise HintError("strokes_mask is connected but strokes is not; connect the stroke image too")
     n = common_batch(sizes)

@@ -84,6 +84,23 @@ def resize_strokes(layer: np.ndarray, size) -> np.ndarray:
     return np.clip(resized, 0.0, 1.0)
 
 
+def stretch_note(strokes_size, drawing_size) -> str | None:
+    """What a person should know when ``resize_strokes`` fits a stroke layer to a drawing, or None.
+
+    strokes_size, drawing_size: (height, width) in pixels. None when the sizes are equal; a note that the
+    layer was scaled when only the size differs; one that it was stretched when the aspect differs by
+    more than 1 % (the strokes then land off the places they were painted on).
+    """
+    (sh, sw), (dh, dw) = (int(v) for v in strokes_size[:2]), (int(v) for v in drawing_size[:2])
+    if (sh, sw) == (dh, dw):
+        return None
+    sizes = f"the stroke layer is {sw}x{sh} and the drawing {dw}x{dh}"
+    if abs((sw / sh) / (dw / dh) - 1.0) <= 0.01:
+        return f"{sizes}: the strokes were scaled to the drawing (same aspect)"
+    return (f"{sizes}: the strokes were stretched to the drawing's aspect, so they may miss the parts they "
+            "were painted over; paint them on a layer of the drawing's size")
+
+
 def resize_hint(hint: np.ndarray, size, polarity: str = WHITE_ON_BLACK) -> np.ndarray:
     """5xHxW hint in ``polarity`` -> 5 x height x width, each part by its own rule."""
     check_polarity(polarity)

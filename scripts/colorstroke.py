@@ -14,13 +14,21 @@ from modules import script_callbacks, scripts
 
 FORGE, SD_WEBUI_CONTROLNET = "Forge", "sd-webui-controlnet"
 HELP = (
-    "Pick the preprocessor **colorstroke_canny** and a Color Stroke model in a ControlNet unit: the unit lists "
-    "only models whose file name contains `colorstroke`, such as `control_colorstroke_sd15.safetensors`. A "
-    "model that does not record its edge polarity is taken as the original colour-stroke model (black-on-white "
-    "edges); pick **colorstroke_canny_white_on_black** for one trained with white-on-black edges. Give the unit "
-    "the line drawing, and the colour strokes here as a transparent PNG: transparent pixels mean \"no stroke\". "
-    "Strokes on a plain background (e.g. white) also work: that colour then means \"no stroke\". The layer is "
-    "stretched to the drawing's size."
+    "In a ControlNet unit, pick the Control Type **ColorStroke** (preprocessor **colorstroke_canny**) and a Color "
+    "Stroke model: the unit lists only models whose file name contains `colorstroke`, such as "
+    "`control_colorstroke_sd15.safetensors`. Give the unit the line drawing: black lines on white or white lines "
+    "on black both work, since the preprocessor finds the edges either way (the ControlNet tab's advice to pick "
+    "an [invert] preprocessor does not apply here). Give the colour strokes here, as a PNG whose transparent "
+    "pixels mean \"no stroke\", or as strokes on a plain (e.g. white) background, which then means \"no "
+    "stroke\". Paint them on a layer of the drawing's size: another size is scaled, another aspect stretched "
+    "(the generation info says so). A model that does not record its edge polarity is taken as the original "
+    "colour-stroke model (black-on-white edges); pick **colorstroke_canny_white_on_black** for one trained with "
+    "white-on-black edges. If a unit cannot give the Color Stroke control asked for, the generation stops and "
+    "says why, rather than return an image without it."
+)
+FORGE_CANVAS_HELP = (
+    "Or paint the strokes on this canvas (only the paint is used): first drop or upload your drawing into it as "
+    "a guide, then paint. Sizes are in screen pixels; the brush starts at the smallest."
 )
 
 
@@ -32,18 +40,29 @@ def detect_host() -> str | None:
     return None
 
 
+CONTROLNET_FAILED = (
+    "sd-webui-controlnet is installed but its script did not load (the console shows why, often a package "
+    "version it cannot use): Color Stroke ControlNet needs it. Fix that and restart the WebUI."
+)
+NO_CONTROLNET = "sd-webui-controlnet is not installed (or did not load): install it to use Color Stroke ControlNet."
+
 HOST, glue, problem = detect_host(), None, None
 try:
     from preprocessors import HintError
     from scripts.colorstroke_lib import tell_once
+    from scripts.colorstroke_lib.generation import GENERATION
+    from scripts.colorstroke_lib.hints import DEFAULT_PREPROCESSOR
     from scripts.colorstroke_lib.store import STROKES, describe
 
     if HOST == FORGE:
         from scripts.colorstroke_lib import forge_glue as glue
     elif HOST == SD_WEBUI_CONTROLNET:
         from scripts.colorstroke_lib import cn_glue as glue
+
+        if not glue.controlnet_script_loaded():
+            glue, problem = None, CONTROLNET_FAILED
     else:
-        problem = "sd-webui-controlnet is not installed (or did not load): install it to use Color Stroke ControlNet."
+        problem = NO_CONTROLNET
     if glue is not None:
         glue.register()
         script_callbacks.on_script_unloaded(glue.on_unload)
@@ -55,34 +74,62 @@ else:
         tell_once(problem)
 
 
-def stop_generation(p, error: Exception) -> None:
-    """Make the generation ``p`` fail with ``error`` rather than run without the strokes the person gave.
+def check_before_sampling(p, check) -> None:
+    """Make the generation ``p`` fail with the message ``check()`` returns (None: go on) as it starts sampling;
+    ``check`` prints what it finds to the console itself.
 
     The hosts catch every exception of a script's hooks (``ScriptRunner.before_process``, ``process``, ...
     in modules/scripts.py report it to the console and go on), so raising in a hook only prints it.
-    ``process_images_inner`` calls ``p.init`` unguarded after the scripts' ``process``: replaced on this
-    one ``p``, it raises there, so the UI shows the error and an API call answers with it (HTTP 500).
+    ``process_images_inner`` calls ``p.init`` unguarded after every script's ``process`` (ControlNet's
+    included): replaced on this one ``p``, it raises there, so the UI shows the error and an API call
+    answers with it (HTTP 500).
     """
-    message = f"Color Stroke: {error}"
+    original = p.init
+
+    def init(*args, **kwargs):
+        message = check()
+        if message:
+            raise HintError(f"Color Stroke: {message}")
+        return original(*args, **kwargs)
+
+    p.init = init
+
+
+def stop_generation(p, error: Exception) -> None:
+    """Make the generation ``p`` fail with ``error`` rather than run without what the person asked for."""
     print(f"[Color Stroke] {error}")
+    check_before_sampling(p, lambda: str(error))
 
-    def refuse(*args, **kwargs):
-        raise HintError(message)
 
-    p.init = refuse
+def before_sampling(p) -> str | None:
+    """As sampling starts, once ControlNet has run: why the generation must stop (a Color Stroke unit whose
+    hint never reached ControlNet), or None after putting this generation's notes in its infotext, which the
+    page shows under the image and the API returns in ``info``."""
+    shortfall = GENERATION.shortfall()
+    if shortfall is not None:
+        print(f"[Color Stroke] {shortfall}")
+    elif GENERATION.notes:
+        p.extra_generation_params["Color Stroke"] = "; ".join(GENERATION.notes)
+        for note in GENERATION.notes:
+            tell_once(note)
+    return shortfall
 
 
 def forge_canvas():
-    """Forge's painting canvas, whose foreground layer keeps the painted colours; None elsewhere."""
+    """Forge's painting canvas, whose foreground layer keeps the painted colours; None elsewhere.
+
+    Forge's brush width is ``scribble_width`` x 20 screen pixels: the smallest (1) is the default.
+    """
     if HOST != FORGE:
         return None
     from modules_forge.forge_canvas.canvas import ForgeCanvas
 
-    return ForgeCanvas(numpy=True, height=512, scribble_color="#ff0000", scribble_width=8)
+    return ForgeCanvas(numpy=True, height=512, scribble_color="#ff0000", scribble_width=1)
 
 
 class ColorStrokeScript(scripts.Script):
-    sorting_priority = 11  # Forge orders sections by it: right after its ControlNet (10)
+    # Forge orders sections by it: right after its ControlNet (10), before its next built-in (11)
+    sorting_priority = 10.5
 
     def title(self):
         return "Color Stroke"
@@ -104,31 +151,46 @@ class ColorStrokeScript(scripts.Script):
                 status = gr.Markdown("", elem_id=f"{tab}_colorstroke_status")
                 upload.change(fn=describe, inputs=[upload], outputs=[status])
             controls = [upload]
-            canvas = forge_canvas()
-            if canvas is not None:
-                gr.Markdown("Or paint the strokes here, over your drawing as a guide (only the paint is used):")
-                controls.append(canvas.foreground)
+            if HOST == FORGE:
+                gr.Markdown(FORGE_CANVAS_HELP)
+                controls.append(forge_canvas().foreground)
             gr.Markdown(HELP)
         return controls
 
     def before_process(self, p, *values):
-        """Store this generation's strokes (the first input that has any) before ControlNet runs.
+        """Store this generation's strokes (the first input that has any) and check its ControlNet units,
+        before ControlNet runs; check, as sampling starts, that every Color Stroke unit reached ControlNet.
 
-        A layer that cannot be used (see ``store``) stops the generation with the reason; no layer at
-        all generates without strokes. An opaque layer read by its background colour is noted once.
+        A layer that cannot be used (see ``store``) or a unit that cannot give the control it asks for
+        (``generation.check_unit``) stops the generation with the reason; no layer at all generates without
+        strokes. What the person should know (an opaque layer read by its background colour, strokes no unit
+        uses, a stretched layer) goes to the generation's infotext and, once, to the console.
         """
         if glue is None:
             return
         glue.before_generation(p)
         try:
+            requests = glue.units(p)
+        except Exception as error:  # a host version whose units we cannot read: its ControlNet still runs
+            tell_once(f"cannot read the ControlNet units ({type(error).__name__}: {error}); not checking them")
+            requests = None
+        GENERATION.start(requests or ())
+        try:
             layer = STROKES.set(*values)
+            for unit in requests or ():
+                glue.check(unit)
         except HintError as error:
             stop_generation(p, error)
             return
+        check_before_sampling(p, lambda: before_sampling(p))
+        if layer is not None and requests is not None and not GENERATION.expected:
+            GENERATION.note(f"strokes were given but no ControlNet unit uses the preprocessor {DEFAULT_PREPROCESSOR}, "
+                            "so they were not used")
         if layer is not None and layer.background is not None:
             colour = "#{:02x}{:02x}{:02x}".format(*layer.background)
-            tell_once(f"the stroke layer has no transparency: its plain background {colour} counts as no stroke")
+            GENERATION.note(f"the stroke layer has no transparency: its plain background {colour} counted as no stroke")
 
     def postprocess(self, p, processed, *values):
         if glue is not None:
             STROKES.clear()
+            GENERATION.start(())

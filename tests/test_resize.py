@@ -5,7 +5,7 @@ import torch
 
 from preprocessors import (
     BLACK_ON_WHITE, WHITE_ON_BLACK, HintError, inference_hint, make_hint, random_strokes, resize_edges, resize_hint,
-    resize_hint_batch, resize_strokes,
+    resize_hint_batch, resize_strokes, stretch_note,
 )
 
 
@@ -126,3 +126,11 @@ def test_bad_sizes_are_refused():
         resize_edges(thin_lines(), (10, 0))
     with pytest.raises(HintError, match="5xHxW"):
         resize_hint(np.zeros((3, 4, 4), np.float32), (2, 2))
+
+
+def test_stretch_note_says_scaled_or_stretched_by_the_aspect():
+    assert stretch_note((512, 768), (512, 768)) is None
+    scaled = stretch_note((256, 384), (512, 768))
+    assert "384x256" in scaled and "768x512" in scaled and "scaled" in scaled and "stretched" not in scaled
+    stretched = stretch_note((512, 512), (480, 640))
+    assert "stretched to the drawing's aspect" in stretched and "512x512" in stretched and "640x480" in stretched

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from scripts.colorstroke_lib.generation import GENERATION, UnitRequest
 from scripts.colorstroke_lib.store import STROKES
 
 ENTRY = Path(__file__).resolve().parents[1] / "scripts" / "colorstroke.py"
@@ -132,23 +133,48 @@ def test_without_controlnet_the_section_says_so_once_and_stays_inert(bare_webui,
     assert modules.script_callbacks.unloaded == []
 
 
+class StandInGlue:
+    """The glue of a host with a ControlNet: the units it reads from ``p.units``; ``refused`` maps a unit's
+    model name to the HintError message its check raises."""
+
+    def __init__(self):
+        self.refused = {}
+
+    def before_generation(self, p):
+        pass
+
+    def units(self, p):
+        return p.units
+
+    def check(self, unit):
+        from preprocessors import HintError
+
+        if unit.model in self.refused:
+            raise HintError(self.refused[unit.model])
+
+
 @pytest.fixture
 def entry_with_controlnet(bare_webui, monkeypatch):
-    """The entry as on a host with a ControlNet: a glue that does nothing but exists."""
+    """The entry as on a host with a ControlNet, whose units each test gives in ``p.units``."""
     from scripts import colorstroke_lib
 
     entry = load_entry()
-    monkeypatch.setattr(entry, "glue", types.SimpleNamespace(before_generation=lambda p: None))
+    monkeypatch.setattr(entry, "glue", StandInGlue())
     colorstroke_lib._told.clear()
     yield entry
     STROKES.clear()
+    GENERATION.start(())
 
 
-def processing():
-    """A stand-in for the webui's StableDiffusionProcessing: ``init`` is what process_images_inner calls."""
-    p = types.SimpleNamespace(inits=[])
+def processing(*units):
+    """A stand-in for the webui's StableDiffusionProcessing: ``init`` is what process_images_inner calls
+    (after every script's ``process``); ``units`` are its ControlNet units (``UnitRequest``)."""
+    p = types.SimpleNamespace(inits=[], units=list(units), extra_generation_params={})
     p.init = lambda prompts, seeds, subseeds: p.inits.append(prompts)
     return p
+
+
+OUR_UNIT = UnitRequest(0, "colorstroke_canny", "control_colorstroke_sd15 [deadbeef]")
 
 
 def test_the_section_says_how_an_uploaded_layer_is_read(entry_with_controlnet):
@@ -164,20 +190,59 @@ def test_the_section_says_how_an_uploaded_layer_is_read(entry_with_controlnet):
 
 
 def test_an_rgb_png_on_a_plain_background_gives_its_strokes(entry_with_controlnet, capsys):
-    script, p = entry_with_controlnet.ColorStrokeScript(), processing()
+    script, p = entry_with_controlnet.ColorStrokeScript(), processing(OUR_UNIT)
     flat = np.full((16, 16, 3), 255, np.uint8)
     flat[4:8, 4:8] = (200, 40, 40)
     script.before_process(p, png_base64(flat))
     assert STROKES.get()[..., 3].sum() == 16 and STROKES.get()[5, 5, 3] == 1.0
+    GENERATION.deliver(object())  # ControlNet got the unit's hint
     p.init(["prompt"], [1], [1])
     assert p.inits == [["prompt"]], "the generation goes on"
-    assert "plain background #ffffff counts as no stroke" in capsys.readouterr().out
+    note = "plain background #ffffff counted as no stroke"
+    assert note in capsys.readouterr().out and note in p.extra_generation_params["Color Stroke"]
+
+
+def test_a_unit_that_cannot_give_the_control_stops_the_generation(entry_with_controlnet, capsys):
+    from preprocessors import HintError
+
+    entry_with_controlnet.glue.refused[OUR_UNIT.model] = "ControlNet Unit 0 (colorstroke_canny): a 3-channel model"
+    script, p = entry_with_controlnet.ColorStrokeScript(), processing(UnitRequest(1, "canny", "x"), OUR_UNIT)
+    script.before_process(p, None)
+    assert "a 3-channel model" in capsys.readouterr().out, "said at once in the console"
+    with pytest.raises(HintError, match="^Color Stroke: ControlNet Unit 0 .*a 3-channel model"):
+        p.init(["prompt"], [1], [1])
+    assert p.inits == []
+
+
+def test_a_unit_whose_hint_never_reached_controlnet_stops_the_generation(entry_with_controlnet):
+    from preprocessors import HintError
+
+    script, p = entry_with_controlnet.ColorStrokeScript(), processing(OUR_UNIT, UnitRequest(1, "canny", "x"))
+    script.before_process(p, None)
+    # ControlNet's process ran and failed inside the host's try/except: nothing was delivered
+    with pytest.raises(HintError, match="ControlNet did not apply the Color Stroke hint .0 of 1.*ControlNet Unit 0"):
+        p.init(["prompt"], [1], [1])
+    assert p.inits == []
+    p = processing(UnitRequest(0, "canny", "x"))  # no Color Stroke unit: nothing to check
+    script.before_process(p, None)
+    p.init(["prompt"], [1], [1])
+    assert p.inits == [["prompt"]] and p.extra_generation_params == {}
+
+
+def test_strokes_that_no_unit_uses_are_noted_beside_the_image(entry_with_controlnet):
+    script, p = entry_with_controlnet.ColorStrokeScript(), processing(UnitRequest(0, "canny", "x"))
+    layer = np.zeros((8, 8, 4), np.uint8)
+    layer[2:4, 2:4] = 255
+    script.before_process(p, png_base64(layer))
+    p.init(["prompt"], [1], [1])
+    assert p.inits == [["prompt"]]
+    assert "no ControlNet unit uses the preprocessor colorstroke_canny" in p.extra_generation_params["Color Stroke"]
 
 
 def test_an_unusable_layer_stops_the_generation_with_the_reason(entry_with_controlnet, capsys):
     from preprocessors import HintError
 
-    script, p = entry_with_controlnet.ColorStrokeScript(), processing()
+    script, p = entry_with_controlnet.ColorStrokeScript(), processing(OUR_UNIT)
     photo = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
     script.before_process(p, png_base64(photo))
     assert STROKES.get() is None
@@ -185,7 +250,8 @@ def test_an_unusable_layer_stops_the_generation_with_the_reason(entry_with_contr
     with pytest.raises(HintError, match="^Color Stroke: the stroke layer has no transparent pixels"):
         p.init(["prompt"], [1], [1])
     assert p.inits == []
-    p = processing()
+    p = processing(OUR_UNIT)
     script.before_process(p, None)  # no layer given: generating without strokes is what was asked
+    GENERATION.deliver(object())
     p.init(["prompt"], [1], [1])
     assert p.inits == [["prompt"]] and STROKES.get() is None

@@ -32,8 +32,9 @@ from preprocessors import BLACK_ON_WHITE, WHITE_ON_BLACK
 
 MODEL_LESS = BLACK_ON_WHITE  # the polarity without a model file in sight: as for a file that records none
 from scripts.colorstroke_lib import geometry, hints, polarity
+from scripts.colorstroke_lib.generation import GENERATION
 from scripts.colorstroke_lib.store import STROKES
-from tests.test_webui_entry import STANDINS as ENTRY_STANDINS, load_entry, png_base64
+from tests.test_webui_entry import STANDINS as ENTRY_STANDINS, load_entry, png_base64, processing
 
 CN_DIR = os.environ.get("SD_WEBUI_CONTROLNET_DIR")
 FORGE_DIR = os.environ.get("FORGE_DIR")
@@ -75,12 +76,16 @@ CN_STANDINS = {
     """,
     "modules/safe.py": "import torch\nunsafe_torch_load = torch.load\n",
     "modules/scripts.py": """
+        import collections
         import os
         class Script: pass
         class ScriptRunner: pass
         AlwaysVisible = object()
         def basedir():
             return os.environ["SD_WEBUI_CONTROLNET_DIR"]
+        # what load_scripts registered: sd-webui-controlnet's script loaded (a test empties it to fail it)
+        ScriptClassData = collections.namedtuple("ScriptClassData", ["script_class", "path", "basedir", "module"])
+        scripts_data = [ScriptClassData(Script, os.path.join(basedir(), "scripts", "controlnet.py"), basedir(), None)]
     """,
     "modules/paths.py": "import os\nmodels_path = os.path.join(os.path.dirname(__file__), os.pardir, 'models')\n",
 }
@@ -172,13 +177,13 @@ def placed_alike(host_edges: np.ndarray, our_edges: np.ndarray) -> float:
     return float((theirs & near_ours).sum() / max(theirs.sum(), 1))
 
 
-def checkpoint_file(folder, recorded):
+def checkpoint_file(folder, recorded, hint_channels=5, name="control_colorstroke_sd15.safetensors"):
     """A header-only stand-in of a Color Stroke ControlNet file that records ``recorded`` edge polarity
-    (None: no metadata, as the original colour-stroke model)."""
+    (None: no metadata, as the original colour-stroke model); with hint_channels=3, a standard one."""
     from safetensors.numpy import save_file
 
-    path = folder / "control_colorstroke_sd15.safetensors"
-    save_file({"controlnet_cond_embedding.conv_in.weight": np.zeros((16, 5, 3, 3), np.float16),
+    path = folder / name
+    save_file({"controlnet_cond_embedding.conv_in.weight": np.zeros((16, hint_channels, 3, 3), np.float16),
                "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.weight": np.zeros((640, 768), np.float16)},
               str(path), metadata=None if recorded is None else {"colorstroke.edge_polarity": recorded})
     polarity._inspect.cache_clear()
@@ -256,7 +261,9 @@ class TestSdWebuiControlnet:
         models = {"None": None, MODEL_NAME: str(tmp_path / "a"), "control_v11p_sd15_canny [12345678]": str(tmp_path / "b")}
         preprocessors, filtered, default_preprocessor, default_model = cn.global_state.select_control_type("ColorStroke", cn_models=models)
         assert filtered == ["None", MODEL_NAME] and default_model == MODEL_NAME
-        assert set(hints.PREPROCESSORS) <= set(preprocessors) and default_preprocessor in hints.PREPROCESSORS
+        assert set(hints.PREPROCESSORS) <= set(preprocessors)
+        assert default_preprocessor == "colorstroke_canny", "the Control Type preselects the polarity-neutral one"
+        assert cn.Preprocessor.get_default_preprocessor("ColorStroke").label == "colorstroke_canny"
         assert MODEL_NAME not in cn.global_state.select_control_type("Canny", cn_models=models)[1]
 
     def test_cn_preprocessor_is_never_cached(self, cn):
@@ -361,7 +368,7 @@ class TestSdWebuiControlnet:
         assert len(script.ui(is_img2img=True)) == 1
         monkeypatch.setitem(cn.global_state.cn_models, MODEL_NAME, checkpoint_file(tmp_path, BLACK_ON_WHITE))
         layer = strokes(32, 32)
-        p = types.SimpleNamespace(scripts=types.SimpleNamespace(alwayson_scripts=[cn.Script()]))
+        p = cn_processing(cn, {"enabled": True, "module": "colorstroke_canny", "model": MODEL_NAME})
         with without_extension_on_sys_path():  # A1111 takes the extension's folder off sys.path after loading
             script.before_process(p, png_base64(layer))  # as an API call's alwayson_scripts args
             np.testing.assert_array_equal(STROKES.get(), layer)
@@ -370,11 +377,84 @@ class TestSdWebuiControlnet:
                 drawing(64, 64), resolution=512, slider_1=100, slider_2=200, model=MODEL_NAME)
             control, _ = cn.Script.detectmap_proc(result.value, "colorstroke_canny", cn.ResizeMode.INNER_FIT, 64, 64)
             assert control[0, 4].max() == 1.0 and result.value.polarity == BLACK_ON_WHITE
+            p.init(["prompt"], [1], [1])
+            assert p.inits == [["prompt"]], "the unit's hint reached ControlNet: the generation goes on"
+            assert "stretched to the drawing's aspect" not in p.extra_generation_params.get("Color Stroke", "")
             script.postprocess(p, None, png_base64(layer))
         assert STROKES.get() is None
         for callback in modules.script_callbacks.unloaded:  # the UI reloads
             callback()
         assert not hasattr(cn.Script.__dict__["detectmap_proc"].__func__, "_colorstroke_original")
+
+
+    def test_cn_a_unit_that_cannot_give_color_stroke_control_stops_the_generation(self, cn, tmp_path, monkeypatch):
+        """API units, read by sd-webui-controlnet's own get_all_units_in_processing: each failure is said."""
+        from preprocessors import HintError
+
+        script = load_entry().ColorStrokeScript()
+        monkeypatch.setitem(cn.global_state.cn_models, "control_v11p_sd15_canny [12345678]",
+                            checkpoint_file(tmp_path, None, 3, "control_v11p_sd15_canny.safetensors"))
+        monkeypatch.setitem(cn.global_state.cn_models, MODEL_NAME, checkpoint_file(tmp_path, None))
+        cases = [
+            ({"module": "colorstroke_canny", "model": "control_v11p_sd15_canny [12345678]"},
+             r": control_v11p_sd15_canny.safetensors: this is a 3-channel.*own preprocessor \(such as canny\)"),
+            ({"module": "colorstroke_canny", "model": "None"}, r" has no model"),
+            ({"module": "colorstroke_canny", "model": "nothing_like_it"}, r": no ControlNet model is named 'nothing_like_it'"),
+            ({"module": "canny", "model": MODEL_NAME}, r": .* is a Color Stroke ControlNet.*pick that preprocessor"),
+        ]
+        for unit, message in cases:
+            p = cn_processing(cn, {"enabled": False, "module": "none", "model": "None"}, {"enabled": True, **unit})
+            script.before_process(p, None)
+            with pytest.raises(HintError, match=rf"^Color Stroke: ControlNet Unit 1 \({unit['module']}\){message}"):
+                p.init(["prompt"], [1], [1])
+            assert p.inits == []
+        p = cn_processing(cn, {"enabled": True, "module": "colorstroke_canny", "model": MODEL_NAME})
+        script.before_process(p, None)
+        # ControlNet's process failed inside the host's try/except: no hint reached detectmap_proc
+        with pytest.raises(HintError, match="ControlNet did not apply the Color Stroke hint"):
+            p.init(["prompt"], [1], [1])
+        script.postprocess(p, None, None)
+
+    def test_cn_a_stretched_layer_is_said_beside_the_image(self, cn, tmp_path, monkeypatch):
+        script = load_entry().ColorStrokeScript()
+        monkeypatch.setitem(cn.global_state.cn_models, MODEL_NAME, checkpoint_file(tmp_path, None))
+        p = cn_processing(cn, {"enabled": True, "module": "colorstroke_canny", "model": MODEL_NAME})
+        script.before_process(p, png_base64(strokes(40, 40)))
+        result = cn.Preprocessor.get_preprocessor("colorstroke_canny").cached_call(
+            drawing(48, 96), resolution=512, slider_1=100, slider_2=200, model=MODEL_NAME)
+        cn.Script.detectmap_proc(result.value, "colorstroke_canny", cn.ResizeMode.INNER_FIT, 64, 128)
+        p.init(["prompt"], [1], [1])
+        assert "the stroke layer is 40x40 and the drawing 96x48: the strokes were stretched" in (
+            p.extra_generation_params["Color Stroke"])
+        script.postprocess(p, None, None)
+        cn.glue.remove_wrappers()
+
+    def test_cn_a_controlnet_script_that_failed_to_load_is_said_and_offers_nothing(self, cn, monkeypatch):
+        import gradio
+        import modules.scripts
+
+        monkeypatch.setattr(modules.scripts, "scripts_data", [])
+        for name in hints.PREPROCESSORS:
+            cn.Preprocessor.all_processors.pop(name, None)
+            cn.Preprocessor.all_processors_by_name.pop(name, None)
+        entry = load_entry()
+        assert entry.glue is None and entry.problem == entry.CONTROLNET_FAILED
+        assert all(cn.Preprocessor.get_preprocessor(name) is None for name in hints.PREPROCESSORS), "not in the API"
+        gradio.created.clear()
+        entry.ColorStrokeScript().ui(is_img2img=False)
+        shown = " ".join(str(b.args[0]) for b in gradio.created if type(b).__name__ == "Markdown")
+        assert "its script did not load" in shown
+
+
+def cn_processing(cn, *units):
+    """A generation as A1111 makes it for an API call: its runner holds sd-webui-controlnet's script, whose
+    arguments are the units given (dicts, as alwayson_scripts sends them)."""
+    controlnet = cn.Script()
+    p = processing()
+    controlnet.args_from, controlnet.args_to = 1, 1 + len(units)
+    p.scripts = types.SimpleNamespace(alwayson_scripts=[controlnet])
+    p.script_args = [None, *units]
+    return p
 
 
 # ---------------------------------------------------------------- Forge
@@ -394,6 +474,16 @@ def forge_generation(forge, unit, image, size, hires, batch_size=2):
     params = types.SimpleNamespace(control_cond=conds[0], control_cond_for_hr_fix=conds[1], preprocessor=preprocessor)
     preprocessor.process_after_running_preprocessors(process=process, params=params)
     return process, preprocessor, params
+
+
+def forge_processing(*units):
+    """A generation as Forge makes it for an API call: its runner holds a script titled as Forge's ControlNet,
+    whose arguments are the units given (dicts, as alwayson_scripts sends them)."""
+    controlnet = types.SimpleNamespace(title=lambda: "ControlNet", args_from=2, args_to=2 + len(units))
+    p = processing()
+    p.scripts = types.SimpleNamespace(alwayson_scripts=[controlnet])
+    p.script_args = [None, None, *units]
+    return p
 
 
 @pytest.fixture(scope="class")
@@ -427,6 +517,7 @@ class TestForge:
         monkeypatch.setattr(forge.global_state, "controlnet_names", names)
         assert forge.global_state.get_filtered_controlnet_names("ColorStroke") == ["None", MODEL_NAME]
         assert MODEL_NAME not in forge.global_state.get_filtered_controlnet_names("Canny")
+        assert forge.global_state.get_default_preprocessor("ColorStroke") == "colorstroke_canny"
 
     @pytest.mark.parametrize("mode", ["Just Resize", "Crop and Resize", "Resize and Fill"])
     @pytest.mark.parametrize("source, size, hires", SIZES)
@@ -448,7 +539,9 @@ class TestForge:
             expected = hints.hint_batch([hints.Drawing(image)], layer, MODEL_LESS, mode, h, w, 2)
             np.testing.assert_array_equal(hint.numpy(), expected)
             assert hint[:, 4].max() > 0.9
-            assert placed_alike(cond[0, 0].numpy(), 1.0 - hint[0, 0].numpy()) > 0.97, "placed where Forge placed its Canny"
+            # the preview Forge placed shows the strokes in colour over grey edges: its darkest channel is the edges
+            host_edges = cond[0].min(dim=0).values.numpy()
+            assert placed_alike(host_edges, 1.0 - hint[0, 0].numpy()) > 0.97, "placed where Forge placed its preview"
 
     def test_forge_img2img_without_unit_image_uses_img2img_resize_mode(self, forge):
         forge.glue.register()
@@ -503,29 +596,79 @@ class TestForge:
         _, _, params = forge_generation(forge, unit, image, (128, 128), (256, 256), batch_size=1)
         assert len(params.colorstroke.drawings) == 1 and params.colorstroke.drawings[0].image is image
 
+    def test_forge_preview_shows_the_strokes_over_the_edges(self, forge):
+        forge.glue.register()
+        preprocessor = forge.shared.supported_preprocessors["colorstroke_canny"]
+        image = drawing(90, 120)
+        STROKES.set(strokes(90, 120))
+        shown = preprocessor(input_image=image, resolution=512, slider_1=100, slider_2=200)
+        STROKES.clear()
+        assert shown.shape == (90, 120, 3) and shown.dtype == np.uint8
+        np.testing.assert_array_equal(shown[30, 40], (230, 40, 30)), "the red blob, in its colour"
+        edges_only = preprocessor(input_image=image, resolution=512, slider_1=100, slider_2=200)
+        assert set(np.unique(edges_only)) <= {0, 204}, "outside a generation: grey edges on black"
+
     def test_forge_entry_offers_the_canvas_and_stores_its_strokes(self, forge, capsys):
+        import gradio
+
         entry = load_entry()
         assert entry.HOST == entry.FORGE and entry.problem is None
         assert isinstance(forge.shared.supported_preprocessors["colorstroke_canny"], forge.glue.ColorStrokeCanny)
         script = entry.ColorStrokeScript()
+        gradio.created.clear()
         controls = script.ui(is_img2img=False)
         assert [type(c).__name__ for c in controls] == ["Image", "LogicalImage"], "upload, then Forge's canvas layer"
+        caption = next(i for i, b in enumerate(gradio.created) if b.args and b.args[0] == entry.FORGE_CANVAS_HELP)
+        canvas = next(i for i, b in enumerate(gradio.created) if type(b).__name__ == "HTML")
+        assert caption < canvas, "the canvas's caption comes first"
         layer = strokes(40, 40)
-        script.before_process(types.SimpleNamespace(), None, png_base64(layer))  # painted on the canvas only
+        script.before_process(processing(), None, png_base64(layer))  # painted on the canvas only
         np.testing.assert_array_equal(STROKES.get(), layer)
-        script.postprocess(types.SimpleNamespace(), None, None, None)
+        script.postprocess(processing(), None, None, None)
         assert STROKES.get() is None
         opaque = np.full((8, 8, 4), 255, np.uint8)  # an RGB upload that gradio turned into RGBA: strokes on white
         opaque[2:4, 2:4, :3] = (40, 200, 40)
-        script.before_process(types.SimpleNamespace(), opaque, None)
+        p = processing()
+        script.before_process(p, opaque, None)
         assert STROKES.get()[..., 3].sum() == 4
-        assert "plain background #ffffff counts as no stroke" in capsys.readouterr().out
-        script.postprocess(types.SimpleNamespace(), None, opaque, None)
-        p = types.SimpleNamespace(init=lambda *args: None)
+        p.init([], [], [])
+        assert "plain background #ffffff counted as no stroke" in capsys.readouterr().out
+        assert "plain background #ffffff counted as no stroke" in p.extra_generation_params["Color Stroke"]
+        script.postprocess(p, None, opaque, None)
+        p = processing()
         script.before_process(p, photo_png(), None)  # over the API: a picture that cannot say where strokes are
         with pytest.raises(ValueError, match="Color Stroke: the stroke layer has no transparent pixels"):
             p.init([], [], [])
         assert STROKES.get() is None
+
+    def test_forge_a_unit_that_cannot_give_color_stroke_control_stops_the_generation(self, forge, tmp_path, monkeypatch):
+        """Units as Forge's API passes them (dicts, read by Forge's ControlNetUnit); Forge knows models only by
+        their exact "name [hash]", and drops a unit whose name it does not know."""
+        from preprocessors import HintError
+
+        forge.glue.register()
+        script = load_entry().ColorStrokeScript()
+        monkeypatch.setitem(forge.global_state.controlnet_filename_dict, MODEL_NAME, checkpoint_file(tmp_path, None))
+        bare = {"enabled": True, "module": "colorstroke_canny", "model": "control_colorstroke_sd15"}
+        p = forge_processing(bare)
+        script.before_process(p, None, None)
+        with pytest.raises(HintError, match=r"^Color Stroke: ControlNet Unit 0 \(colorstroke_canny\): no ControlNet "
+                                            r"model is named 'control_colorstroke_sd15'; did you mean "
+                                            r"'control_colorstroke_sd15 \[deadbeef\]'\?"):
+            p.init([], [], [])
+        image = drawing(64, 64)
+        p = forge_processing({**bare, "model": MODEL_NAME, "image": png_base64(image)})
+        script.before_process(p, None, None)
+        with pytest.raises(HintError, match="ControlNet did not apply the Color Stroke hint"):
+            p.init([], [], [])  # Forge failed after the check: nothing was delivered
+        p = forge_processing({**bare, "model": MODEL_NAME})
+        script.before_process(p, None, None)
+        unit = types.SimpleNamespace(module="colorstroke_canny", model=MODEL_NAME, resize_mode="Just Resize",
+                                     image=image, input_mode=forge.external_code.InputMode.SIMPLE)
+        forge_generation(forge, unit, image, (64, 64), (128, 128), batch_size=1)
+        p.init([], [], [])
+        assert p.inits == [[]], "the unit's hint was handed over: the generation goes on"
+        script.postprocess(p, None, None, None)
 
     def test_forge_lets_an_error_raised_from_p_init_reach_the_caller(self, forge):
         """What ``stop_generation`` relies on, read from Forge's source (A1111's is the same): every script

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from preprocessors import BLACK_ON_WHITE, WHITE_ON_BLACK, HintError, inference_hint, resize_hint
-from scripts.colorstroke_lib import geometry, hints, polarity, store
+from scripts.colorstroke_lib import generation, geometry, hints, polarity, store
 from scripts.colorstroke_lib.geometry import CROP_AND_RESIZE, JUST_RESIZE, RESIZE_AND_FILL, fit_hint
 
 
@@ -230,7 +230,9 @@ def test_an_opaque_layer_without_a_plain_background_is_refused():
 
 
 def test_describe_says_how_a_layer_is_read():
-    assert store.describe(rgba_layer()) == "Stroke layer: 5% of it painted, transparent elsewhere."
+    assert store.describe(rgba_layer()) == (
+        "Stroke layer: 5% of it painted, transparent elsewhere. It is 48x32: a drawing of another size gets it "
+        "scaled, of another aspect stretched (the generation info then says so).")
     assert store.describe(np.zeros((8, 8, 4), np.uint8)) == "The stroke layer is fully transparent: no strokes."
 
 
@@ -409,3 +411,58 @@ def test_import_own_refuses_a_foreign_package():
     assert colorstroke_lib.import_own("preprocessors").__name__ == "preprocessors"
     with pytest.raises(ImportError, match="not from this extension"):
         colorstroke_lib.import_own("json")
+
+
+# ---------------------------------------------------------------- the generation's units
+
+def unit(module="colorstroke_canny", model="control_colorstroke_sd15 [deadbeef]", index=0):
+    return generation.UnitRequest(index, module, model)
+
+
+@pytest.mark.parametrize("model", [None, "", "None"])
+def test_a_color_stroke_unit_without_a_model_is_refused(model):
+    with pytest.raises(HintError, match=r"^ControlNet Unit 0 \(colorstroke_canny\) has no model: pick a Color Stroke"):
+        generation.check_unit(unit(model=model), None, ["None"])
+
+
+def test_a_model_name_the_host_does_not_know_is_refused_with_the_name_meant():
+    known = ["None", "control_colorstroke_sd15 [deadbeef]", "control_v11p_sd15_canny [12345678]"]
+    with pytest.raises(HintError, match=r"did you mean 'control_colorstroke_sd15 \[deadbeef\]'\? Give the model's full"):
+        generation.check_unit(unit(model="control_colorstroke_sd15", index=2), None, known)
+    with pytest.raises(HintError, match=r"^ControlNet Unit 0 .*no ControlNet model is named 'mine'; put the file"):
+        generation.check_unit(unit(model="mine"), None, known)
+
+
+def test_a_standard_controlnet_for_our_preprocessor_is_refused_in_webui_words(tmp_path, fresh_cache):
+    path = checkpoint_file(tmp_path / "control_v11p_sd15_canny.safetensors", hint_channels=3)
+    with pytest.raises(HintError, match=r"^ControlNet Unit 0 \(colorstroke_canny\): control_v11p_sd15_canny"
+                                        r".*3-channel.*pick that model's own preprocessor \(such as canny\)"):
+        generation.check_unit(unit(model="control_v11p_sd15_canny [12345678]"), path, [])
+
+
+def test_a_color_stroke_model_needs_our_preprocessor(tmp_path, fresh_cache):
+    ours = checkpoint_file(tmp_path / "control_colorstroke_sd15.safetensors")
+    generation.check_unit(unit(), ours, [])  # the right pair passes
+    with pytest.raises(HintError, match=r"^ControlNet Unit 1 \(canny\): .* is a Color Stroke ControlNet.*colorstroke_canny"):
+        generation.check_unit(unit(module="canny", index=1), ours, [])
+    other = checkpoint_file(tmp_path / "control_v11p_sd15_canny.safetensors", hint_channels=3)
+    generation.check_unit(unit(module="canny", model="control_v11p_sd15_canny"), other, [])  # not ours: no opinion
+    generation.check_unit(unit(module="depth", model="None"), None, [])
+
+
+def test_the_generation_counts_each_delivered_hint_once():
+    record = generation.Generation()
+    record.start([unit(), unit(module="canny", index=1), unit(index=2)])
+    assert [u.index for u in record.expected] == [0, 2]
+    first = object()
+    record.deliver(first)
+    record.deliver(first)  # the same unit's hint again (hires fix)
+    assert "1 of 2 reached it" in record.shortfall()
+    record.deliver(object())
+    assert record.shortfall() is None
+    record.note("a")
+    record.note("a")
+    record.note(None)
+    assert record.notes == ["a"]
+    record.start(())
+    assert record.notes == [] and record.shortfall() is None

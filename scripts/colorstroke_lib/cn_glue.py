@@ -8,21 +8,27 @@ Imported only on A1111 with sd-webui-controlnet loaded (its modules are in ``sys
    at the drawing's size, in the polarity of the unit's model.
 2. ``Script.detectmap_proc(HintMap, module, resize_mode, h, w)``, once for the generation size and
    once for hires fix: the wrapper fits the hint with ``geometry.fit_hint`` and returns the
-   1x5xhxw float tensor plus an RGB preview; any other map goes to the original, unchanged.
+   1x5xhxw float tensor plus an RGB preview (strokes over edges); any other map goes to the original,
+   unchanged. A hint that gets here has reached ControlNet: ``generation.GENERATION`` counts it.
 """
 from __future__ import annotations
 
 import torch
 
-from internal_controlnet.external_code import Preprocessor, PreprocessorParameter, find_cn_script
+from pathlib import Path
+
+from internal_controlnet.external_code import (
+    Preprocessor, PreprocessorParameter, find_cn_script, get_all_units_in_processing,
+)
 from modules import devices
-from preprocessors import hint_preview
+from modules import scripts as webui_scripts
+from preprocessors import hint_preview, stretch_note
 from scripts import global_state
 
 from . import hints, polarity
+from .generation import GENERATION, UnitRequest, check_unit
 from .geometry import fit_hint
 from .store import STROKES
-
 
 
 def model_path(model_name) -> str | None:
@@ -50,7 +56,7 @@ class ColorStrokeCanny(Preprocessor):
         self.slider_resolution = PreprocessorParameter(label="Resolution", minimum=64, maximum=2048, value=512, step=8, visible=False)
         self.slider_1 = PreprocessorParameter(label="Canny low threshold", minimum=1, maximum=255, step=1, value=100)
         self.slider_2 = PreprocessorParameter(label="Canny high threshold", minimum=1, maximum=255, step=1, value=200)
-        self.sorting_priority = 1
+        self.sorting_priority = hints.SORTING_PRIORITY[name]
 
     def _cached_call(self, *args, **kwargs):
         return self(*args, **kwargs)
@@ -58,7 +64,10 @@ class ColorStrokeCanny(Preprocessor):
     def __call__(self, input_image, resolution, slider_1=None, slider_2=None, slider_3=None, input_mask=None, model=None, **kwargs):
         """input_image: HxWx3 uint8 RGB drawing; model: the unit's model name (absent in API previews)."""
         drawing = hints.Drawing(input_image, *hints.thresholds(slider_1, slider_2))
-        hint_map = hints.build_hint(drawing, STROKES.get(), polarity.resolve(model_path(model), self.chosen_polarity))
+        strokes = STROKES.get()
+        hint_map = hints.build_hint(drawing, strokes, polarity.resolve(model_path(model), self.chosen_polarity))
+        if strokes is not None:
+            GENERATION.note(stretch_note(strokes.shape, drawing.image.shape))
         return Preprocessor.Result(hint_map, [hints.canny_preview(hint_map)])
 
 
@@ -74,6 +83,7 @@ def hint_control(hint_map: hints.HintMap, resize_mode, height: int, width: int):
     """detectmap_proc for our hint: (1x5xheightxwidth float tensor on the ControlNet device, HxWx3 uint8 preview)."""
     fitted = fit_hint(hint_map.hint, resize_mode, height, width, hint_map.polarity)
     control = torch.from_numpy(fitted)[None].to(devices.get_device_for("controlnet"))
+    GENERATION.deliver(hint_map)
     return control, hint_preview(fitted, hint_map.polarity)
 
 
@@ -107,11 +117,32 @@ def remove_wrappers() -> None:
             script_class.detectmap_proc = staticmethod(getattr(current, _ORIGINAL))
 
 
+def controlnet_script_loaded() -> bool:
+    """True when sd-webui-controlnet's own script (``scripts/controlnet.py``) loaded.
+
+    Its packages may import while that script failed (e.g. a package version it cannot use): the host then
+    runs no ControlNet, and our preprocessors must not be offered. ``metadata.ini`` loads us after it.
+    """
+    return any(Path(data.path).name == "controlnet.py" and Path(data.basedir, "internal_controlnet").is_dir()
+               for data in webui_scripts.scripts_data)
+
+
 def before_generation(p) -> None:
     """Wrap the detectmap_proc of the ControlNet script that will run for ``p`` (if any)."""
     controlnet = find_cn_script(p.scripts)
     if controlnet is not None:
         install_wrapper(type(controlnet))
+
+
+def units(p) -> list[UnitRequest]:
+    """The enabled ControlNet units of the generation ``p`` (API dicts included), numbered as in the UI."""
+    return [UnitRequest(index, unit.module, unit.model)
+            for index, unit in enumerate(get_all_units_in_processing(p)) if unit.enabled]
+
+
+def check(unit: UnitRequest) -> None:
+    """HintError when ``unit`` would not get the control it asks for (``generation.check_unit``)."""
+    check_unit(unit, model_path(unit.model) if unit.has_model else None, global_state.cn_models)
 
 
 def on_unload() -> None:

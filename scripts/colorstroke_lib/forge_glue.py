@@ -2,11 +2,12 @@
 
 Forge's ControlNet takes only 3/4-channel images through its image path, so for each unit:
 
-1. ``__call__`` records the drawing and returns its Canny edges (HxWx3 uint8): Forge shows and
-   saves them, and crops/resizes them into the unit's cond, one for the generation size and one
-   for hires fix.
-2. ``process_after_running_preprocessors`` hands the recorded drawings and the stored strokes to
-   the unit's parameters (``params.colorstroke``), so later units and generations cannot mix them up.
+1. ``__call__`` records the drawing and returns the hint's preview, strokes over edges (HxWx3 uint8):
+   Forge shows and saves it, and crops/resizes it into the unit's cond, one for the generation size
+   and one for hires fix.
+2. ``process_after_running_preprocessors`` (after Forge loaded the unit's model) hands the recorded
+   drawings and the stored strokes to the unit's parameters (``params.colorstroke``), so later units
+   and generations cannot mix them up; ``generation.GENERATION`` counts the unit as delivered.
 3. ``process_before_every_sampling`` (each pass, hires included) replaces the Bx3xhxw cond with the
    Bx5xhxw hint of those drawings, fitted to the cond's size with the unit's resize mode, in the
    polarity of the unit's model. It changes no state, so running it twice per pass is harmless.
@@ -19,12 +20,16 @@ import torch
 
 from lib_controlnet import global_state
 from lib_controlnet.enums import InputMode
+from lib_controlnet.external_code import ControlNetUnit
 from modules_forge.shared import add_supported_preprocessor
 from modules_forge.supported_preprocessor import Preprocessor, PreprocessorParameter
-from preprocessors import WHITE_ON_BLACK
+from preprocessors import hint_preview, stretch_note
 
 from . import hints, polarity
+from .generation import GENERATION, UnitRequest, check_unit
 from .store import STROKES
+
+CONTROLNET_TITLE = "ControlNet"  # Forge's ControlNet script, among the generation's always-on scripts
 
 
 @dataclass(frozen=True)
@@ -70,19 +75,25 @@ class ColorStrokeCanny(Preprocessor):
         # as sd-webui-controlnet's (cn_glue): the same thresholds are reachable on both hosts
         self.slider_1 = PreprocessorParameter(label="Canny low threshold", minimum=1, maximum=255, step=1, value=100, visible=True)
         self.slider_2 = PreprocessorParameter(label="Canny high threshold", minimum=1, maximum=255, step=1, value=200, visible=True)
-        self.sorting_priority = 1
+        self.sorting_priority = hints.SORTING_PRIORITY[name]
         self.use_soft_projection_in_hr_fix = True  # as Forge's canny
         self._recorded = []
 
     def __call__(self, input_image, resolution, slider_1=None, slider_2=None, slider_3=None, **kwargs):
-        """input_image: HxWx3 uint8 RGB drawing -> HxWx3 uint8 Canny edges, white on black."""
+        """input_image: HxWx3 uint8 RGB drawing -> HxWx3 uint8 preview: the strokes over the edges, as
+        ``preprocessors.hint_preview`` draws them (the edges alone outside a generation)."""
         drawing = hints.Drawing(input_image, *hints.thresholds(slider_1, slider_2))
         self._recorded.append(drawing)
-        return hints.canny_preview(hints.build_hint(drawing, None, WHITE_ON_BLACK))
+        strokes = STROKES.get()
+        if strokes is not None:
+            GENERATION.note(stretch_note(strokes.shape, drawing.image.shape))
+        hint_map = hints.build_hint(drawing, strokes, hints.PREVIEW_POLARITY)
+        return hint_preview(hint_map.hint, hint_map.polarity)
 
     def process_after_running_preprocessors(self, process, params, *args, **kwargs):
         params.colorstroke = UnitInputs(tuple(self._recorded), STROKES.get())
         self._recorded = []
+        GENERATION.deliver(params)
 
     def process_before_every_sampling(self, process, cond, mask, *args, **kwargs):
         """cond: Bx3xhxw (the Canny, as Forge placed it) -> Bx5xhxw hint on cond's device and dtype."""
@@ -109,6 +120,32 @@ def before_generation(p) -> None:
     """Forget drawings recorded outside a generation (the UI's preview runs the preprocessor too)."""
     for preprocessor in _registered.values():
         preprocessor._recorded = []
+
+
+def units(p) -> list[UnitRequest]:
+    """The enabled ControlNet units of the generation ``p`` (API dicts included), numbered as in the UI."""
+    runner = getattr(p, "scripts", None)
+    controlnet = next((s for s in getattr(runner, "alwayson_scripts", ()) if s.title() == CONTROLNET_TITLE), None)
+    if controlnet is None:
+        return []
+    fields = ("enabled", "module", "model")
+    requests = []
+    for index, arg in enumerate(p.script_args[controlnet.args_from:controlnet.args_to]):
+        if isinstance(arg, dict):  # an API unit: its fields, with ControlNetUnit's defaults (images not decoded)
+            enabled, module, model = (arg.get(name, getattr(ControlNetUnit, name)) for name in fields)
+        elif isinstance(arg, ControlNetUnit):
+            enabled, module, model = (getattr(arg, name) for name in fields)
+        else:
+            continue
+        if enabled:
+            requests.append(UnitRequest(index, module, model))
+    return requests
+
+
+def check(unit: UnitRequest) -> None:
+    """HintError when ``unit`` would not get the control it asks for (``generation.check_unit``); Forge knows
+    a model only by its exact name, "name [hash]"."""
+    check_unit(unit, model_path(unit.model) if unit.has_model else None, global_state.controlnet_filename_dict)
 
 
 def on_unload() -> None:

@@ -15,15 +15,20 @@ from preprocessors import WHITE_ON_BLACK, check_polarity, inference_hint
 from .geometry import fit_hint
 
 # our preprocessors in both hosts -> the edge polarity each chooses for a model that records none (None:
-# no choice, so black_on_white, the original colour-stroke model's); a recorded polarity wins (``polarity``)
+# no choice, so black_on_white, the original colour-stroke model's); a recorded polarity wins (``polarity``).
+# The first is the default: both hosts preselect the first of a Control Type's preprocessors in descending
+# (sorting_priority, name) order, which without ``SORTING_PRIORITY`` would be the white_on_black one
+DEFAULT_PREPROCESSOR = "colorstroke_canny"
 WHITE_ON_BLACK_PREPROCESSOR = "colorstroke_canny_white_on_black"
-PREPROCESSORS = {"colorstroke_canny": None, WHITE_ON_BLACK_PREPROCESSOR: WHITE_ON_BLACK}
+PREPROCESSORS = {DEFAULT_PREPROCESSOR: None, WHITE_ON_BLACK_PREPROCESSOR: WHITE_ON_BLACK}
+SORTING_PRIORITY = {name: len(PREPROCESSORS) - rank for rank, name in enumerate(PREPROCESSORS)}
 # the preprocessors' tag (Control Type). Under it both hosts list only the models whose file name contains
 # MODEL_NAME_FILTER (sd-webui-controlnet matches the tag, Forge our ``model_filename_filters``), so a Color
 # Stroke model must be named *colorstroke*, e.g. control_colorstroke_sd15.safetensors (the trainer's name)
 TAG = "ColorStroke"
 MODEL_NAME_FILTER = "colorstroke"
 DEFAULT_LOW, DEFAULT_HIGH = 100.0, 200.0
+PREVIEW_POLARITY = WHITE_ON_BLACK  # previews are built in it: light lines on dark, as the hosts show edge maps
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,10 @@ from preprocessors import UNRECORDED_EDGE_POLARITY, check_polarity, unrecorded_p
 from . import import_own, tell_once
 from .hints import WHITE_ON_BLACK_PREPROCESSOR
 
+# what to do with a 3-channel (standard) ControlNet picked for our preprocessor, in the WebUIs' words
+STANDARD_REMEDY = ("in the ControlNet unit, pick that model's own preprocessor (such as canny) for it, or a Color "
+                   "Stroke model for this preprocessor")
+
 try:
     _model = import_own("model")
     MODEL_IMPORT_ERROR = None
@@ -64,16 +68,25 @@ def choose_polarity(recorded: str | None, chosen: str | None, source: str = "the
     return UNRECORDED_EDGE_POLARITY, unrecorded_polarity_note(source, remedy)
 
 
-def resolve(path: str | None, chosen: str | None) -> str:
-    """The edge polarity for the unit's model file (None: no model in sight, as in a preview).
+def check_model(path: str | None):
+    """``checkpoint_info(path)``, after checking that the file is a Color Stroke ControlNet.
 
-    Raises ``model.CheckpointError`` when the file is not a Color Stroke ControlNet (a 3-channel
-    Canny model, an SDXL one, ...), which the host would otherwise fail on with a shape error.
-    Prints the note of ``choose_polarity`` once per message when a model is in sight.
+    Raises ``model.CheckpointError`` saying what the file is (a 3-channel Canny model, an SDXL one, ...)
+    and what to do in a WebUI. None: no file, or one that cannot be read.
     """
     info = checkpoint_info(path)
     if info is not None:
-        _model.check_color_stroke(info, source=os.path.basename(path))
+        _model.check_color_stroke(info, source=os.path.basename(path), standard_remedy=STANDARD_REMEDY)
+    return info
+
+
+def resolve(path: str | None, chosen: str | None) -> str:
+    """The edge polarity for the unit's model file (None: no model in sight, as in a preview).
+
+    Raises ``model.CheckpointError`` as ``check_model`` does. Prints the note of ``choose_polarity``
+    once per message when a model is in sight.
+    """
+    info = check_model(path)
     recorded = info.edge_polarity if info is not None and info.polarity_source == "metadata" else None
     polarity, note = choose_polarity(recorded, chosen, os.path.basename(path) if path else "the model")
     if note and path:

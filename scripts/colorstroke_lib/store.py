@@ -131,11 +131,14 @@ def describe(value) -> str:
         return ""
     if not layer.painted:
         return "The stroke layer is fully transparent: no strokes."
+    height, width = layer.pixels.shape[:2]
+    fitting = (f" It is {width}x{height}: a drawing of another size gets it scaled, of another aspect stretched "
+               "(the generation info then says so).")
     if layer.background is None:
-        return f"Stroke layer: {layer.painted:.0%} of it painted, transparent elsewhere."
+        return f"Stroke layer: {layer.painted:.0%} of it painted, transparent elsewhere.{fitting}"
     colour = "#{:02x}{:02x}{:02x}".format(*layer.background)
     return (f"Stroke layer without transparency: its plain background ({colour}) counts as no stroke, "
-            f"the rest ({layer.painted:.0%}) as strokes.")
+            f"the rest ({layer.painted:.0%}) as strokes.{fitting}")
 
 
 class StrokeStore:
