@@ -1,0 +1,125 @@
+"""Random-weight models for the live WebUI check (``tests/live/README.md``): no download, nothing trained.
+
+Writes into MODELS (a WebUI's ``models`` folder):
+
+- ``Stable-diffusion/random_sd15.safetensors``: an SD 1.5 single file (original key layout, fp16) whose
+  UNet, VAE and text encoder are diffusers / transformers models built from SD 1.5's configs. The keys
+  are renamed with ComfyUI's own conversion tables (``comfy.utils.unet_to_diffusers``,
+  ``comfy.diffusers_convert``), so put a ComfyUI checkout on PYTHONPATH (``$COMFYUI_DIR``);
+- ``ControlNet/control_colorstroke_sd15.safetensors``: our ControlNet built from that UNet
+  (``model.build_controlnet``), its zero convolutions given small random weights so that the hint visibly
+  changes the image; it records white_on_black edges;
+- ``ControlNet/control_v11p_sd15_canny.safetensors``: a standard 3-channel ControlNet, the wrong model for
+  our preprocessor.
+
+Run from the repository root:  PYTHONPATH=.:$COMFYUI_DIR python tests/live/make_models.py MODELS
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from model import build_controlnet, save_checkpoint
+
+UNET_CONFIG = dict(  # SD 1.5's UNet
+    sample_size=64, in_channels=4, out_channels=4, down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+    up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3, block_out_channels=(320, 640, 1280, 1280),
+    layers_per_block=2, cross_attention_dim=768, attention_head_dim=8,
+)
+# the same UNet as ComfyUI describes it, for its key table (transformer_depth_output is read from its end:
+# the first three output blocks, at the lowest resolution, have no attention)
+COMFY_UNET_CONFIG = dict(num_res_blocks=[2] * 4, channel_mult=[1, 2, 4, 4], transformer_depth=[1, 1, 1, 1, 1, 1, 0, 0],
+                         transformer_depth_output=[1] * 9 + [0] * 3, transformer_depth_middle=1)
+VAE_CONFIG = dict(
+    in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
+    up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(128, 256, 512, 512), layers_per_block=2,
+    latent_channels=4, sample_size=512,
+)
+CLIP_CONFIG = dict(  # the ViT-L/14 text tower of SD 1.5
+    vocab_size=49408, hidden_size=768, intermediate_size=3072, projection_dim=768, num_hidden_layers=12,
+    num_attention_heads=12, max_position_embeddings=77, hidden_act="quick_gelu",
+)
+ZERO_CONV_STD = 0.05  # the random weights given to the ControlNet's zero convolutions
+# gain on the hint embedding's last convolution: 16 makes the strokes change the residuals by ~60 % of
+# their mean size (edges ~25 %), so that stroke colours visibly change the image of a random model
+HINT_GAIN = 16.0
+
+
+def ldm_unet(unet) -> dict:
+    """A diffusers UNet's tensors under the original names (``model.diffusion_model.*``)."""
+    import comfy.utils
+
+    names = comfy.utils.unet_to_diffusers(COMFY_UNET_CONFIG)  # diffusers name -> original name
+    state = unet.state_dict()
+    missing = sorted(set(state) - set(names))
+    if missing:
+        raise RuntimeError(f"ComfyUI's table has no original name for {missing[:3]} (and {len(missing)} in all)")
+    return {"model.diffusion_model." + names[key]: tensor for key, tensor in state.items()}
+
+
+def ldm_vae(vae) -> dict:
+    import comfy.diffusers_convert
+
+    return {"first_stage_model." + key: tensor
+            for key, tensor in comfy.diffusers_convert.convert_vae_state_dict(vae.state_dict()).items()}
+
+
+def ldm_text_encoder(text_encoder) -> dict:
+    """SD 1.5 files keep the transformers names of the text encoder under ``cond_stage_model.transformer.``."""
+    return {"cond_stage_model.transformer." + key: tensor for key, tensor in text_encoder.state_dict().items()}
+
+
+def visible_controlnet(unet, hint_channels: int, seed: int):
+    """``build_controlnet`` whose hint visibly changes the image, every channel of it.
+
+    Its output convolutions get small random weights instead of zeros; the hint embedding is drawn again
+    with He-normal weights: with PyTorch's default initialisation each of its 8 convolutions shrinks the
+    signal, and the hint would change the residuals by ~1e-5 of their size (strokes invisible).
+    """
+    controlnet = build_controlnet(unet, hint_channels=hint_channels)
+    generator = torch.Generator().manual_seed(seed)
+    embedding = controlnet.controlnet_cond_embedding
+    with torch.no_grad():
+        for conv in [embedding.conv_in, *embedding.blocks, embedding.conv_out]:
+            fan_in = conv.weight[0].numel()
+            gain = HINT_GAIN if conv is embedding.conv_out else 1.0
+            conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator) * gain * (2.0 / fan_in) ** 0.5)
+            conv.bias.zero_()
+        for conv in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]:
+            conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator) * ZERO_CONV_STD)
+    return controlnet
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("models", type=Path, help="the WebUI's models folder")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    started = time.time()
+    torch.manual_seed(args.seed)
+    unet, vae = UNet2DConditionModel(**UNET_CONFIG), AutoencoderKL(**VAE_CONFIG)
+    text_encoder = CLIPTextModel(CLIPTextConfig(**CLIP_CONFIG))
+    checkpoint = {**ldm_unet(unet), **ldm_vae(vae), **ldm_text_encoder(text_encoder)}
+    sd_path = args.models / "Stable-diffusion" / "random_sd15.safetensors"
+    sd_path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({key: tensor.to(torch.float16).contiguous() for key, tensor in checkpoint.items()}, str(sd_path))
+    controlnets = args.models / "ControlNet"
+    controlnets.mkdir(parents=True, exist_ok=True)
+    ours = save_checkpoint(visible_controlnet(unet, 5, args.seed), controlnets / "control_colorstroke_sd15.safetensors",
+                           layout="ldm", dtype="fp16", metadata={"edge_polarity": "white_on_black"})
+    canny = save_checkpoint(visible_controlnet(unet, 3, args.seed), controlnets / "control_v11p_sd15_canny.safetensors",
+                            layout="ldm", dtype="fp16")
+    for path in (sd_path, ours, canny):
+        print(f"{path} ({path.stat().st_size / 2**20:.0f} MiB)")
+    print(f"{time.time() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
