@@ -18,13 +18,15 @@ MIRRORS=$(cd "$2" && pwd)
 shift 2
 HOSTS=("${@:-forge a1111}")
 # shellcheck disable=SC1091
-source "$REPO/../shared/tools/host-snapshots.sh" >/dev/null
+source "$REPO/../shared/tools/host-snapshots.sh" "$LIVE/snapshots" >/dev/null  # (a sourced script sees our "$@")
 
-mirror() {  # the git dir of owner+name in MIRRORS (a fork of the WebUI is fine: the tag decides)
-  local found
-  found=$(ls -d "$MIRRORS"/$1/repo "$MIRRORS"/$1 2>/dev/null | head -1)
-  [ -n "$found" ] || { echo "no mirror of $1 in $MIRRORS" >&2; exit 1; }
-  echo "$found"
+mirror() {  # the git dir of owner+name in MIRRORS: MIRRORS/owner+name/repo (fetch) or MIRRORS/owner+name
+  local dir
+  for dir in "$MIRRORS/$1/repo" "$MIRRORS/$1"; do
+    if git --git-dir="$dir" rev-parse -q --git-dir >/dev/null 2>&1; then echo "$dir"; return; fi
+  done
+  echo "no git mirror of $1 in $MIRRORS" >&2
+  exit 1
 }
 
 export_tree() {  # export_tree MIRROR COMMIT DEST: the tree of COMMIT, skipping files the mirror lacks
@@ -35,7 +37,7 @@ export_tree() {  # export_tree MIRROR COMMIT DEST: the tree of COMMIT, skipping 
     mkdir -p "$dest/$(dirname "$path")"
     if git --git-dir="$git_dir" cat-file -e "$sha" 2>/dev/null; then
       git --git-dir="$git_dir" cat-file blob "$sha" > "$dest/$path"
-      [ "$mode" = 100755 ] && chmod +x "$dest/$path"
+      if [ "$mode" = 100755 ]; then chmod +x "$dest/$path"; fi
     else
       echo "skipped (absent from the mirror): $dest/$path"
     fi
@@ -85,8 +87,10 @@ setup_forge() {
 setup_a1111() {
   local dir=$LIVE/a1111 webui_git
   mkdir -p "$dir/webui/repositories"
-  webui_git=$(ls -d "$MIRRORS"/*+stable-diffusion-webui/repo | while read -r g; do
-    git --git-dir="$g" rev-parse -q --verify v1.10.1 >/dev/null && echo "$g"; done | head -1)
+  webui_git=""
+  for git_dir in "$MIRRORS"/*+stable-diffusion-webui/repo "$MIRRORS"/*+stable-diffusion-webui; do
+    if git --git-dir="$git_dir" rev-parse -q --verify v1.10.1 >/dev/null 2>&1; then webui_git=$git_dir; break; fi
+  done
   [ -n "$webui_git" ] || { echo "no mirror in $MIRRORS has the tag v1.10.1" >&2; exit 1; }
   export_tree "$webui_git" v1.10.1 "$dir/webui"
   export_tree "$(mirror AUTOMATIC1111+stable-diffusion-webui-assets)" 6f7db241d2f8ba7457bac5ca9753331f0c266917 \
@@ -105,7 +109,8 @@ setup_a1111() {
   python3 -m venv "$dir/venv"
   local pip=("$dir/venv/bin/pip" install -q -c "$dir/constraints.txt")
   "${pip[@]}" torch==2.14.1 torchvision==0.29.1
-  grep -v -E "^setuptools|^torch$" "$dir/webui/requirements_versions.txt" > "$dir/requirements.txt"
+  # its protobuf==3.20.0 gives way to the constraint (onnxruntime, for sd-webui-controlnet, needs >= 4.25.8)
+  grep -v -E "^setuptools|^torch$|^protobuf" "$dir/webui/requirements_versions.txt" > "$dir/requirements.txt"
   "${pip[@]}" -r "$dir/requirements.txt"
   "${pip[@]}" --no-build-isolation "$dir/CLIP"  # k-diffusion imports `clip`, which launch would install from GitHub
   "${pip[@]}" -r "$dir/webui/extensions/sd-webui-controlnet/requirements.txt" onnxruntime
