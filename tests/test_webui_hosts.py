@@ -32,7 +32,6 @@ from preprocessors import BLACK_ON_WHITE, WHITE_ON_BLACK
 
 MODEL_LESS = BLACK_ON_WHITE  # the polarity without a model file in sight: as for a file that records none
 from scripts.colorstroke_lib import geometry, hints, polarity
-from scripts.colorstroke_lib.generation import GENERATION
 from scripts.colorstroke_lib.store import STROKES
 from tests.test_webui_entry import STANDINS as ENTRY_STANDINS, load_entry, png_base64, processing
 

@@ -104,16 +104,16 @@ setup_a1111() {
   export_tree "$(mirror openai+CLIP)" d50d76daa670286dd6cacf3bcd80b5e4823fc8e1 "$dir/CLIP"
   cp -a "$SD_WEBUI_CONTROLNET_DIR" "$dir/webui/extensions/sd-webui-controlnet"
   constraints "$dir/constraints.txt"
-  # sd-webui-controlnet's annotators need mp.solutions (gone from mediapipe 0.10.30 on) and protobuf >= 4.25.8
-  printf 'mediapipe==0.10.21\nprotobuf==4.25.8\n' >> "$dir/constraints.txt"
   python3 -m venv "$dir/venv"
   local pip=("$dir/venv/bin/pip" install -q -c "$dir/constraints.txt")
   "${pip[@]}" torch==2.14.1 torchvision==0.29.1
-  # its protobuf==3.20.0 gives way to the constraint (onnxruntime, for sd-webui-controlnet, needs >= 4.25.8)
-  grep -v -E "^setuptools|^torch$|^protobuf" "$dir/webui/requirements_versions.txt" > "$dir/requirements.txt"
+  grep -v -E "^setuptools|^torch$" "$dir/webui/requirements_versions.txt" > "$dir/requirements.txt"
   "${pip[@]}" -r "$dir/requirements.txt"
   "${pip[@]}" --no-build-isolation "$dir/CLIP"  # k-diffusion imports `clip`, which launch would install from GitHub
-  "${pip[@]}" -r "$dir/webui/extensions/sd-webui-controlnet/requirements.txt" onnxruntime
+  # its annotators need mp.solutions (gone from mediapipe 0.10.30 on), onnxruntime needs protobuf >= 4.25.8:
+  # pip then warns that open-clip-torch wants protobuf < 4, as on a usual A1111 + sd-webui-controlnet
+  "${pip[@]}" -r "$dir/webui/extensions/sd-webui-controlnet/requirements.txt" onnxruntime mediapipe==0.10.21 \
+    protobuf==4.25.8
   # A1111 reads the CLIP tokenizer from the Hugging Face cache: SD 1.5's, shipped with Forge, offline
   local cache=$dir/hf/hub/models--openai--clip-vit-large-patch14 snapshot=0000000000000000000000000000000000000001
   local sd15=$FORGE_DIR/backend/huggingface/runwayml/stable-diffusion-v1-5
