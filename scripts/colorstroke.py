@@ -116,12 +116,10 @@ def before_sampling(p) -> str | None:
 
 
 def forge_canvas():
-    """Forge's painting canvas, whose foreground layer keeps the painted colours; None elsewhere.
+    """Forge's painting canvas (Forge only), whose foreground layer keeps the painted colours.
 
     Forge's brush width is ``scribble_width`` x 20 screen pixels: the smallest (1) is the default.
     """
-    if HOST != FORGE:
-        return None
     from modules_forge.forge_canvas.canvas import ForgeCanvas
 
     return ForgeCanvas(numpy=True, height=512, scribble_color="#ff0000", scribble_width=1)

@@ -13,16 +13,16 @@ Imported only on A1111 with sd-webui-controlnet loaded (its modules are in ``sys
 """
 from __future__ import annotations
 
-import torch
-
 from pathlib import Path
+
+import torch
 
 from internal_controlnet.external_code import (
     Preprocessor, PreprocessorParameter, find_cn_script, get_all_units_in_processing,
 )
 from modules import devices
 from modules import scripts as webui_scripts
-from preprocessors import hint_preview, stretch_note
+from preprocessors import hint_preview
 from scripts import global_state
 
 from . import hints, polarity
@@ -66,8 +66,7 @@ class ColorStrokeCanny(Preprocessor):
         drawing = hints.Drawing(input_image, *hints.thresholds(slider_1, slider_2))
         strokes = STROKES.get()
         hint_map = hints.build_hint(drawing, strokes, polarity.resolve(model_path(model), self.chosen_polarity))
-        if strokes is not None:
-            GENERATION.note(stretch_note(strokes.shape, drawing.image.shape))
+        GENERATION.note_fit(strokes, drawing.image)
         return Preprocessor.Result(hint_map, [hints.canny_preview(hint_map)])
 
 

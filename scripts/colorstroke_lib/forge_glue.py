@@ -23,7 +23,7 @@ from lib_controlnet.enums import InputMode
 from lib_controlnet.external_code import ControlNetUnit
 from modules_forge.shared import add_supported_preprocessor
 from modules_forge.supported_preprocessor import Preprocessor, PreprocessorParameter
-from preprocessors import hint_preview, stretch_note
+from preprocessors import hint_preview
 
 from . import hints, polarity
 from .generation import GENERATION, UnitRequest, check_unit
@@ -85,8 +85,7 @@ class ColorStrokeCanny(Preprocessor):
         drawing = hints.Drawing(input_image, *hints.thresholds(slider_1, slider_2))
         self._recorded.append(drawing)
         strokes = STROKES.get()
-        if strokes is not None:
-            GENERATION.note(stretch_note(strokes.shape, drawing.image.shape))
+        GENERATION.note_fit(strokes, drawing.image)
         hint_map = hints.build_hint(drawing, strokes, hints.PREVIEW_POLARITY)
         return hint_preview(hint_map.hint, hint_map.polarity)
 

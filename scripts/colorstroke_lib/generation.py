@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from preprocessors import HINT_CHANNELS, HintError
+from preprocessors import HINT_CHANNELS, HintError, stretch_note
 
 from . import hints, polarity
 
@@ -109,6 +109,11 @@ class Generation:
         """Something the person should see beside the image (e.g. a stretched stroke layer); once each."""
         if text and text not in self.notes:
             self.notes.append(text)
+
+    def note_fit(self, strokes, drawing) -> None:
+        """Note how a stroke layer (HxWx4, or None) is fitted to a drawing (HxW[xC]) of another size."""
+        if strokes is not None:
+            self.note(stretch_note(strokes.shape, drawing.shape))
 
     def shortfall(self) -> str | None:
         """Why the generation must stop because a unit's hint never reached ControlNet, or None."""
