@@ -4,7 +4,8 @@ import os
 
 from ..model import CheckpointError, check_color_stroke, inspect_checkpoint
 from ..preprocessors import HINT_CHANNELS, UNRECORDED_EDGE_POLARITY, unrecorded_polarity_note
-from .common import POLARITY_ATTR, log
+from .common import POLARITY_ATTR
+from .host import tell
 
 # what model/ says a file is -> the stock ComfyUI node that loads such a file
 COMFY_NODE_FOR = {
@@ -18,10 +19,16 @@ STOCK_CONTROLNET_NODES = "Load ControlNet Model and Apply ControlNet, with an IM
 _told = set()
 
 
-def check_file(path: str, polarity_if_unknown: str):
-    """``model.CheckpointInfo`` of the file, or CheckpointError saying what it is and which node loads it."""
-    name = os.path.basename(path)
-    info = inspect_checkpoint(path, polarity=polarity_if_unknown)
+def check_file(path: str, polarity_if_unknown: str, name: str | None = None):
+    """``model.CheckpointInfo`` of the file, or CheckpointError saying what it is and which node loads it.
+
+    name: the file as the person picked it (its name in models/controlnet); messages show it, not the path.
+    """
+    name = name or os.path.basename(path)
+    try:
+        info = inspect_checkpoint(path, polarity=polarity_if_unknown)
+    except CheckpointError as error:
+        raise CheckpointError(str(error).replace(path, f"{name} (in models/controlnet)")) from None
     try:
         return check_color_stroke(info, source=repr(name))
     except CheckpointError as error:
@@ -49,21 +56,23 @@ def tell_once(note: tuple[int, str] | None) -> None:
     """Log ``note`` the first time it comes up in this ComfyUI process (once per file and choice)."""
     if note is not None and note[1] not in _told:
         _told.add(note[1])
-        log.log(note[0], "color stroke: %s", note[1])
+        tell(note[1], note[0])
 
 
-def load_color_stroke(path: str, polarity_if_unknown: str):
+def load_color_stroke(path: str, polarity_if_unknown: str, name: str | None = None):
     """ComfyUI ``ControlNet`` for the file at ``path``, with the edge polarity it expects recorded on it.
 
-    The polarity is the file's; for a file that records none, ``polarity_if_unknown`` (logged once per file).
+    The polarity is the file's; for a file that records none, ``polarity_if_unknown`` (said once per file).
+    name: the file's name in models/controlnet, for messages (default: the path's last part).
     """
     import comfy.controlnet
 
-    info = check_file(path, polarity_if_unknown)
-    tell_once(polarity_note(info, os.path.basename(path)))
+    name = name or os.path.basename(path)
+    info = check_file(path, polarity_if_unknown, name)
+    tell_once(polarity_note(info, name))
     control_net = comfy.controlnet.load_controlnet(path)
     if control_net is None:
-        raise CheckpointError(f"ComfyUI could not load {os.path.basename(path)!r} although it looks like a Color "
+        raise CheckpointError(f"ComfyUI could not load {name!r} although it looks like a Color "
                               f"Stroke ControlNet ({info.layout} layout); see the console log for ComfyUI's reason")
     setattr(control_net, POLARITY_ATTR, info.edge_polarity)
     return control_net

@@ -2,6 +2,8 @@
 import logging
 
 CATEGORY = "conditioning/color stroke"
+IMAGE_CATEGORY = "image/color stroke"  # nodes that only work on images (the overlay)
+DEFAULT_BACKGROUND = "#FFFFFF"  # the preprocessor's background colour widget, as parse_colour reads it
 MASK_MARKS = ("no_stroke", "stroke")  # what a value of 1 in a stroke mask marks
 STROKE_HINT = "STROKE_HINT"  # Bx5xHxW float32 torch tensor in [0, 1], edge channel white on black
 

@@ -7,22 +7,49 @@ the mask the right way round and converts between torch and numpy.
 """
 from __future__ import annotations
 
+import logging
+import re
+
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..preprocessors import DEFAULT_EDGE_POLARITY, HintError, hint_preview, inference_hint, stretch_note
-from .common import MASK_MARKS, log
+from ..preprocessors import (
+    DEFAULT_EDGE_POLARITY, HintError, hint_preview, inference_hint, resize_drawing, stretch_note,
+)
+from .common import DEFAULT_BACKGROUND, MASK_MARKS
+from .host import tell
 
 LOADIMAGE_PLACEHOLDER = (64, 64)  # LoadImage's all-zero MASK for an image without alpha
+# Strokes over more of the picture than this are a misread layer (a mask read the wrong way round, an
+# opaque image read by a background colour it lacks), not strokes: painted strokes leave most of it bare.
+MOST_OF_THE_PICTURE = 0.9
+# Strokes that lie almost all on the drawing's lines are the drawing's own mask or alpha read as strokes:
+# people paint regions, not lines. Checked when strokes cover at least ON_LINES_MIN_COVERAGE of the picture.
+ON_THE_LINES = 0.9
+ON_LINES_MIN_COVERAGE = 0.005
+LINE_SOURCES = {"mask": "strokes_mask", "alpha": "the strokes image's alpha", "background": "its colours"}
+PAINTER_REMEDY = ("To paint strokes inside ComfyUI, use Color Stroke Painter (it also reads a drawing painted "
+                  "over in the Mask Editor when the Mask Editor is opened on the painter node).")
 
 
-def colour_from_int(value: int) -> tuple[float, float, float]:
-    """ComfyUI's colour widget value 0xRRGGBB -> (r, g, b) in [0, 1]."""
-    if not 0 <= int(value) <= 0xFFFFFF:
-        raise HintError(f"background colour {value} is not a 0xRRGGBB value")
-    value = int(value)
-    return ((value >> 16) / 255.0, ((value >> 8) & 0xFF) / 255.0, (value & 0xFF) / 255.0)
+def parse_colour(value) -> tuple[float, float, float]:
+    """A colour as the node's background widget holds it -> (r, g, b) in [0, 1].
+
+    "#RRGGBB" or "RRGGBB" (the widget, with its colour picker), or 0xRRGGBB as an int (workflows saved
+    when the widget was a number box, and API prompts that send one).
+    """
+    text = str(value).strip()
+    if isinstance(value, int) or text.isdigit():
+        number = int(text)
+    elif re.fullmatch(r"#?[0-9a-fA-F]{6}", text):
+        number = int(text.lstrip("#"), 16)
+    else:
+        number = -1
+    if not 0 <= number <= 0xFFFFFF:
+        raise HintError(f"background {value!r} is not a colour; write it as #RRGGBB, e.g. #FFFFFF for white")
+    return ((number >> 16) / 255.0, ((number >> 8) & 0xFF) / 255.0, (number & 0xFF) / 255.0)
 
 
 def batch_size(name: str, tensor, expected_ndim: int) -> int:
@@ -54,15 +81,54 @@ def stroke_alpha(mask, strokes_size: tuple[int, int], mask_marks: str):
     batch_size("strokes_mask", mask, 3)
     size = tuple(mask.shape[-2:])
     if size == LOADIMAGE_PLACEHOLDER and size != strokes_size and not mask.any():
-        log.info("color stroke: strokes_mask is LoadImage's empty mask of an image without transparency; "
-                 "ignoring it and reading strokes by the background colour")
+        tell("strokes_mask is LoadImage's empty mask of an image without transparency; ignoring it and reading "
+             "strokes by the background colour", logging.INFO)
         return None
     mask = mask.float()[:, None]
     if size != strokes_size:
-        log.warning("color stroke: strokes_mask is %dx%d but the strokes image is %dx%d; stretching the mask",
-                    size[1], size[0], strokes_size[1], strokes_size[0])
+        tell(f"strokes_mask is {size[1]}x{size[0]} but the strokes image is {strokes_size[1]}x{strokes_size[0]}; "
+             "stretching the mask")
         mask = F.interpolate(mask, size=strokes_size, mode="bilinear", align_corners=False).clamp_(0.0, 1.0)
     return 1.0 - mask if mask_marks == "no_stroke" else mask
+
+
+def same_picture(lineart, strokes) -> bool:
+    """Whether the stroke image is the drawing itself (same size, RGB within 1/255 everywhere)."""
+    if strokes is lineart:
+        return True
+    if strokes.shape[:3] != lineart.shape[:3] and not (strokes.shape[0] == 1 and strokes.shape[1:3] == lineart.shape[1:3]):
+        return False
+    difference = (strokes[..., :3].float() - lineart[..., :3].float().to(strokes.device)).abs_()
+    return bool(difference.max() <= 1.0 / 255.0)
+
+
+def misread_message(coverage: float, read_from: str, mask_marks: str, background) -> str:
+    """What to change when strokes were read over ``coverage`` (a fraction) of the picture.
+
+    read_from: "mask" (strokes_mask), "alpha" (a 4-channel strokes IMAGE) or "background" (the colour)."""
+    share = f"{coverage:.0%} of the picture"
+    if read_from == "mask":
+        other = "stroke" if mask_marks == "no_stroke" else "no_stroke"
+        return (f"strokes_mask marks {share} as strokes (read with mask_marks = {mask_marks}), so the strokes would "
+                f"hide the drawing. If the mask is the other way round, set mask_marks to {other} (Load Image's MASK "
+                "of a transparent PNG needs no_stroke); if it is not the stroke layer's mask, connect the MASK of the "
+                "Load Image that holds the strokes")
+    if read_from == "alpha":
+        return (f"the strokes image is opaque over {share}, so the strokes would hide the drawing; a stroke layer "
+                "is transparent wherever nothing is painted")
+    return (f"{share} of the strokes image differs from background {background!r}, so the strokes would hide the "
+            "drawing. If the strokes image is a transparent PNG from Load Image, connect that Load Image's MASK to "
+            "strokes_mask; if the strokes are painted on another colour, set background to that colour")
+
+
+def share_on_the_lines(hint: np.ndarray) -> float:
+    """Of the stroke pixels (A > 0.5) of a 5xHxW hint (edges white on black), the share within 2 pixels of an
+    edge; 0 when strokes cover less than ON_LINES_MIN_COVERAGE of the picture."""
+    strokes = hint[4] > 0.5
+    if strokes.mean() < ON_LINES_MIN_COVERAGE:
+        return 0.0
+    near_lines = cv2.dilate((hint[0] > 0.5).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    return float((strokes & near_lines).sum() / strokes.sum())
 
 
 def to_uint8(image) -> np.ndarray:
@@ -76,14 +142,16 @@ def to_numpy(tensor) -> np.ndarray:
 
 
 def build_hints(lineart, strokes=None, strokes_mask=None, low: float = 100, high: float = 200,
-                edge_source: str = "canny", mask_marks: str = "no_stroke", background: int = 0xFFFFFF):
+                edge_source: str = "canny", mask_marks: str = "no_stroke", background=DEFAULT_BACKGROUND,
+                resolution: int = 0):
     """Hints for a batch of drawings and stroke layers.
 
     lineart: IMAGE BxHxWxC. strokes: IMAGE BsxHsxWsxC or None. strokes_mask: MASK or None.
     Each input holds 1 item or the same N; a single item is used for every drawing. Stroke layers of
     another size are stretched to the drawing (with a warning). Strokes are read from the mask when one
     is given, else from the alpha of a 4-channel IMAGE, else as pixels differing from ``background``
-    (0xRRGGBB).
+    (as ``parse_colour`` reads it). resolution: 0 keeps the drawing's size; else the drawing's shorter
+    side is scaled to that many pixels first (the stroke layers follow it).
     Returns (hint Bx5xHxW float32 in [0, 1], edges white on black; preview BxHxWx3 float32).
     """
     sizes = {"lineart": batch_size("lineart", lineart, 4)}
@@ -94,17 +162,24 @@ def build_hints(lineart, strokes=None, strokes_mask=None, low: float = 100, high
             alpha = stroke_alpha(strokes_mask, tuple(strokes.shape[1:3]), mask_marks)
         if alpha is not None:
             sizes["strokes_mask"] = alpha.shape[0]
+        if same_picture(lineart, strokes):
+            raise HintError("the strokes image is the line drawing itself (the same picture is connected to lineart "
+                            "and strokes); connect the stroke layer to strokes. " + PAINTER_REMEDY)
         note = stretch_note(strokes.shape[1:3], lineart.shape[1:3])
         if note:
-            log.warning("color stroke: %s", note)
+            tell(note)
     elif strokes_mask is not None:
         raise HintError("strokes_mask is connected but strokes is not; connect the stroke image too")
     n = common_batch(sizes)
 
     drawings = to_uint8(lineart)
+    if resolution:
+        drawings = [resize_drawing(drawing, resolution) for drawing in drawings]
     layers = None if strokes is None else to_numpy(strokes)
     alphas = None if alpha is None else to_numpy(alpha[:, 0])
-    colour = None if strokes is None or alphas is not None or strokes.shape[-1] == 4 else colour_from_int(background)
+    read_from = None if strokes is None else "mask" if alphas is not None else "alpha" if strokes.shape[-1] == 4 \
+        else "background"
+    colour = parse_colour(background) if read_from == "background" else None
     hints, previews = [], []
     for i in range(n):
         hint = inference_hint(
@@ -114,6 +189,13 @@ def build_hints(lineart, strokes=None, strokes_mask=None, low: float = 100, high
             background=colour,
             low=low, high=high, edge_source=edge_source, polarity=DEFAULT_EDGE_POLARITY,
         )
+        coverage = float((hint[4] > 0.5).mean())
+        if coverage > MOST_OF_THE_PICTURE:
+            raise HintError(misread_message(coverage, read_from, mask_marks, background))
+        if share_on_the_lines(hint) > ON_THE_LINES:
+            raise HintError(f"the strokes lie on the drawing's lines (read from {LINE_SOURCES[read_from]}), so this is "
+                            "the drawing's own mask or alpha, not a stroke layer: connect the MASK of the Load Image "
+                            "that holds the strokes. " + PAINTER_REMEDY)
         hints.append(torch.from_numpy(hint))
         previews.append(torch.from_numpy(hint_preview(hint, DEFAULT_EDGE_POLARITY)))
     return stack(hints), stack(previews).float().div_(255.0)

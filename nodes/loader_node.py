@@ -35,4 +35,4 @@ class LoadColorStrokeControlNet:
         from .checkpoint import load_color_stroke
 
         path = folder_paths.get_full_path_or_raise("controlnet", control_net_name)
-        return (load_color_stroke(path, polarity_if_unknown),)
+        return (load_color_stroke(path, polarity_if_unknown, control_net_name),)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from ..preprocessors import (
     DEFAULT_EDGE_POLARITY, HINT_CHANNELS, UNRECORDED_EDGE_POLARITY, HintError, check_polarity, convert_polarity,
 )
-from .common import POLARITY_ATTR, log
+from .common import POLARITY_ATTR
+from .host import tell
 
 
 def model_hint_channels(control_net) -> int:
@@ -25,9 +26,9 @@ def model_polarity(control_net) -> str:
     stock loader does not read the file's polarity, as for any file that records none)."""
     polarity = getattr(control_net, POLARITY_ATTR, None)
     if polarity is None:
-        log.warning("color stroke: this CONTROL_NET was not loaded by Load Color Stroke ControlNet, so its edge "
-                    "polarity is unknown; assuming %s (the original colour-stroke model). Load it with Load Color "
-                    "Stroke ControlNet, which reads the polarity the file records", UNRECORDED_EDGE_POLARITY)
+        tell("this CONTROL_NET was not loaded by Load Color Stroke ControlNet, so its edge polarity is unknown; "
+             f"assuming {UNRECORDED_EDGE_POLARITY} (the original colour-stroke model). Load it with Load Color "
+             "Stroke ControlNet, which reads the polarity the file records")
         return UNRECORDED_EDGE_POLARITY
     return check_polarity(polarity)
 

@@ -1,10 +1,10 @@
 """Lineart Overlay: multiply the original drawing over the decoded image, as colourists do."""
-from .common import CATEGORY
+from .common import IMAGE_CATEGORY
 
 
 class LineartOverlay:
     DESCRIPTION = "Multiplies the line drawing over the generated image so its lines stay crisp."
-    CATEGORY = CATEGORY
+    CATEGORY = IMAGE_CATEGORY
     FUNCTION = "overlay"
     RETURN_TYPES = ("IMAGE",)
     RETURN_NAMES = ("image",)

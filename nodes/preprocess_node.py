@@ -1,6 +1,6 @@
 """Color Stroke + Canny: a line drawing and painted strokes -> STROKE_HINT + IMAGE preview."""
 from ..preprocessors import EDGE_SOURCES
-from .common import CATEGORY, MASK_MARKS, STROKE_HINT
+from .common import CATEGORY, DEFAULT_BACKGROUND, MASK_MARKS, STROKE_HINT
 
 
 class ColorStrokeCanny:
@@ -12,7 +12,9 @@ class ColorStrokeCanny:
     RETURN_NAMES = ("hint", "preview")
     OUTPUT_TOOLTIPS = (
         "The 5-channel hint [edge, R, G, B, A]; connect it to Apply Color Stroke ControlNet (not to image nodes).",
-        "What the model sees: edges light grey on black with the strokes over them; for Preview/Save Image.",
+        "What the model sees: edges light grey on black with the strokes over them; for Preview/Save Image. To "
+        "reuse a hint, keep its drawing and stroke layer (the painter's layer is a PNG in input/colorstroke/): the hint "
+        "is rebuilt from them in milliseconds.",
     )
 
     @classmethod
@@ -34,9 +36,15 @@ class ColorStrokeCanny:
                                "means. no_stroke: LoadImage's MASK of a transparent PNG layer (1 = transparent, "
                                "0 = painted). stroke: 1 = stroke, e.g. a mask drawn over the strokes in the Mask "
                                "Editor. Ignored without strokes_mask."}),
-                "background": ("INT", {"default": 0xFFFFFF, "min": 0, "max": 0xFFFFFF, "step": 1, "display": "color",
-                               "tooltip": "Only for a strokes image with no alpha and no strokes_mask: pixels of this "
-                               "colour (within 2%) are not strokes, e.g. white for strokes painted on a white canvas."}),
+                "background": ("STRING", {"default": DEFAULT_BACKGROUND, "widgetType": "COLORSTROKE_COLOR", "tooltip": "Only for a strokes image "
+                               "with no alpha and no strokes_mask: pixels of this colour (#RRGGBB, within 2%) are not "
+                               "strokes, e.g. #FFFFFF for strokes painted on a white canvas. Click the swatch to pick "
+                               "one."}),
+                "resolution": ("INT", {"default": 0, "min": 0, "max": 16384, "step": 64, "tooltip": "0 keeps the "
+                               "drawing's size. Otherwise the drawing's shorter side is scaled to this many pixels "
+                               "before its edges are found, as comfyui_controlnet_aux's preprocessors do; the stroke "
+                               "layer follows. Use the size you generate at (e.g. 512 for SD 1.5) to keep lines of the "
+                               "thickness the model saw."}),
             },
             "optional": {
                 "strokes": ("IMAGE", {"tooltip": "The colour strokes: a transparent PNG layer from LoadImage (connect "
@@ -47,8 +55,9 @@ class ColorStrokeCanny:
             },
         }
 
-    def build(self, lineart, edge_source, low, high, mask_marks, background, strokes=None, strokes_mask=None):
+    def build(self, lineart, edge_source, low, high, mask_marks, background, resolution=0, strokes=None,
+              strokes_mask=None):
         from .hint_batch import build_hints
 
         return build_hints(lineart, strokes, strokes_mask, low=low, high=high, edge_source=edge_source,
-                           mask_marks=mask_marks, background=background)
+                           mask_marks=mask_marks, background=background, resolution=resolution)

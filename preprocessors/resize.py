@@ -140,3 +140,23 @@ def resize_hint_batch(hint, size, polarity: str = WHITE_ON_BLACK):
         strokes = F.interpolate(strokes, size=(height, width), mode="bilinear", align_corners=False)
     edges = edges if polarity == WHITE_ON_BLACK else 1.0 - edges
     return torch.cat([edges, strokes], dim=1).clamp_(0.0, 1.0)
+
+
+def short_side_size(size, short_side: int) -> tuple[int, int]:
+    """(height, width) scaled so that the shorter side is ``short_side`` pixels, the aspect kept (rounded)."""
+    height, width = _check_size(size)
+    if short_side < 2:
+        raise HintError(f"a resolution of {short_side} pixels is too small; use 0 to keep the drawing's size")
+    scale = short_side / min(height, width)
+    return max(2, round(height * scale)), max(2, round(width * scale))
+
+
+def resize_drawing(drawing: np.ndarray, short_side: int) -> np.ndarray:
+    """HxWxC uint8 drawing -> its shorter side at ``short_side`` pixels (area when shrinking, cubic when
+    enlarging, so thin lines stay continuous); the same array when it already is that size."""
+    height, width = short_side_size(drawing.shape[:2], short_side)
+    if (height, width) == drawing.shape[:2]:
+        return drawing
+    shrinking = height * width < drawing.shape[0] * drawing.shape[1]
+    resized = cv2.resize(drawing, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+    return resized.reshape(height, width, *drawing.shape[2:])

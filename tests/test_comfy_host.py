@@ -10,23 +10,16 @@ folder; the server test runs ``main.py --cpu`` on a free local port.
 import asyncio
 import importlib
 import json
-import os
-import pathlib
-import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
+import urllib.parse
 import urllib.request
 
 import numpy as np
 import pytest
 
-COMFYUI_DIR = os.environ.get("COMFYUI_DIR")
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-FOLDER = "ColorStrokeControlNet"  # the clone's folder name in custom_nodes
-OURS = ("ColorStrokeCanny", "LoadColorStrokeControlNet", "ApplyColorStrokeControlNet", "ColorStrokeLineartOverlay")
+from tests.comfy_server import COMFYUI_DIR, EXAMPLE, FOLDER, ROOT, comfyui_server, http, run_prompt
+
+OURS = ("ColorStrokePainter", "ColorStrokeCanny", "LoadColorStrokeControlNet", "ApplyColorStrokeControlNet", "ColorStrokeLineartOverlay")
 FRONTEND_ONLY = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
 
 pytestmark = [pytest.mark.host, pytest.mark.skipif(not COMFYUI_DIR, reason="set COMFYUI_DIR to a ComfyUI checkout")]
@@ -283,58 +276,11 @@ def test_overlay_crops_and_scales_the_drawing_like_controlnet_scales_the_hint(co
 
 # --- the server ---------------------------------------------------------------------------------------
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def http(url, body=None, timeout=30):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """``main.py --cpu`` with our package in custom_nodes and the example images in input/."""
-    base = tmp_path_factory.mktemp("comfy_base")
-    for folder in ("custom_nodes", "input", "output", "user", "models/controlnet"):
-        (base / folder).mkdir(parents=True)
-    (base / "custom_nodes" / FOLDER).symlink_to(ROOT, target_is_directory=True)
-    for name in ("lineart.png", "strokes.png"):
-        shutil.copy(ROOT / "example_workflows" / name, base / "input" / name)
-    port = free_port()
-    log = open(base / "server.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port), "--base-directory", str(base),
-         "--disable-auto-launch", "--disable-api-nodes", "--database-url", "sqlite:///:memory:"],
-        cwd=COMFYUI_DIR, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, (base / "server.log").read_text()[-3000:]
-            try:
-                if http(url + "/system_stats", timeout=5)[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "ComfyUI did not start in 180 s:\n" + (base / "server.log").read_text()[-3000:]
-            time.sleep(1)
+    with comfyui_server(tmp_path_factory.mktemp("comfy_base")) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -346,10 +292,17 @@ def object_info(server):
 
 def test_server_lists_our_nodes_with_their_inputs(object_info):
     for name in OURS:
-        assert object_info[name]["category"] == "conditioning/color stroke"
+        image_node = name == "ColorStrokeLineartOverlay"
+        assert object_info[name]["category"] == ("image/color stroke" if image_node else "conditioning/color stroke")
         assert object_info[name]["python_module"] == f"custom_nodes.{FOLDER}"
     pre = object_info["ColorStrokeCanny"]
-    assert set(pre["input"]["required"]) == {"lineart", "edge_source", "low", "high", "mask_marks", "background"}
+    assert set(pre["input"]["required"]) == {"lineart", "edge_source", "low", "high", "mask_marks", "background",
+                                             "resolution"}
+    assert pre["input"]["required"]["background"][1]["widgetType"] == "COLORSTROKE_COLOR"
+    painter = object_info["ColorStrokePainter"]
+    assert painter["input"]["required"]["strokes"][1]["widgetType"] == "COLORSTROKE_CANVAS"
+    assert "color_stroke_example.png" in painter["input"]["required"]["image"][0]  # put in place for the example
+    assert painter["output"] == ["IMAGE", "IMAGE", "MASK"]
     assert set(pre["input"]["optional"]) == {"strokes", "strokes_mask"}
     assert pre["output"] == ["STROKE_HINT", "IMAGE"] and pre["output_name"] == ["hint", "preview"]
     apply = object_info["ApplyColorStrokeControlNet"]
@@ -366,19 +319,11 @@ def test_server_runs_the_preprocessor_into_preview_image(server):
         "2": {"class_type": "LoadImage", "inputs": {"image": "strokes.png"}},
         "3": {"class_type": "ColorStrokeCanny", "inputs": {
             "lineart": ["1", 0], "strokes": ["2", 0], "strokes_mask": ["2", 1], "edge_source": "canny",
-            "low": 100, "high": 200, "mask_marks": "no_stroke", "background": 0xFFFFFF}},
+            "low": 100, "high": 200, "mask_marks": "no_stroke", "background": 0xFFFFFF,  # an older API prompt
+            "resolution": 0}},
         "4": {"class_type": "PreviewImage", "inputs": {"images": ["3", 1]}},
     }
-    status, queued = http(server + "/prompt", {"prompt": prompt})
-    assert status == 200 and queued["node_errors"] == {}, queued
-    deadline = time.monotonic() + 120
-    while True:
-        history = http(f"{server}/history/{queued['prompt_id']}")[1]
-        entry = history.get(queued["prompt_id"])
-        if entry and entry["status"]["completed"] or entry and entry["status"]["status_str"] == "error":
-            break
-        assert time.monotonic() < deadline, "the prompt did not finish in 120 s"
-        time.sleep(0.5)
+    entry = run_prompt(server, prompt)
     assert entry["status"]["status_str"] == "success", entry["status"]
     images = entry["outputs"]["4"]["images"]
     assert len(images) == 1 and images[0]["type"] == "temp"
@@ -389,7 +334,7 @@ def test_server_refuses_a_hint_wired_into_preview_image(server):
         "1": {"class_type": "LoadImage", "inputs": {"image": "lineart.png"}},
         "3": {"class_type": "ColorStrokeCanny", "inputs": {
             "lineart": ["1", 0], "edge_source": "canny", "low": 100, "high": 200, "mask_marks": "no_stroke",
-            "background": 0xFFFFFF}},
+            "background": "#FFFFFF", "resolution": 0}},
         "4": {"class_type": "PreviewImage", "inputs": {"images": ["3", 0]}},
     }
     status, answer = http(server + "/prompt", {"prompt": prompt})
@@ -398,7 +343,9 @@ def test_server_refuses_a_hint_wired_into_preview_image(server):
 
 def widget_inputs(info):
     """(name, spec) of the inputs a UI workflow stores in widgets_values, in order, with the extra
-    values the frontend adds (seed's control_after_generate, LoadImage's upload button)."""
+    values the frontend adds (seed's control_after_generate after the seed; the upload button of an
+    image_upload input after the node's other widgets)."""
+    upload = False
     for group in ("required", "optional"):
         for name in info["input_order"].get(group, []):
             spec = info["input"][group][name]
@@ -407,15 +354,16 @@ def widget_inputs(info):
                 yield name, spec
                 if options.get("control_after_generate"):
                     yield None, ["COMBO", {}]
-                if options.get("image_upload"):
-                    yield None, ["COMBO", {}]
+                upload = upload or options.get("image_upload", False)
+    if upload:
+        yield None, ["COMBO", {}]
 
 
 def test_example_workflow_matches_the_servers_nodes(object_info, server):
-    workflow = json.loads((ROOT / "example_workflows" / "color_stroke_basic.json").read_text())
+    workflow = json.loads((ROOT / "example_workflows" / f"{EXAMPLE}.json").read_text())
     by_id = {n["id"]: n for n in workflow["nodes"]}
     types = {n["type"] for n in workflow["nodes"]}
-    assert set(OURS) <= types and {"LoadImage", "CheckpointLoaderSimple", "CLIPTextEncode", "EmptyLatentImage",
+    assert set(OURS) <= types and {"Note", "CheckpointLoaderSimple", "CLIPTextEncode", "EmptyLatentImage",
                                    "KSampler", "VAEDecode", "SaveImage", "PreviewImage"} <= types
     prompt = {}
     for n in workflow["nodes"]:
@@ -448,4 +396,40 @@ def test_example_workflow_matches_the_servers_nodes(object_info, server):
             assert item["type"] == "value_not_in_list", item
             assert item["extra_info"]["input_name"] in ("ckpt_name", "control_net_name"), item
     status, templates = http(server + "/workflow_templates")
-    assert status == 200 and "color_stroke_basic" in templates.get(FOLDER, [])
+    assert status == 200 and EXAMPLE in templates.get(FOLDER, [])
+    thumbnail = f"{server}/api/workflow_templates/{FOLDER}/{urllib.parse.quote(EXAMPLE)}.jpg"
+    with urllib.request.urlopen(thumbnail, timeout=30) as response:  # the template browser's card picture
+        assert response.status == 200 and response.read(3) == b"\xff\xd8\xff"
+
+
+def painter_prompt(strokes, background="#FFFFFF"):
+    return {
+        "1": {"class_type": "ColorStrokePainter", "inputs": {"image": "color_stroke_example.png", "strokes": strokes}},
+        "2": {"class_type": "ColorStrokeCanny", "inputs": {
+            "lineart": ["1", 0], "strokes": ["1", 1], "strokes_mask": ["1", 2], "edge_source": "canny", "low": 100,
+            "high": 200, "mask_marks": "no_stroke", "background": background, "resolution": 0}},
+        "3": {"class_type": "PreviewImage", "inputs": {"images": ["2", 1]}},
+    }
+
+
+def test_server_runs_the_painter_on_the_layer_file_an_api_prompt_names(server, object_info):
+    entry = run_prompt(server, painter_prompt("colorstroke/color_stroke_example_strokes.png"))
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    status, answer = http(server + "/prompt", {"prompt": painter_prompt("colorstroke/nothing-here.png")})
+    assert status == 400
+    assert "'colorstroke/nothing-here.png' is not in ComfyUI's input folder" in json.dumps(answer)
+
+
+def test_server_shows_a_misread_layer_in_the_error_it_returns(server):
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "lineart.png"}},
+        "2": {"class_type": "LoadImage", "inputs": {"image": "strokes.png"}},
+        "3": {"class_type": "ColorStrokeCanny", "inputs": {
+            "lineart": ["1", 0], "strokes": ["2", 0], "edge_source": "canny", "low": 100, "high": 200,
+            "mask_marks": "no_stroke", "background": "#FFFFFF", "resolution": 0}},
+        "4": {"class_type": "PreviewImage", "inputs": {"images": ["3", 1]}},
+    }
+    entry = run_prompt(server, prompt)
+    assert entry["status"]["status_str"] == "error"
+    error = next(message for kind, message in entry["status"]["messages"] if kind == "execution_error")
+    assert "connect that Load Image's MASK to strokes_mask" in error["exception_message"]

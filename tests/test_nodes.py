@@ -68,16 +68,17 @@ def loadimage(rgba):
 
 # --- the node classes ---------------------------------------------------------------------------
 
-def test_mappings_name_four_nodes_in_our_category_with_tooltips():
+def test_mappings_name_five_nodes_in_our_categories_with_tooltips():
     nodes = sub("nodes")
     assert set(nodes.NODE_CLASS_MAPPINGS) == set(nodes.NODE_DISPLAY_NAME_MAPPINGS)
-    assert len(nodes.NODE_CLASS_MAPPINGS) == 4
+    assert len(nodes.NODE_CLASS_MAPPINGS) == 5
     for name, cls in nodes.NODE_CLASS_MAPPINGS.items():
-        assert cls.CATEGORY == "conditioning/color stroke"
+        image_node = name == "ColorStrokeLineartOverlay"
+        assert cls.CATEGORY == ("image/color stroke" if image_node else "conditioning/color stroke")
         assert callable(getattr(cls, cls.FUNCTION))
         assert len(cls.OUTPUT_TOOLTIPS) == len(cls.RETURN_TYPES) == len(cls.RETURN_NAMES)
-        if name == "LoadColorStrokeControlNet":
-            continue  # its INPUT_TYPES lists ComfyUI's model folder: tested in test_comfy_host.py
+        if name in ("LoadColorStrokeControlNet", "ColorStrokePainter"):
+            continue  # their INPUT_TYPES list ComfyUI's folders: tested in test_comfy_host.py
         for group in cls.INPUT_TYPES().values():
             for input_name, spec in group.items():
                 assert spec[1].get("tooltip"), f"{name}.{input_name} has no tooltip"
@@ -92,7 +93,7 @@ def test_a_5_channel_hint_never_comes_out_as_an_image():
 def test_preprocessor_node_equals_the_contract_function(drawing, layer, pp):
     node = sub("nodes").NODE_CLASS_MAPPINGS["ColorStrokeCanny"]()
     rgb, mask = loadimage(layer)
-    hint, preview = node.build(as_image(drawing), "canny", 100, 200, "no_stroke", 0xFFFFFF, strokes=rgb, strokes_mask=mask)
+    hint, preview = node.build(as_image(drawing), "canny", 100, 200, "no_stroke", "#FFFFFF", strokes=rgb, strokes_mask=mask)
     expected = pp.inference_hint(drawing, layer)
     assert hint.dtype == torch.float32 and hint.shape == (1, 5, 512, 512)
     np.testing.assert_allclose(hint[0].numpy(), expected, atol=1.5 / 255)
@@ -160,8 +161,9 @@ def test_bad_thresholds_and_modes_say_what_to_do(drawing, layer, hb, pp):
         hb.build_hints(as_image(drawing), low=200, high=100)
     with pytest.raises(pp.HintError, match="mask_marks"):
         hb.build_hints(as_image(drawing), rgb, mask, mask_marks="alpha")
-    with pytest.raises(pp.HintError, match="0xRRGGBB"):
-        hb.build_hints(as_image(drawing), rgb, background=-1)
+    for wrong in (-1, 0x1000000, "white", "#FFF"):
+        with pytest.raises(pp.HintError, match="#RRGGBB"):
+            hb.build_hints(as_image(drawing), rgb, background=wrong)
 
 
 # --- batches and sizes --------------------------------------------------------------------------
@@ -329,3 +331,129 @@ def test_overlay_refuses_mismatches(pp):
         ov.multiply_lines(torch.rand(3, 4, 4, 3), torch.rand(2, 4, 4, 3), 1.0)
     with pytest.raises(pp.HintError, match="line layer is"):
         ov.multiply_lines(torch.rand(1, 4, 4, 3), torch.rand(1, 8, 4, 3), 1.0)
+
+
+# --- what a person gets wrong is named, not misread ----------------------------------------------------
+
+def test_background_colour_reads_hex_and_the_old_number_box(hb):
+    assert hb.parse_colour("#FF8000") == hb.parse_colour("ff8000") == (1.0, 128 / 255, 0.0)
+    assert hb.parse_colour(0xFFFFFF) == hb.parse_colour("16777215") == (1.0, 1.0, 1.0)
+
+
+def test_a_transparent_layer_without_its_mask_is_refused_with_the_wire_to_connect(drawing, layer, hb, pp):
+    rgb, mask = loadimage(layer)  # transparent pixels are black in the IMAGE: all of it differs from white
+    with pytest.raises(pp.HintError, match="connect that Load Image's MASK to strokes_mask"):
+        hb.build_hints(as_image(drawing), rgb)
+    with pytest.raises(pp.HintError, match="set mask_marks to stroke "):
+        hb.build_hints(as_image(drawing), rgb, 1.0 - mask, mask_marks="no_stroke")
+    with pytest.raises(pp.HintError, match="set mask_marks to no_stroke"):
+        hb.build_hints(as_image(drawing), rgb, mask, mask_marks="stroke")
+    opaque = torch.cat([rgb, torch.ones_like(rgb[..., :1])], dim=-1)
+    with pytest.raises(pp.HintError, match="transparent wherever nothing is painted"):
+        hb.build_hints(as_image(drawing), opaque)
+    hint, _ = hb.build_hints(as_image(drawing), rgb, mask)  # wired right: read
+    assert 0 < float(hint[0, 4].mean()) < 0.5
+
+
+def test_the_drawing_wired_as_strokes_is_refused_and_the_painter_named(drawing, hb, pp):
+    image = as_image(drawing)
+    with pytest.raises(pp.HintError, match="line drawing itself.*Color Stroke Painter"):
+        hb.build_hints(image, image.clone())
+
+
+def test_resolution_scales_the_drawing_and_its_strokes(drawing, layer, hb, pp):
+    rgb, mask = loadimage(layer)
+    full, _ = hb.build_hints(as_image(drawing), rgb, mask)
+    half, preview = hb.build_hints(as_image(drawing), rgb, mask, resolution=256)
+    assert half.shape == (1, 5, 256, 256) and preview.shape == (1, 256, 256, 3)
+    expected = pp.inference_hint(pp.resize_drawing(drawing[..., :3], 256), layer)
+    np.testing.assert_allclose(half[0].numpy(), expected, atol=1.5 / 255)
+    assert full.shape == (1, 5, 512, 512)
+    assert pp.short_side_size((300, 600), 512) == (512, 1024)
+    with pytest.raises(pp.HintError, match="use 0 to keep"):
+        pp.short_side_size((300, 600), 1)
+
+
+# --- the painter's files ------------------------------------------------------------------------------
+
+@pytest.fixture
+def input_dir(tmp_path, drawing, layer):
+    """An input folder as ComfyUI's, with a drawing, a canvas layer and a Mask Editor save."""
+    from PIL import Image
+
+    Image.fromarray(drawing[..., :3]).save(tmp_path / "drawing.png")
+    (tmp_path / "colorstroke").mkdir()
+    Image.fromarray(layer).save(tmp_path / "colorstroke" / "strokes-a.png")
+    clip = tmp_path / "clipspace"
+    clip.mkdir()
+    masked = np.dstack([drawing[..., :3], np.full(drawing.shape[:2], 255, np.uint8)])
+    Image.fromarray(masked).save(clip / "clipspace-mask-123.png")
+    paint = np.zeros((512, 512, 4), np.uint8)
+    paint[10:50, 10:60] = (0, 200, 0, 255)
+    Image.fromarray(paint).save(clip / "clipspace-paint-123.png")
+    burnt = drawing[..., :3].copy()
+    burnt[10:50, 10:60] = (0, 200, 0)
+    Image.fromarray(burnt).save(clip / "clipspace-painted-masked-123.png")
+    return tmp_path
+
+
+def test_painter_outputs_feed_the_preprocessor_as_the_layer_file_itself(input_dir, drawing, layer, hb, pp):
+    files = sub("nodes.painter_files")
+    picture, rgb, mask = files.read_painting(str(input_dir), "drawing.png", "colorstroke/strokes-a.png")
+    assert picture.shape == (1, 512, 512, 3) and rgb.shape == (1, 512, 512, 3) and mask.shape == (1, 512, 512)
+    hint, _ = hb.build_hints(picture, rgb, mask)
+    np.testing.assert_allclose(hint[0].numpy(), pp.inference_hint(drawing, layer), atol=1.5 / 255)
+    _, empty_rgb, empty_mask = files.read_painting(str(input_dir), "drawing.png", "")
+    assert empty_mask.shape == (1, 512, 512) and bool((empty_mask == 1).all()) and not empty_rgb.any()
+
+
+def test_painter_reads_a_mask_editor_save_as_drawing_plus_paint_layer(input_dir, drawing, hb):
+    files = sub("nodes.painter_files")
+    name = "clipspace/clipspace-painted-masked-123.png [input]"
+    assert files.mask_editor_layers(name) == ("clipspace/clipspace-mask-123.png", "clipspace/clipspace-paint-123.png")
+    assert files.mask_editor_layers("clipspace/other.png") is None
+    picture, rgb, mask = files.read_painting(str(input_dir), name, "")
+    np.testing.assert_allclose(picture[0].numpy(), drawing[..., :3] / 255.0, atol=1e-6)  # the paint is not burnt in
+    assert bool((mask[0, 10:50, 10:60] == 0).all()) and float(mask.mean()) > 0.99
+    np.testing.assert_allclose(rgb[0, 20, 20].numpy(), [0, 200 / 255, 0], atol=1e-6)
+    hint, _ = hb.build_hints(picture, rgb, mask)
+    assert float(hint[0, 4, 20, 20]) == 1.0 and float(hint[0, 4].mean()) < 0.01
+    # the frontend hands the paint layer to the canvas (the widget after image); the canvas' layer then wins
+    _, canvas_rgb, canvas_mask = files.read_painting(str(input_dir), name, "colorstroke/strokes-a.png")
+    _, alone_rgb, alone_mask = files.read_painting(str(input_dir), "drawing.png", "colorstroke/strokes-a.png")
+    assert torch.equal(canvas_mask, alone_mask) and torch.equal(canvas_rgb, alone_rgb)
+
+
+def test_painter_names_a_missing_or_outside_file(input_dir, pp):
+    files = sub("nodes.painter_files")
+    with pytest.raises(pp.HintError, match="'colorstroke/gone.png' is not in ComfyUI's input folder"):
+        files.files_read(str(input_dir), "drawing.png", "colorstroke/gone.png")
+    with pytest.raises(pp.HintError, match="outside ComfyUI's input folder"):
+        files.files_read(str(input_dir), "../drawing.png", "")
+
+
+def test_painter_puts_the_example_files_in_the_input_folder(tmp_path):
+    files = sub("nodes.painter_files")
+    files.put_examples(str(tmp_path))
+    for source, name in files.EXAMPLE_FILES.items():
+        assert (tmp_path / name).read_bytes() == (ROOT / "example_workflows" / source).read_bytes()
+
+
+def test_the_drawings_own_mask_wired_as_strokes_mask_is_refused(drawing, layer, hb, pp):
+    lines = as_image(drawing)[..., :3]
+    alpha = 1.0 - lines.mean(dim=-1)  # a drawing saved as lines on transparency: alpha on the lines
+    rgb, _ = loadimage(layer)
+    with pytest.raises(pp.HintError, match="lie on the drawing's lines .*strokes_mask"):
+        hb.build_hints(lines, rgb, 1.0 - alpha)  # its Load Image MASK, wired to strokes_mask
+    hint, _ = hb.build_hints(lines, *loadimage(layer))
+    assert hb.share_on_the_lines(hint[0].numpy()) < 0.5  # painted strokes are regions
+
+
+def test_the_loader_names_a_broken_file_by_its_name_in_models_controlnet(tmp_path):
+    ck = sub("nodes.checkpoint")
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}      ")
+    with pytest.raises(sub("model").CheckpointError) as caught:
+        ck.check_file(str(broken), "black_on_white", "sub/broken.safetensors")
+    assert "sub/broken.safetensors (in models/controlnet)" in str(caught.value)
+    assert str(tmp_path) not in str(caught.value)

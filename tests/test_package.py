@@ -66,7 +66,7 @@ def test_every_example_loads_the_file_the_trainer_exports_under_the_webui_filter
     from training.config import TrainConfig
 
     exported = next(f.default for f in dataclasses.fields(TrainConfig) if f.name == "export_name") + ".safetensors"
-    workflow = json.loads((ROOT / "example_workflows" / "color_stroke_basic.json").read_text())
+    workflow = json.loads((ROOT / "example_workflows" / "Color Stroke - colour a line drawing.json").read_text())
     loader = next(n for n in workflow["nodes"] if n["type"] == "LoadColorStrokeControlNet")
     assert loader["widgets_values"][0] == exported == "control_colorstroke_sd15.safetensors"
     assert MODEL_NAME_FILTER in exported

@@ -64,7 +64,7 @@ def test_demo_script_runs_end_to_end(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "loaded the exported ControlNet back" in done.stdout
-    assert sorted(p.name for p in (tmp_path / "demo").glob("*.safetensors")) == ["control_colorstroke_sd15.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "demo").glob("*.safetensors")) == ["demo_tiny_colorstroke_not_sd15.safetensors"]
     assert list((tmp_path / "demo" / "validation").glob("*.png"))
 
 

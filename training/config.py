@@ -248,6 +248,7 @@ class TrainConfig:
 # What --demo changes before the YAML file and flags apply: a tiny CPU run of a few dozen steps.
 DEMO_DEFAULTS = {
     "demo": True,
+    "export_name": "demo_tiny_colorstroke_not_sd15",  # a toy model: the hosts refuse it, and its name says so
     "allow_non_sd15": True,
     "resolution": 64,
     "max_train_steps": 60,
