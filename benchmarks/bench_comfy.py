@@ -54,7 +54,7 @@ def example_batch(size: int):
 
 def bench_preprocessor(package, size: int, repeats: int):
     pp = importlib.import_module(f"{PACKAGE}.preprocessors")
-    hb = importlib.import_module(f"{PACKAGE}.nodes.hint_batch")
+    hb = importlib.import_module(f"{PACKAGE}.nodes.hint_tensors")
     node = package.NODE_CLASS_MAPPINGS["ColorStrokeCanny"]()
     drawing, strokes, mask = example_batch(size)
     drawing_u8, layer, alpha = hb.to_uint8(drawing)[0], strokes[0].numpy(), (1.0 - mask[0]).numpy()
@@ -110,7 +110,7 @@ def bench_apply(package, comfy_dir: str, latent: int, steps: int, tiny: bool):
     with tempfile.TemporaryDirectory() as folder:
         path = pathlib.Path(folder) / "cs.safetensors"
         model.save_checkpoint(sd15_controlnet(model, tiny), path, layout="ldm" if tiny else "diffusers")
-        control_net = importlib.import_module(f"{PACKAGE}.nodes.checkpoint").load_color_stroke(str(path), "white_on_black")
+        control_net = importlib.import_module(f"{PACKAGE}.nodes.comfy_host").load_color_stroke(str(path), "white_on_black")
 
     drawing, strokes, mask = example_batch(latent * 8)
     hint, _ = package.NODE_CLASS_MAPPINGS["ColorStrokeCanny"]().build(drawing, "canny", 100, 200, "no_stroke", 0xFFFFFF,

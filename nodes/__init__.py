@@ -1,12 +1,16 @@
-"""ComfyUI glue: node classes over ``preprocessors`` and ``model``.
+"""ComfyUI glue: the node classes over ``preprocessors`` and ``model``, and their mappings.
 
-Importing this needs neither torch nor ComfyUI: node modules import them inside the functions that run.
+- ``node_classes``: the five nodes, as ComfyUI reads them;
+- ``hint_tensors``: their tensor work, host-free (IMAGE/MASK -> STROKE_HINT, the hint for a model, the overlay);
+- ``painter_files``: the painter's files in ComfyUI's input folder -> tensors, host-free;
+- ``comfy_host``: what needs ComfyUI itself (its ``nodes`` module, ControlNet loader, temp folder);
+- ``names``: shared names, and ``tell`` (log + a toast on the page).
+
+Importing this needs neither torch nor ComfyUI: node functions import them when they run.
 """
-from .apply_node import ApplyColorStrokeControlNet
-from .loader_node import LoadColorStrokeControlNet
-from .overlay_node import LineartOverlay
-from .painter_node import ColorStrokePainter
-from .preprocess_node import ColorStrokeCanny
+from .node_classes import (
+    ApplyColorStrokeControlNet, ColorStrokeCanny, ColorStrokePainter, LineartOverlay, LoadColorStrokeControlNet,
+)
 
 NODE_CLASS_MAPPINGS = {
     "ColorStrokePainter": ColorStrokePainter,

@@ -38,7 +38,7 @@ def pp():
 
 @pytest.fixture(scope="module")
 def hb():
-    return sub("nodes.hint_batch")
+    return sub("nodes.hint_tensors")
 
 
 def example(name):
@@ -228,7 +228,7 @@ def fake_control_net(channels=5, polarity=None):
 
 
 def test_hint_goes_to_the_model_as_an_image_in_its_polarity(hb, drawing, pp):
-    mh = sub("nodes.model_hint")
+    mh = sub("nodes.hint_tensors")
     hint, _ = hb.build_hints(as_image(drawing))
     same = mh.hint_for_model(hint, fake_control_net(polarity="white_on_black"))
     assert same.shape == (1, 512, 512, 5)
@@ -240,7 +240,7 @@ def test_hint_goes_to_the_model_as_an_image_in_its_polarity(hb, drawing, pp):
 
 
 def test_a_control_net_without_recorded_polarity_is_taken_as_black_on_white_with_a_warning(caplog):
-    mh = sub("nodes.model_hint")
+    mh = sub("nodes.hint_tensors")
     hint = torch.rand(1, 5, 16, 16)
     with caplog.at_level("WARNING", logger="color_stroke"):
         out = mh.hint_for_model(hint, fake_control_net())
@@ -260,7 +260,7 @@ def header_only_controlnet(path, metadata=None):
 
 
 def test_the_loader_says_once_per_file_which_polarity_a_file_without_one_gets(tmp_path, caplog):
-    ck = sub("nodes.checkpoint")
+    ck = sub("nodes.comfy_host")
     ck._told.clear()
     plain = header_only_controlnet(tmp_path / "original_colorstroke.safetensors")
     recorded = header_only_controlnet(tmp_path / "ours.safetensors", {"colorstroke.edge_polarity": "white_on_black"})
@@ -279,7 +279,7 @@ def test_the_loader_says_once_per_file_which_polarity_a_file_without_one_gets(tm
 
 
 def test_a_3_channel_control_net_is_refused_before_sampling(pp):
-    mh = sub("nodes.model_hint")
+    mh = sub("nodes.hint_tensors")
     with pytest.raises(pp.HintError, match="takes a 3-channel hint.*stock Apply ControlNet"):
         mh.hint_for_model(torch.rand(1, 5, 16, 16), fake_control_net(3))
     with pytest.raises(pp.HintError, match="not a ControlNet with an image hint"):
@@ -305,7 +305,7 @@ def test_apply_outside_comfyui_says_so(monkeypatch):
 # --- overlay ------------------------------------------------------------------------------------
 
 def test_overlay_multiplies_lines_with_opacity(drawing):
-    ov = sub("nodes.overlay")
+    ov = sub("nodes.hint_tensors")
     image = torch.rand(2, 512, 512, 3)
     lines = ov.line_layer(as_image(drawing))
     out = ov.multiply_lines(image, lines, 1.0)
@@ -316,7 +316,7 @@ def test_overlay_multiplies_lines_with_opacity(drawing):
 
 
 def test_overlay_line_layer_handles_alpha_grey_and_inversion():
-    ov = sub("nodes.overlay")
+    ov = sub("nodes.hint_tensors")
     rgba = torch.zeros(1, 4, 4, 4)  # fully transparent -> white
     torch.testing.assert_close(ov.line_layer(rgba), torch.ones(1, 4, 4, 3))
     grey = torch.full((1, 4, 4, 1), 0.25)
@@ -324,7 +324,7 @@ def test_overlay_line_layer_handles_alpha_grey_and_inversion():
 
 
 def test_overlay_refuses_mismatches(pp):
-    ov = sub("nodes.overlay")
+    ov = sub("nodes.hint_tensors")
     with pytest.raises(pp.HintError, match="opacity"):
         ov.multiply_lines(torch.rand(1, 4, 4, 3), torch.rand(1, 4, 4, 3), 1.5)
     with pytest.raises(pp.HintError, match="1 drawing or one per image"):
@@ -450,7 +450,7 @@ def test_the_drawings_own_mask_wired_as_strokes_mask_is_refused(drawing, layer, 
 
 
 def test_the_loader_names_a_broken_file_by_its_name_in_models_controlnet(tmp_path):
-    ck = sub("nodes.checkpoint")
+    ck = sub("nodes.comfy_host")
     broken = tmp_path / "broken.safetensors"
     broken.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}      ")
     with pytest.raises(sub("model").CheckpointError) as caught:

@@ -2,9 +2,9 @@
 // - COLORSTROKE_CANVAS: the Color Stroke Painter's canvas. It shows the drawing, paints a transparent stroke
 //   layer at the drawing's pixel size (brush, eraser, eyedropper, undo/redo, clear), uploads the layer to
 //   input/colorstroke/ through ComfyUI's /upload/image and keeps its name as the widget value, so a saved
-//   workflow and the API prompt name the file (nodes/painter_node.py reads it);
+//   workflow and the API prompt name the file (nodes/node_classes.py, ColorStrokePainter, reads it);
 // - COLORSTROKE_COLOR: a colour picker for the preprocessor's background (#RRGGBB);
-// - the server's "color_stroke.notice" messages shown as toasts (nodes/host.py sends them).
+// - the server's "color_stroke.notice" messages shown as toasts (nodes/names.py, tell, sends them).
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 

@@ -1,9 +1,10 @@
-"""ComfyUI IMAGE/MASK batches -> a STROKE_HINT batch and its IMAGE preview (host-free: torch + numpy).
+"""The nodes' tensor work (host-free: torch, numpy, OpenCV): ComfyUI IMAGE/MASK batches -> a STROKE_HINT batch
+and its IMAGE preview, a STROKE_HINT made ready for one loaded ControlNet, and the lineart overlay.
 
 ComfyUI's types: IMAGE is BxHxWxC float in [0, 1] (C = 3, or 4 from JoinImageWithAlpha), MASK is
 BxHxW (or HxW) float in [0, 1]. LoadImage's MASK is 1 - alpha: 1 where the PNG is transparent.
-Every hint is built by ``preprocessors.inference_hint``; this module only pairs up batches, reads
-the mask the right way round and converts between torch and numpy.
+Every hint is built by ``preprocessors.inference_hint``; this module pairs up batches, reads the mask
+the right way round, refuses what is misread, and converts between torch and numpy.
 """
 from __future__ import annotations
 
@@ -16,10 +17,13 @@ import torch
 import torch.nn.functional as F
 
 from ..preprocessors import (
-    DEFAULT_EDGE_POLARITY, HintError, hint_preview, inference_hint, resize_drawing, stretch_note,
+    DEFAULT_EDGE_POLARITY, HINT_CHANNELS, UNRECORDED_EDGE_POLARITY, HintError, check_polarity, convert_polarity,
+    hint_preview, inference_hint, resize_drawing, stretch_note,
 )
-from .common import DEFAULT_BACKGROUND, MASK_MARKS
-from .host import tell
+from .names import DEFAULT_BACKGROUND, MASK_MARKS, POLARITY_ATTR, tell
+
+
+# --- IMAGE/MASK batches -> STROKE_HINT -------------------------------------------------------------------
 
 LOADIMAGE_PLACEHOLDER = (64, 64)  # LoadImage's all-zero MASK for an image without alpha
 # Strokes over more of the picture than this are a misread layer (a mask read the wrong way round, an
@@ -204,3 +208,74 @@ def build_hints(lineart, strokes=None, strokes_mask=None, low: float = 100, high
 def stack(items):
     """torch.stack, without its copy for a single item."""
     return items[0][None] if len(items) == 1 else torch.stack(items)
+
+
+# --- a STROKE_HINT for one loaded ControlNet ------------------------------------------------------------
+
+def model_hint_channels(control_net) -> int:
+    """The number of hint channels the ControlNet's first hint convolution takes."""
+    block = getattr(getattr(control_net, "control_model", None), "input_hint_block", None)
+    if block is None:
+        raise HintError(
+            f"this CONTROL_NET ({type(control_net).__name__}) is not a ControlNet with an image hint; "
+            "load the Color Stroke model with Load Color Stroke ControlNet, and use the stock Apply ControlNet "
+            "node for other kinds"
+        )
+    return int(block[0].weight.shape[1])
+
+
+def model_polarity(control_net) -> str:
+    """The edge polarity the loader recorded; if none did, ``UNRECORDED_EDGE_POLARITY`` with a warning (the
+    stock loader does not read the file's polarity, as for any file that records none)."""
+    polarity = getattr(control_net, POLARITY_ATTR, None)
+    if polarity is None:
+        tell("this CONTROL_NET was not loaded by Load Color Stroke ControlNet, so its edge polarity is unknown; "
+             f"assuming {UNRECORDED_EDGE_POLARITY} (the original colour-stroke model). Load it with Load Color "
+             "Stroke ControlNet, which reads the polarity the file records")
+        return UNRECORDED_EDGE_POLARITY
+    return check_polarity(polarity)
+
+
+def hint_for_model(hint, control_net):
+    """STROKE_HINT Bx5xHxW (edges white on black) -> BxHxWx5 in the model's polarity, as an image for
+    ComfyUI's ControlNet apply (which moves channels back first). Raises HintError on a channel mismatch."""
+    if hint.ndim != 4 or hint.shape[1] != HINT_CHANNELS:
+        raise HintError(f"a STROKE_HINT is Bx{HINT_CHANNELS}xHxW, got shape {tuple(hint.shape)}; "
+                        "connect the hint output of Color Stroke + Canny")
+    channels = model_hint_channels(control_net)
+    if channels != HINT_CHANNELS:
+        raise HintError(
+            f"this ControlNet takes a {channels}-channel hint but the Color Stroke hint has {HINT_CHANNELS} channels; "
+            f"it is not a Color Stroke ControlNet. Use the stock Apply ControlNet node with an IMAGE "
+            f"(e.g. from the Canny node) for it, or load a Color Stroke model"
+        )
+    return convert_polarity(hint, DEFAULT_EDGE_POLARITY, model_polarity(control_net)).movedim(1, -1)
+
+
+# --- the lineart overlay -------------------------------------------------------------------------------
+
+def line_layer(lineart, invert: bool = False):
+    """IMAGE BxHxWxC (C = 1, 3, or 4 with alpha composited onto white) -> BxHxWx3 float, lines dark on white."""
+    if lineart.ndim != 4 or lineart.shape[-1] not in (1, 3, 4):
+        raise HintError(f"lineart must be an IMAGE batch BxHxWxC with C in 1, 3, 4; got shape {tuple(lineart.shape)}")
+    lines = lineart.float().clamp(0.0, 1.0)
+    if lines.shape[-1] == 4:
+        alpha = lines[..., 3:]
+        lines = lines[..., :3] * alpha + (1.0 - alpha)
+    lines = lines.expand(*lines.shape[:-1], 3) if lines.shape[-1] == 1 else lines
+    return 1.0 - lines if invert else lines
+
+
+def multiply_lines(image, lines, opacity: float):
+    """image BxHxWx3 in [0, 1] times the line layer at ``opacity``: image * (1 - opacity * (1 - lines)).
+
+    lines: BlxHxWx3 at the image's size, Bl = 1 or B. opacity in [0, 1]; 0 returns the image unchanged.
+    """
+    if not 0.0 <= opacity <= 1.0:
+        raise HintError(f"opacity must lie in [0, 1], got {opacity}")
+    if lines.shape[1:3] != image.shape[1:3]:
+        raise HintError(f"the line layer is {tuple(lines.shape[1:3])} but the image is {tuple(image.shape[1:3])}")
+    if lines.shape[0] not in (1, image.shape[0]):
+        raise HintError(f"{lines.shape[0]} drawings for {image.shape[0]} images; give 1 drawing or one per image")
+    factor = torch.lerp(torch.ones((), dtype=lines.dtype), lines.to(image.device), float(opacity))
+    return image * factor.to(image.dtype)

@@ -1,11 +1,25 @@
-"""Load a Color Stroke ControlNet file with ComfyUI's loader after ``model/`` has checked it."""
+"""What needs ComfyUI itself, imported only when a node runs inside it: its ``nodes`` module, its ControlNet
+loader (after ``model/`` has checked the file) and its temp folder."""
 import logging
 import os
+import sys
 
 from ..model import CheckpointError, check_color_stroke, inspect_checkpoint
 from ..preprocessors import HINT_CHANNELS, UNRECORDED_EDGE_POLARITY, unrecorded_polarity_note
-from .common import POLARITY_ATTR
-from .host import tell
+from .names import POLARITY_ATTR, tell
+
+
+def comfy_nodes():
+    """ComfyUI's top-level ``nodes`` module; it is always loaded before ComfyUI loads custom nodes.
+
+    Looked up in ``sys.modules`` rather than imported: outside ComfyUI, ``import nodes`` could find
+    this package's own ``nodes`` folder.
+    """
+    module = sys.modules.get("nodes")
+    if module is None or not hasattr(module, "ControlNetApplyAdvanced"):
+        raise RuntimeError("ComfyUI's nodes module is not loaded: this node runs inside ComfyUI only")
+    return module
+
 
 # what model/ says a file is -> the stock ComfyUI node that loads such a file
 COMFY_NODE_FOR = {
@@ -76,3 +90,17 @@ def load_color_stroke(path: str, polarity_if_unknown: str, name: str | None = No
                               f"Stroke ControlNet ({info.layout} layout); see the console log for ComfyUI's reason")
     setattr(control_net, POLARITY_ATTR, info.edge_polarity)
     return control_net
+
+
+def save_preview(drawing) -> dict:
+    """The first image of an IMAGE batch saved to ComfyUI's temp folder; its reference for /view."""
+    import folder_paths
+    from PIL import Image
+
+    from .hint_tensors import to_uint8
+
+    folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(
+        "color_stroke_drawing", folder_paths.get_temp_directory(), drawing.shape[2], drawing.shape[1])
+    filename = f"{name}_{counter:05}_.png"
+    Image.fromarray(to_uint8(drawing[:1, ..., :3])[0]).save(os.path.join(folder, filename), compress_level=1)
+    return {"filename": filename, "subfolder": subfolder, "type": "temp"}
