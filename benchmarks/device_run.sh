@@ -8,7 +8,7 @@
 #   OUT=/tmp/device bash benchmarks/device_run.sh --small   # the same script shrunk to a CPU smoke run
 #
 # The GPU machine has torch, accelerate, transformers, OpenCV and scikit-image but not diffusers or kornia: carry
-# them as wheels in .whl/ (README, "The GPU run"); they are installed to /tmp/site when present.
+# them as wheels in .whl/ (docs/benchmarks.md, "The GPU run"); they are installed to /tmp/site when present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:?set OUT to the folder for the JSON results}
