@@ -45,8 +45,10 @@ def median_ms(call, repeats: int) -> float:
 def example_batch(size: int):
     """The bundled drawing and stroke layer at size x size as ComfyUI tensors: IMAGE, IMAGE, MASK (1 - alpha)."""
     pp = importlib.import_module(f"{PACKAGE}.preprocessors")
-    drawing = cv2.resize(pp.load_image(ROOT / "example_workflows" / "lineart.png"), (size, size), interpolation=cv2.INTER_AREA)
-    layer = cv2.resize(pp.load_image(ROOT / "example_workflows" / "strokes.png"), (size, size), interpolation=cv2.INTER_AREA)
+    drawing = cv2.resize(pp.load_image(ROOT / "example_workflows" / "lineart.png"), (size, size),
+                         interpolation=cv2.INTER_AREA)
+    layer = cv2.resize(pp.load_image(ROOT / "example_workflows" / "strokes.png"), (size, size),
+                       interpolation=cv2.INTER_AREA)
     image = torch.from_numpy(drawing.astype(np.float32) / 255.0)[None]
     rgba = torch.from_numpy(layer.astype(np.float32) / 255.0)[None]
     return image, rgba[..., :3].contiguous(), (1.0 - rgba[..., 3]).contiguous()
@@ -85,7 +87,8 @@ def sd15_controlnet(model, tiny: bool):
 
     torch.manual_seed(0)
     if tiny:
-        controlnet = ControlNetModel(block_out_channels=(64, 128), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        controlnet = ControlNetModel(block_out_channels=(64, 128),
+                                     down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
                                      layers_per_block=1, cross_attention_dim=768, attention_head_dim=(1, 2),
                                      conditioning_channels=5)
     else:
@@ -110,7 +113,8 @@ def bench_apply(package, comfy_dir: str, latent: int, steps: int, tiny: bool):
     with tempfile.TemporaryDirectory() as folder:
         path = pathlib.Path(folder) / "cs.safetensors"
         model.save_checkpoint(sd15_controlnet(model, tiny), path, layout="ldm" if tiny else "diffusers")
-        control_net = importlib.import_module(f"{PACKAGE}.nodes.comfy_host").load_color_stroke(str(path), "white_on_black")
+        control_net = importlib.import_module(f"{PACKAGE}.nodes.comfy_host").load_color_stroke(
+            str(path), "white_on_black")
 
     drawing, strokes, mask = example_batch(latent * 8)
     hint, _ = package.NODE_CLASS_MAPPINGS["ColorStrokeCanny"]().build(drawing, "canny", 100, 200, "no_stroke", 0xFFFFFF,
@@ -118,7 +122,8 @@ def bench_apply(package, comfy_dir: str, latent: int, steps: int, tiny: bool):
     generator = torch.Generator().manual_seed(1)
     positive = [[torch.randn(1, 77, 768, generator=generator), {}]]
     negative = [[torch.randn(1, 77, 768, generator=generator), {}]]
-    ours_node, stock_node = package.NODE_CLASS_MAPPINGS["ApplyColorStrokeControlNet"](), comfy_nodes.ControlNetApplyAdvanced()
+    ours_node, stock_node = (package.NODE_CLASS_MAPPINGS["ApplyColorStrokeControlNet"](),
+                             comfy_nodes.ControlNetApplyAdvanced())
     image = hint.movedim(1, -1)
 
     def ours():
@@ -138,7 +143,7 @@ def bench_apply(package, comfy_dir: str, latent: int, steps: int, tiny: bool):
     for control in controls.values():
         control.pre_run(fake_model, sampling.percent_to_sigma)
     with torch.no_grad():
-        for name, control in controls.items():  # warm-up: the hint is scaled to the latent on the first step
+        for _name, control in controls.items():  # warm-up: the hint is scaled to the latent on the first step
             control.get_control(x, sigmas[:1].expand(2), cond, 2, {})
         for index, sigma in enumerate(sigmas):
             for name in ("ours", "stock") if index % 2 else ("stock", "ours"):
@@ -148,7 +153,7 @@ def bench_apply(package, comfy_dir: str, latent: int, steps: int, tiny: bool):
     for control in controls.values():
         control.cleanup()
     step = {name: statistics.median(values) * 1000.0 for name, values in times.items()}
-    ratio = statistics.median(a / b for a, b in zip(times["ours"], times["stock"]))
+    ratio = statistics.median(a / b for a, b in zip(times["ours"], times["stock"], strict=True))
     kind = "small" if tiny else "SD 1.5-sized"
     print(f"Apply path, {kind} ControlNet, latent {latent}x{latent}, cond+uncond batch, {steps} steps:")
     print(f"  get_control per step (median): ours {step['ours']:.1f} ms, stock {step['stock']:.1f} ms; "

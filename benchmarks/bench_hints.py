@@ -19,7 +19,14 @@ import torch
 
 from benchmarks.naive_strokes import naive_random_strokes
 from preprocessors import (
-    EdgeParams, StrokeParams, canny, canny_batch, hint_preview, inference_hint, random_strokes, training_hint,
+    EdgeParams,
+    StrokeParams,
+    canny,
+    canny_batch,
+    hint_preview,
+    inference_hint,
+    random_strokes,
+    training_hint,
     user_strokes,
 )
 
@@ -68,13 +75,15 @@ def main() -> None:
     print(f"strokes  ours            {ours:8.2f} ms/sample   speed-up x{naive / ours:.1f}")
     print(f"hint     ours (Canny + strokes + stack) {hint:8.2f} ms/sample")
     strokes, preview = host_steps_ms(max(args.samples // 10, 5))
-    print(f"host     {HOST_SIDE}x{HOST_SIDE} user_strokes (RGB + mask) {strokes:6.2f} ms, hint_preview {preview:6.2f} ms")
+    print(f"host     {HOST_SIDE}x{HOST_SIDE} user_strokes (RGB + mask) {strokes:6.2f} ms, "
+          f"hint_preview {preview:6.2f} ms")
 
-    pictures = {"astronaut": skimage.data.astronaut(), "chelsea": skimage.data.chelsea(), "coffee": skimage.data.coffee(),
-                "rocket": skimage.data.rocket(), "camera": skimage.data.camera()}
+    pictures = {"astronaut": skimage.data.astronaut(), "chelsea": skimage.data.chelsea(),
+                "coffee": skimage.data.coffee(), "rocket": skimage.data.rocket(), "camera": skimage.data.camera()}
     scores = []
     for name, picture in pictures.items():
-        batch = torch.from_numpy(picture if picture.ndim == 3 else np.stack([picture] * 3, -1)).permute(2, 0, 1)[None] / 255.0
+        batch = torch.from_numpy(picture if picture.ndim == 3
+                                 else np.stack([picture] * 3, -1)).permute(2, 0, 1)[None] / 255.0
         score = edge_f1(canny_batch(batch)[0, 0].numpy(), canny(picture))
         scores.append(score)
         print(f"canny_batch vs canny  {name:10s} F1 {score:.4f}")

@@ -135,7 +135,8 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=None, help="timed steps per side (default 12 tiny, 10 SD 1.5)")
     parser.add_argument("--mixed_precision", default=None, choices=("no", "fp16", "bf16"))
     parser.add_argument("--gradient_checkpointing", action="store_true")
-    parser.add_argument("--memory_fraction", type=float, default=None, help="torch.cuda.set_per_process_memory_fraction")
+    parser.add_argument("--memory_fraction", type=float, default=None,
+                        help="torch.cuda.set_per_process_memory_fraction")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
     from tests.train_fixtures import write_folder
@@ -173,7 +174,8 @@ def main(argv=None) -> int:
     print(f"{'':12}{'samples/s':>12}{'peak MiB':>12}")
     print(f"{'reference':12}{ref_speed:12.2f}{ref_memory / 2**20:12.0f}")
     print(f"{'ours':12}{ours_speed:12.2f}{ours_memory / 2**20:12.0f}")
-    print(f"ratio ours/reference: speed x{ours_speed / ref_speed:.2f}, peak memory x{ours_memory / max(ref_memory, 1):.2f}")
+    print(f"ratio ours/reference: speed x{ours_speed / ref_speed:.2f}, peak memory "
+          f"x{ours_memory / max(ref_memory, 1):.2f}")
     if args.json:
         args.json.write_text(json.dumps({
             "device": name, "base": "sd15-shaped" if args.sd15 else "tiny", "resolution": resolution,

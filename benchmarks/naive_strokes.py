@@ -13,8 +13,11 @@ from skimage.filters.rank import maximum
 
 from preprocessors.strokes import NEIGHBOURS, StrokeParams, draw_count
 
+_DEFAULT_PARAMS = StrokeParams()  # frozen, so one shared default instance is safe
 
-def naive_random_strokes(image: np.ndarray, rng: np.random.Generator, params: StrokeParams = StrokeParams()) -> np.ndarray:
+
+def naive_random_strokes(image: np.ndarray, rng: np.random.Generator,
+                         params: StrokeParams = _DEFAULT_PARAMS) -> np.ndarray:
     """image: HxWx3 uint8. Returns HxWx4 float32 premultiplied RGBA."""
     assert params.colour == "pixel" and params.dots_max == 0 and params.blur_mode == "gaussian"
     height, width = image.shape[:2]

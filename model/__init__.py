@@ -15,7 +15,13 @@ Host-free (torch, diffusers, safetensors; no ComfyUI or A1111 imports). Entry po
 """
 from .build import build_controlnet, controlnet_residuals, middle_block_only, set_middle_block_only, widen_controlnet
 from .checkpoint import (
-    LAYOUTS, export_state_dict, load_checkpoint, read_metadata, resolve_dtype, save_checkpoint, save_pretrained,
+    LAYOUTS,
+    export_state_dict,
+    load_checkpoint,
+    read_metadata,
+    resolve_dtype,
+    save_checkpoint,
+    save_pretrained,
 )
 from .errors import CheckpointError
 from .metadata import PREFIX as METADATA_PREFIX

@@ -48,7 +48,8 @@ def widen_controlnet(controlnet, hint_channels: int = HINT_CHANNELS):
 
     old = controlnet.controlnet_cond_embedding.conv_in
     if old.in_channels != 3:
-        raise CheckpointError(f"widen_controlnet takes a 3-channel ControlNet, this one takes {old.in_channels} channels")
+        raise CheckpointError("widen_controlnet takes a 3-channel ControlNet, "
+                              f"this one takes {old.in_channels} channels")
     wide = ControlNetModel.from_config({**dict(controlnet.config), "conditioning_channels": hint_channels})
     state = controlnet.state_dict()
     weight = state["controlnet_cond_embedding.conv_in.weight"]

@@ -18,12 +18,23 @@ from pathlib import Path
 import torch
 
 from ._contract import (
-    DEFAULT_EDGE_POLARITY, HINT_CHANNELS, HINT_FORMAT, HINT_VERSION, check_polarity, unrecorded_polarity_note,
+    DEFAULT_EDGE_POLARITY,
+    HINT_CHANNELS,
+    HINT_FORMAT,
+    HINT_VERSION,
+    check_polarity,
+    unrecorded_polarity_note,
 )
 from .build import middle_block_only, set_middle_block_only
 from .errors import CheckpointError
 from .files import SAFETENSORS_SUFFIX, atomic_save_safetensors, read_file_metadata, read_tensors
-from .keymap import LDM_PREFIX, diffusers_to_ldm, ldm_to_diffusers, structure_from_diffusers_keys, structure_from_ldm_keys
+from .keymap import (
+    LDM_PREFIX,
+    diffusers_to_ldm,
+    ldm_to_diffusers,
+    structure_from_diffusers_keys,
+    structure_from_ldm_keys,
+)
 from .metadata import PREFIX as METADATA_PREFIX
 from .metadata import decode, encode
 from .validate import _FAMILY_BY_CROSS_ATTENTION, check_color_stroke, inspect_state_dict
@@ -73,7 +84,8 @@ def export_state_dict(controlnet, layout: str = "diffusers", dtype=None) -> dict
         return state
     names, unmapped = diffusers_to_ldm(state, structure_from_diffusers_keys(state))
     if unmapped:
-        raise CheckpointError(f"these tensors have no ldm name (not an SD-style ControlNet?): {', '.join(unmapped[:10])}")
+        raise CheckpointError("these tensors have no ldm name (not an SD-style ControlNet?): "
+                              f"{', '.join(unmapped[:10])}")
     return {names[k]: v for k, v in state.items()}
 
 
@@ -98,7 +110,8 @@ def save_pretrained(controlnet, folder, dtype=None, metadata: dict | None = None
     """
     folder = Path(folder)
     if not folder.parent.is_dir():
-        raise CheckpointError(f"cannot write {str(folder)!r}: the folder {str(folder.parent)!r} does not exist; create it first")
+        raise CheckpointError(f"cannot write {str(folder)!r}: the folder {str(folder.parent)!r} does not exist; "
+                              "create it first")
     if not os.access(folder.parent, os.W_OK | os.X_OK):
         raise CheckpointError(f"cannot write {str(folder)!r}: no write permission in {str(folder.parent)!r}")
     dtype = resolve_dtype(dtype)
@@ -110,7 +123,8 @@ def save_pretrained(controlnet, folder, dtype=None, metadata: dict | None = None
             controlnet.save_pretrained(temp, safe_serialization=True)
         finally:
             controlnet.to(original)
-        header = {k[len(METADATA_PREFIX):]: v for k, v in checkpoint_metadata(controlnet, "diffusers", metadata).items()}
+        header = {k[len(METADATA_PREFIX):]: v
+                  for k, v in checkpoint_metadata(controlnet, "diffusers", metadata).items()}
         header.pop("config")
         (temp / METADATA_FILE).write_text(json.dumps(header, indent=1), encoding="utf-8")
         old = None
@@ -179,7 +193,8 @@ def infer_config(state: dict) -> dict:
         f"controlnet_cond_embedding.blocks.{k}.weight" for k in range(1, structure.hint_blocks, 2)]
     depth = []
     for level in range(structure.levels):
-        blocks = {k.split(".")[5] for k in state if k.startswith(f"down_blocks.{level}.attentions.0.transformer_blocks.")}
+        blocks = {k.split(".")[5] for k in state
+                  if k.startswith(f"down_blocks.{level}.attentions.0.transformer_blocks.")}
         depth.append(max(1, len(blocks)))
     return {
         "in_channels": state["conv_in.weight"].shape[1],
@@ -217,7 +232,8 @@ def _model_for(state: dict, config: dict | None):
     wrong = sorted(k for k in set(expected) & set(state) if tuple(expected[k].shape) != tuple(state[k].shape))
     if missing or unexpected or wrong:
         parts = [f"{label}: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''} ({len(names)})"
-                 for label, names in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if names]
+                 for label, names in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
+                 if names]
         raise CheckpointError("the tensors do not form a ControlNet: " + "; ".join(parts))
     model.load_state_dict(state, strict=True)
     return model

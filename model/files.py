@@ -32,7 +32,8 @@ def read_safetensors_header(path) -> tuple[dict[str, tuple[int, ...]], dict[str,
         raise CheckpointError(f"{str(path)!r} does not exist or is not a file")
     size = path.stat().st_size
     if size == 0:
-        raise CheckpointError(f"{str(path)!r} is empty (0 bytes); the download or save did not finish: get the file again")
+        raise CheckpointError(f"{str(path)!r} is empty (0 bytes); the download or save did not finish: "
+                              "get the file again")
     with open(path, "rb") as handle:
         prefix = handle.read(8)
         if len(prefix) < 8:
@@ -45,7 +46,8 @@ def read_safetensors_header(path) -> tuple[dict[str, tuple[int, ...]], dict[str,
     try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{str(path)!r} is corrupt or not a safetensors file (its header is not JSON: {error})") from None
+        raise CheckpointError(f"{str(path)!r} is corrupt or not a safetensors file "
+                              f"(its header is not JSON: {error})") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{str(path)!r} is corrupt: its safetensors header is not a JSON object")
     metadata = header.pop("__metadata__", None)
@@ -83,7 +85,8 @@ def _check_torch_file(path: Path) -> None:
     if not path.is_file():
         raise CheckpointError(f"{str(path)!r} does not exist or is not a file")
     if path.stat().st_size == 0:
-        raise CheckpointError(f"{str(path)!r} is empty (0 bytes); the download or save did not finish: get the file again")
+        raise CheckpointError(f"{str(path)!r} is empty (0 bytes); the download or save did not finish: "
+                              "get the file again")
 
 
 def read_file_metadata(path) -> dict[str, str]:
@@ -119,7 +122,8 @@ def read_tensors(path) -> tuple[dict, dict[str, str]]:
             raise CheckpointError(
                 f"{str(path)!r} needs Python pickle objects beyond tensors, which are never loaded here (they can run "
                 "code). Convert it to .safetensors on a machine where you trust the file") from None
-        raise CheckpointError(f"{str(path)!r} is truncated or corrupt ({type(error).__name__}: {text.splitlines()[0] if text else ''})") from None
+        raise CheckpointError(f"{str(path)!r} is truncated or corrupt ({type(error).__name__}: "
+                              f"{text.splitlines()[0] if text else ''})") from None
     return _unwrap(state), {}
 
 

@@ -113,8 +113,10 @@ def load_base_pipeline(path, config=None, torch_dtype=None, local_files_only: bo
     if path.is_dir():
         return StableDiffusionPipeline.from_pretrained(str(path), **options)
     if not path.is_file():
-        raise CheckpointError(f"base model {str(path)!r} does not exist; pass an SD 1.5 diffusers folder or .safetensors file")
+        raise CheckpointError(f"base model {str(path)!r} does not exist; pass an SD 1.5 diffusers folder or "
+                              ".safetensors file")
     if config is None and local_files_only:
         raise CheckpointError(f"{str(path)!r} is a single file: pass config= a local diffusers SD 1.5 folder "
                               "(its configs and tokenizer), since nothing is downloaded")
-    return StableDiffusionPipeline.from_single_file(str(path), config=None if config is None else str(config), **options)
+    return StableDiffusionPipeline.from_single_file(str(path), config=None if config is None else str(config),
+                                                    **options)

@@ -8,7 +8,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from ._contract import (
-    EDGE_POLARITIES, HINT_CHANNELS, HINT_FORMAT, HINT_VERSION, UNRECORDED_EDGE_POLARITY, check_polarity,
+    EDGE_POLARITIES,
+    HINT_CHANNELS,
+    HINT_FORMAT,
+    HINT_VERSION,
+    UNRECORDED_EDGE_POLARITY,
+    check_polarity,
 )
 from .errors import CheckpointError
 from .keymap import LDM_PREFIX
@@ -68,7 +73,8 @@ def _describe_other(keys: list[str]) -> str:
     if any(k.startswith("model.diffusion_model.") for k in keys):
         return "a Stable Diffusion model checkpoint (UNet, VAE, text encoder)"
     if any(k.startswith("output_blocks.") for k in keys) or (
-        any(k.startswith("up_blocks.") for k in keys) and "conv_out.weight" in keys and "time_embedding.linear_1.weight" in keys
+        any(k.startswith("up_blocks.") for k in keys) and "conv_out.weight" in keys
+        and "time_embedding.linear_1.weight" in keys
     ):
         return "a UNet"
     if any(k.startswith(("encoder.down", "decoder.up", "first_stage_model.")) for k in keys):

@@ -9,7 +9,11 @@
 Importing this needs neither torch nor ComfyUI: node functions import them when they run.
 """
 from .node_classes import (
-    ApplyColorStrokeControlNet, ColorStrokeCanny, ColorStrokePainter, LineartOverlay, LoadColorStrokeControlNet,
+    ApplyColorStrokeControlNet,
+    ColorStrokeCanny,
+    ColorStrokePainter,
+    LineartOverlay,
+    LoadColorStrokeControlNet,
 )
 
 NODE_CLASS_MAPPINGS = {

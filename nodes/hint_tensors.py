@@ -17,11 +17,18 @@ import torch
 import torch.nn.functional as F
 
 from ..preprocessors import (
-    DEFAULT_EDGE_POLARITY, HINT_CHANNELS, UNRECORDED_EDGE_POLARITY, HintError, check_polarity, convert_polarity,
-    hint_preview, inference_hint, resize_drawing, stretch_note,
+    DEFAULT_EDGE_POLARITY,
+    HINT_CHANNELS,
+    UNRECORDED_EDGE_POLARITY,
+    HintError,
+    check_polarity,
+    convert_polarity,
+    hint_preview,
+    inference_hint,
+    resize_drawing,
+    stretch_note,
 )
 from .names import DEFAULT_BACKGROUND, MASK_MARKS, POLARITY_ATTR, tell
-
 
 # --- IMAGE/MASK batches -> STROKE_HINT -------------------------------------------------------------------
 
@@ -100,7 +107,8 @@ def same_picture(lineart, strokes) -> bool:
     """Whether the stroke image is the drawing itself (same size, RGB within 1/255 everywhere)."""
     if strokes is lineart:
         return True
-    if strokes.shape[:3] != lineart.shape[:3] and not (strokes.shape[0] == 1 and strokes.shape[1:3] == lineart.shape[1:3]):
+    if strokes.shape[:3] != lineart.shape[:3] and not (strokes.shape[0] == 1
+                                                       and strokes.shape[1:3] == lineart.shape[1:3]):
         return False
     difference = (strokes[..., :3].float() - lineart[..., :3].float().to(strokes.device)).abs_()
     return bool(difference.max() <= 1.0 / 255.0)

@@ -44,8 +44,9 @@ class ColorStrokePainter:
                     "image_upload": True, "tooltip": "The line drawing (a file in ComfyUI's input folder; upload "
                     "one with the button). Ignored when the drawing input is connected. After painting on it in "
                     "the Mask Editor, its paint layer counts as strokes and the untouched drawing as the drawing."}),
-                "strokes": ("STRING", {"default": "", "widgetType": CANVAS_WIDGET, "tooltip": "The stroke layer the canvas saved (a transparent "
-                            "PNG in the input folder); empty for none. Paint on the canvas to set it."}),
+                "strokes": ("STRING", {"default": "", "widgetType": CANVAS_WIDGET, "tooltip": "The stroke layer the "
+                            "canvas saved (a transparent PNG in the input folder); empty for none. Paint on the canvas "
+                            "to set it."}),
             },
             "optional": {
                 "drawing": ("IMAGE", {"tooltip": "A drawing from another node (e.g. Load Image), used instead of "
@@ -102,18 +103,19 @@ class ColorStrokeCanny:
     OUTPUT_TOOLTIPS = (
         "The 5-channel hint [edge, R, G, B, A]; connect it to Apply Color Stroke ControlNet (not to image nodes).",
         "What the model sees: edges light grey on black with the strokes over them; for Preview/Save Image. To "
-        "reuse a hint, keep its drawing and stroke layer (the painter's layer is a PNG in input/colorstroke/): the hint "
-        "is rebuilt from them in milliseconds.",
+        "reuse a hint, keep its drawing and stroke layer (the painter's layer is a PNG in input/colorstroke/): the "
+        "hint is rebuilt from them in milliseconds.",
     )
 
     @classmethod
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "lineart": ("IMAGE", {"tooltip": "The line drawing (dark lines on light, or light on dark). Best at the "
-                                                 "size you generate at: scale it first with Upscale Image if not. For "
-                                                 "lines on transparency, join LoadImage's IMAGE and MASK with Join "
-                                                 "Image with Alpha first. A batch of drawings gives a batch of hints."}),
+                "lineart": ("IMAGE", {"tooltip": "The line drawing (dark lines on light, or light on dark). Best at "
+                                                 "the size you generate at: scale it first with Upscale Image if not. "
+                                                 "For lines on transparency, join LoadImage's IMAGE and MASK with Join "
+                                                 "Image with Alpha first. A batch of drawings gives a batch of "
+                                                 "hints."}),
                 "edge_source": (list(EDGE_SOURCES), {"default": "canny", "tooltip": "canny: Canny edges of the drawing "
                                 "(what the model was trained on). lineart: the drawing itself as the edge map (clean "
                                 "line art only)."}),
@@ -125,10 +127,10 @@ class ColorStrokeCanny:
                                "means. no_stroke: LoadImage's MASK of a transparent PNG layer (1 = transparent, "
                                "0 = painted). stroke: 1 = stroke, e.g. a mask drawn over the strokes in the Mask "
                                "Editor. Ignored without strokes_mask."}),
-                "background": ("STRING", {"default": DEFAULT_BACKGROUND, "widgetType": "COLORSTROKE_COLOR", "tooltip": "Only for a strokes image "
-                               "with no alpha and no strokes_mask: pixels of this colour (#RRGGBB, within 2%) are not "
-                               "strokes, e.g. #FFFFFF for strokes painted on a white canvas. Click the swatch to pick "
-                               "one."}),
+                "background": ("STRING", {"default": DEFAULT_BACKGROUND, "widgetType": "COLORSTROKE_COLOR",
+                                          "tooltip": "Only for a strokes image with no alpha and no strokes_mask: "
+                                          "pixels of this colour (#RRGGBB, within 2%) are not strokes, e.g. #FFFFFF "
+                                          "for strokes painted on a white canvas. Click the swatch to pick one."}),
                 "resolution": ("INT", {"default": 0, "min": 0, "max": 16384, "step": 64, "tooltip": "0 keeps the "
                                "drawing's size. Otherwise the drawing's shorter side is scaled to this many pixels "
                                "before its edges are found, as comfyui_controlnet_aux's preprocessors do; the stroke "

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 from PIL import Image
 
-from . import EDGE_POLARITIES, EDGE_SOURCES, DEFAULT_EDGE_POLARITY, HintError, hint_preview, inference_hint, load_image
+from . import DEFAULT_EDGE_POLARITY, EDGE_POLARITIES, EDGE_SOURCES, HintError, hint_preview, inference_hint, load_image
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "example_workflows"
 

@@ -16,6 +16,7 @@ from .resize import resize_edges, resize_strokes
 from .strokes import StrokeParams, random_strokes, user_strokes
 
 EDGE_SOURCES = ("canny", "lineart")
+_DEFAULT_STROKES = StrokeParams()  # the default of training_hint (frozen, so one shared instance is safe)
 
 
 @dataclass(frozen=True)
@@ -69,11 +70,13 @@ def training_edges(image, rng: np.random.Generator, params: EdgeParams = EdgePar
     low = float(rng.uniform(params.low_min, params.low_max))
     high = low * float(rng.uniform(params.ratio_min, params.ratio_max))
     if rng.random() < params.blur_prob:
-        pixels = cv2.GaussianBlur(pixels, (0, 0), sigmaX=float(rng.uniform(params.blur_sigma_min, params.blur_sigma_max)))
+        pixels = cv2.GaussianBlur(pixels, (0, 0),
+                                  sigmaX=float(rng.uniform(params.blur_sigma_min, params.blur_sigma_max)))
     if rng.random() < params.downscale_prob:
         factor = float(rng.uniform(params.downscale_min, params.downscale_max))
         height, width = pixels.shape[:2]
-        small = cv2.resize(pixels, (max(2, round(width / factor)), max(2, round(height / factor))), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(pixels, (max(2, round(width / factor)), max(2, round(height / factor))),
+                           interpolation=cv2.INTER_AREA)
         return resize_edges(canny(small, low, high), (height, width))
     return canny(pixels, low, high)
 
@@ -81,7 +84,7 @@ def training_edges(image, rng: np.random.Generator, params: EdgeParams = EdgePar
 def training_hint(
     image,
     rng: np.random.Generator,
-    strokes: StrokeParams = StrokeParams(),
+    strokes: StrokeParams = _DEFAULT_STROKES,
     edges: EdgeParams = EdgeParams(),
     polarity: str = DEFAULT_EDGE_POLARITY,
 ) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .contract import EDGE_CHANNEL, HINT_CHANNELS, HintError, WHITE_ON_BLACK, check_polarity
+from .contract import EDGE_CHANNEL, HINT_CHANNELS, WHITE_ON_BLACK, HintError, check_polarity
 
 
 def _check_size(size) -> tuple[int, int]:

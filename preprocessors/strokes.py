@@ -30,8 +30,9 @@ class StrokeParams:
     painter fills between the lines, the mean colour of the area of the drawing each pixel lies in
     (``colour="region"``: areas are the connected parts of the image between its edges; stroke pixels
     on an edge are left out). Later strokes paint over earlier ones. With probability ``empty_prob``
-    the sample has no strokes at all (the model must also work from the drawing alone). Then ``dots`` small squares of the local mean colour may be added, and
-    with probability ``blur_prob`` the whole layer is blurred so that the model cannot copy strokes.
+    the sample has no strokes at all (the model must also work from the drawing alone). Then ``dots``
+    small squares of the local mean colour may be added, and with probability ``blur_prob`` the whole
+    layer is blurred so that the model cannot copy strokes.
     """
 
     count_min: int = 1  # strokes per sample, uniform in [count_min, count_max] ...
@@ -70,7 +71,8 @@ class StrokeParams:
         if not 0.0 <= self.blur_prob <= 1.0:
             problems.append(f"blur_prob must lie in [0, 1], got {self.blur_prob}")
         if not 0.0 < self.blur_sigma_min <= self.blur_sigma_max:
-            problems.append(f"need 0 < blur_sigma_min <= blur_sigma_max, got {self.blur_sigma_min}, {self.blur_sigma_max}")
+            problems.append(f"need 0 < blur_sigma_min <= blur_sigma_max, got {self.blur_sigma_min}, "
+                            f"{self.blur_sigma_max}")
         if self.blur_mode not in ("gaussian", "downscale"):
             problems.append(f"blur_mode must be 'gaussian' or 'downscale', got {self.blur_mode!r}")
         if problems:
@@ -216,7 +218,8 @@ def blur_layer(layer: np.ndarray, sigma: float, mode: str = "gaussian") -> None:
     if mode == "downscale":
         factor = max(2.0 * sigma, 1.0)
         small = (max(1, round(box.shape[1] / factor)), max(1, round(box.shape[0] / factor)))
-        blurred = cv2.resize(cv2.resize(box, small, interpolation=cv2.INTER_AREA), box.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+        blurred = cv2.resize(cv2.resize(box, small, interpolation=cv2.INTER_AREA), box.shape[1::-1],
+                             interpolation=cv2.INTER_LINEAR)
     else:
         blurred = cv2.GaussianBlur(box, (0, 0), sigmaX=sigma)
     np.clip(blurred, 0.0, 1.0, out=box)

@@ -9,7 +9,6 @@ each generation. Without a ControlNet the section says so and the UI works as be
 import importlib.util
 
 import gradio as gr
-
 from modules import script_callbacks, scripts
 
 FORGE, SD_WEBUI_CONTROLNET = "Forge", "sd-webui-controlnet"

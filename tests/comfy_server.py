@@ -50,8 +50,8 @@ def comfyui_server(base: pathlib.Path, inputs=("lineart.png", "strokes.png")):
     port = free_port()
     log = open(base / "server.log", "w")
     process = subprocess.Popen(
-        [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port), "--base-directory", str(base),
-         "--disable-auto-launch", "--disable-api-nodes", "--database-url", "sqlite:///:memory:"],
+        [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+         "--base-directory", str(base), "--disable-auto-launch", "--disable-api-nodes", "--database-url", "sqlite:///:memory:"],
         cwd=COMFYUI_DIR, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -63,7 +63,8 @@ def comfyui_server(base: pathlib.Path, inputs=("lineart.png", "strokes.png")):
                     break
             except OSError:
                 pass
-            assert time.monotonic() < deadline, "ComfyUI did not start in 180 s:\n" + (base / "server.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, ("ComfyUI did not start in 180 s:\n"
+                                                 + (base / "server.log").read_text()[-3000:])
             time.sleep(1)
         yield url
     finally:

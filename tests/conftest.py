@@ -54,7 +54,7 @@ def residuals_of(controlnet, inputs):
 def max_difference(first, second) -> float:
     """Largest absolute difference between two equally long lists of tensors (compared in fp32)."""
     assert len(first) == len(second)
-    return max(float((a.float() - b.float()).abs().max()) for a, b in zip(first, second))
+    return max(float((a.float() - b.float()).abs().max()) for a, b in zip(first, second, strict=True))
 
 
 @pytest.fixture
@@ -72,7 +72,8 @@ def controlnet_inputs():
 
     generator = torch.Generator().manual_seed(7)
     return (torch.randn(1, 4, 8, 8, generator=generator), torch.tensor([321]),
-            torch.randn(1, 7, TINY_CROSS_ATTENTION_DIM, generator=generator), torch.rand(1, 5, 64, 64, generator=generator))
+            torch.randn(1, 7, TINY_CROSS_ATTENTION_DIM, generator=generator),
+            torch.rand(1, 5, 64, 64, generator=generator))
 
 
 @pytest.fixture
@@ -82,3 +83,21 @@ def helpers():
 
     return SimpleNamespace(tiny_unet=tiny_unet, randomise_outputs=randomise_outputs, residuals_of=residuals_of,
                            max_difference=max_difference)
+
+
+# --- the trainer tests' fixtures (their helpers are in tests/train_fixtures.py) ----------------------------
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory):
+    """Path of the tiny random SD-shaped base saved as a diffusers folder (once per session)."""
+    from training.tiny_base import save_tiny_base
+
+    return save_tiny_base(tmp_path_factory.mktemp("tiny_base") / "base")
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    """A folder of 8 small captioned PNG pictures (``write_folder``)."""
+    from tests.train_fixtures import write_folder
+
+    return write_folder(tmp_path / "images")

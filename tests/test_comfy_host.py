@@ -19,7 +19,8 @@ import pytest
 
 from tests.comfy_server import COMFYUI_DIR, EXAMPLE, FOLDER, ROOT, comfyui_server, http, run_prompt
 
-OURS = ("ColorStrokePainter", "ColorStrokeCanny", "LoadColorStrokeControlNet", "ApplyColorStrokeControlNet", "ColorStrokeLineartOverlay")
+OURS = ("ColorStrokePainter", "ColorStrokeCanny", "LoadColorStrokeControlNet", "ApplyColorStrokeControlNet",
+        "ColorStrokeLineartOverlay")
 FRONTEND_ONLY = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
 
 pytestmark = [pytest.mark.host, pytest.mark.skipif(not COMFYUI_DIR, reason="set COMFYUI_DIR to a ComfyUI checkout")]
@@ -119,18 +120,21 @@ def run_control(comfy, control, x, sigma, context):
 
 def diffusers_residuals(controlnet, sampling, x, sigma, context, hint, scale):
     with torch.no_grad():
-        down, mid = controlnet(sampling.calculate_input(sigma, x), sampling.timestep(sigma), encoder_hidden_states=context,
-                               controlnet_cond=hint.expand(x.shape[0], -1, -1, -1), conditioning_scale=scale, return_dict=False)
+        down, mid = controlnet(sampling.calculate_input(sigma, x), sampling.timestep(sigma),
+                               encoder_hidden_states=context,
+                               controlnet_cond=hint.expand(x.shape[0], -1, -1, -1), conditioning_scale=scale,
+                               return_dict=False)
     return list(down), mid
 
 
 def assert_residuals(out, expected, tolerance=1e-4):
     down, mid = expected
     assert len(out["output"]) == len(down) == 12 and len(out["middle"]) == 1 and not out["input"]
-    worst = max((got - want).abs().max().item() for got, want in zip(out["output"] + out["middle"], down + [mid]))
+    worst = max((got - want).abs().max().item()
+                for got, want in zip(out["output"] + out["middle"], down + [mid], strict=True))
     scale = max(want.abs().max().item() for want in down + [mid])
     print(f"largest difference to diffusers: {worst:.2e} (largest residual {scale:.2f})")
-    for got, want in zip(out["output"] + out["middle"], down + [mid]):
+    for got, want in zip(out["output"] + out["middle"], down + [mid], strict=True):
         assert got.shape == want.shape
     assert worst <= tolerance
 
@@ -167,7 +171,8 @@ def tiny_3_channel(path, layout):
 
     model = our_module("model")
     net = ControlNetModel(block_out_channels=(64, 128), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-                          layers_per_block=1, cross_attention_dim=768, attention_head_dim=(1, 2), conditioning_channels=3)
+                          layers_per_block=1, cross_attention_dim=768, attention_head_dim=(1, 2),
+                          conditioning_channels=3)
     model.save_checkpoint(net, path, layout=layout)
     return path
 
@@ -224,7 +229,8 @@ def test_apply_chains_after_a_stock_controlnet_and_sums_both(comfy, reference, l
     stock_net, control_net = loaded["stock"], loaded["ours"]
     image = torch.rand(1, 512, 512, 5, generator=torch.Generator().manual_seed(4))
     positive, negative = conditioning(1), conditioning(2)
-    pos1, neg1 = comfy["nodes"].ControlNetApplyAdvanced().apply_controlnet(positive, negative, stock_net, image, 0.5, 0.0, 1.0)
+    pos1, neg1 = comfy["nodes"].ControlNetApplyAdvanced().apply_controlnet(
+        positive, negative, stock_net, image, 0.5, 0.0, 1.0)
     pos2, neg2 = node(comfy, "ApplyColorStrokeControlNet").apply(pos1, neg1, control_net, hint, 0.8, 0.0, 1.0)
     first, second = pos1[0][1]["control"], pos2[0][1]["control"]
     assert second.previous_controlnet is first and neg2[0][1]["control"] is second
@@ -238,7 +244,7 @@ def test_apply_chains_after_a_stock_controlnet_and_sums_both(comfy, reference, l
     black_on_white[:, 0] = 1.0 - hint[:, 0]
     stock_down, stock_mid = diffusers_residuals(reference, sampling, x, sigma, context, image.movedim(-1, 1), 0.5)
     ours_down, ours_mid = diffusers_residuals(reference, sampling, x, sigma, context, black_on_white, 0.8)
-    assert_residuals(out, ([a + b for a, b in zip(stock_down, ours_down)], stock_mid + ours_mid))
+    assert_residuals(out, ([a + b for a, b in zip(stock_down, ours_down, strict=True)], stock_mid + ours_mid))
 
 
 def test_apply_percent_range_and_strength_0_behave_as_the_stock_node(comfy, loaded, hint):
@@ -372,13 +378,14 @@ def test_example_workflow_matches_the_servers_nodes(object_info, server):
         info = object_info[n["type"]]
         inputs = {}
         for slot in n["inputs"]:
-            spec = info["input"].get("required", {}).get(slot["name"]) or info["input"].get("optional", {}).get(slot["name"])
+            spec = (info["input"].get("required", {}).get(slot["name"])
+                    or info["input"].get("optional", {}).get(slot["name"]))
             assert spec is not None, (n["type"], slot["name"])
             assert spec[0] == slot["type"], (n["type"], slot)
         values = list(n["widgets_values"])
         widgets = list(widget_inputs(info))
         assert len(values) == len(widgets), (n["type"], values, [w[0] for w in widgets])
-        for (name, _), value in zip(widgets, values):
+        for (name, _), value in zip(widgets, values, strict=True):
             if name is not None:
                 inputs[name] = value
         prompt[str(n["id"])] = {"class_type": n["type"], "inputs": inputs}
@@ -390,7 +397,8 @@ def test_example_workflow_matches_the_servers_nodes(object_info, server):
     # ComfyUI validates the whole graph; only the model files, absent here, may be reported (the hint
     # preview branch is valid, so ComfyUI queues that part)
     status, answer = http(server + "/prompt", {"prompt": prompt})
-    assert {e["class_type"] for e in answer["node_errors"].values()} == {"CheckpointLoaderSimple", "LoadColorStrokeControlNet"}
+    assert {e["class_type"] for e in answer["node_errors"].values()} == {"CheckpointLoaderSimple",
+                                                                         "LoadColorStrokeControlNet"}
     for error in answer["node_errors"].values():
         for item in error["errors"]:
             assert item["type"] == "value_not_in_list", item

@@ -4,8 +4,20 @@ import pytest
 import torch
 
 from preprocessors import (
-    BLACK_ON_WHITE, HINT_CHANNELS, HINT_VERSION, WHITE_ON_BLACK, HintError, convert_polarity, hint_preview,
-    inference_hint, make_hint, make_hint_batch, random_strokes, training_hint, user_strokes, validate_hint,
+    BLACK_ON_WHITE,
+    HINT_CHANNELS,
+    HINT_VERSION,
+    WHITE_ON_BLACK,
+    HintError,
+    convert_polarity,
+    hint_preview,
+    inference_hint,
+    make_hint,
+    make_hint_batch,
+    random_strokes,
+    training_hint,
+    user_strokes,
+    validate_hint,
 )
 
 
@@ -51,7 +63,8 @@ def test_batch_version_matches_numpy(picture, rng):
     edges = (rng.random((2, 48, 64)) > 0.9).astype(np.float32)
     layers = [random_strokes(picture, np.random.default_rng(s)) for s in range(2)]
     for polarity in (WHITE_ON_BLACK, BLACK_ON_WHITE):
-        batch = make_hint_batch(torch.from_numpy(edges)[:, None], torch.from_numpy(np.stack(layers)).permute(0, 3, 1, 2), polarity)
+        batch = make_hint_batch(torch.from_numpy(edges)[:, None],
+                                torch.from_numpy(np.stack(layers)).permute(0, 3, 1, 2), polarity)
         assert batch.shape == (2, 5, 48, 64)
         for i in range(2):
             np.testing.assert_array_equal(batch[i].numpy(), make_hint(edges[i], layers[i], polarity))

@@ -8,12 +8,24 @@ import pytest
 from PIL import Image
 
 from preprocessors import training_hint
+from tests.train_fixtures import colourful, write_folder
 from training.data import (
-    MISSING, TOO_SMALL, UNREADABLE, DataError, EpochBatchSampler, FolderSource, HFSource, SampleSpec, TrainDataset,
-    WebDatasetSource, collate, decode_rgb, expand_braces, sample_rng,
+    MISSING,
+    TOO_SMALL,
+    UNREADABLE,
+    DataError,
+    EpochBatchSampler,
+    FolderSource,
+    HFSource,
+    SampleSpec,
+    TrainDataset,
+    WebDatasetSource,
+    collate,
+    decode_rgb,
+    expand_braces,
+    sample_rng,
 )
 from training.data.samples import resize_and_crop
-from tests.train_fixtures import colourful, image_folder, write_folder  # noqa: F401 (image_folder: fixture)
 
 
 def png_bytes(pixels, mode=None, fmt="PNG"):
@@ -40,7 +52,8 @@ def test_folder_with_metadata_file(tmp_path, kind):
         rows = [json.dumps({"file_name": f"img{i:02d}.png", "text": f"caption {i}"}) for i in range(2)]
         (folder / "metadata.jsonl").write_text("\n".join(rows), encoding="utf-8")
     else:
-        (folder / "metadata.csv").write_text("file_name,text\nimg00.png,caption 0\nimg01.png,caption 1\n", encoding="utf-8")
+        (folder / "metadata.csv").write_text("file_name,text\nimg00.png,caption 0\nimg01.png,caption 1\n",
+                                             encoding="utf-8")
     source = FolderSource(folder)
     assert [source.load(i)[1] for i in range(2)] == ["caption 0", "caption 1"]
     assert decode_rgb(source.load(1)[0]).shape == (40, 48, 3)

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from training.data import DEAD_LINK, SampleSpec, TrainDataset, UrlFetcher, UrlTableSource, collate, read_url_table
 from tests.train_fixtures import colourful
+from training.data import DEAD_LINK, SampleSpec, TrainDataset, UrlFetcher, UrlTableSource, collate, read_url_table
 
 
 def jpeg(seed):

@@ -398,7 +398,8 @@ def test_converter_refuses_to_guess_the_polarity(tmp_path, tiny_controlnet, caps
     assert f"{source} records no edge polarity: pass --polarity black_on_white for the original colour-stroke " \
            "model, or --polarity white_on_black" in error
     torch.save(export_state_dict(tiny_controlnet, "ldm"), tmp_path / "original.pth")  # torch files record nothing
-    assert main([str(tmp_path / "original.pth"), str(tmp_path / "out"), "--layout", "pretrained", "--allow-non-sd15"]) == 2
+    assert main([str(tmp_path / "original.pth"), str(tmp_path / "out"), "--layout", "pretrained",
+                 "--allow-non-sd15"]) == 2
     assert "records no edge polarity" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["original.pth", "original.safetensors"], "nothing written"
 
@@ -414,7 +415,8 @@ def test_converter_carries_every_recorded_key(tmp_path, tiny_controlnet, layout,
     target = tmp_path / ("out" if layout == "pretrained" else "out.safetensors")
     assert main([str(source), str(target), "--layout", layout, "--dtype", "fp16", "--polarity", WHITE_ON_BLACK,
                  "--allow-non-sd15"]) == 0
-    assert f"{source} records edge polarity black_on_white; --polarity white_on_black is ignored" in capsys.readouterr().err
+    assert (f"{source} records edge polarity black_on_white; --polarity white_on_black is ignored"
+            in capsys.readouterr().err)
     before, after = read_metadata(source), read_metadata(target)
     for name in recorded:
         assert after["colorstroke." + name] == before["colorstroke." + name], name

@@ -65,7 +65,7 @@ def _diffusers_residuals(controlnet, sample, timestep, text, hint):
 
 def _largest_difference(ours, theirs) -> float:
     assert len(ours) == len(theirs)
-    return max(float((a.float() - b.float()).abs().max()) for a, b in zip(ours, theirs))
+    return max(float((a.float() - b.float()).abs().max()) for a, b in zip(ours, theirs, strict=True))
 
 
 @pytest.mark.parametrize("layout", ["diffusers", "ldm"])

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from model import save_checkpoint, load_checkpoint
+from model import load_checkpoint, save_checkpoint
 from model.inference import build_hint, colorize, load_base_pipeline, output_size
 from preprocessors import BLACK_ON_WHITE, HintError
 
@@ -36,7 +36,8 @@ def tiny_parts(tmp_path, helpers):
                                                 num_attention_heads=4, num_hidden_layers=2, max_position_embeddings=16,
                                                 bos_token_id=52, eos_token_id=53, pad_token_id=53))
     return {"unet": helpers.tiny_unet(), "vae": vae, "text_encoder": text_encoder,
-            "tokenizer": _tokenizer(tmp_path), "scheduler": DDIMScheduler(beta_schedule="scaled_linear", steps_offset=1, clip_sample=False)}
+            "tokenizer": _tokenizer(tmp_path),
+            "scheduler": DDIMScheduler(beta_schedule="scaled_linear", steps_offset=1, clip_sample=False)}
 
 
 def _drawing(height=72, width=52):

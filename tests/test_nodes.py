@@ -19,7 +19,8 @@ PACKAGE = "color_stroke_nodes_under_test"
 def package():
     """The repo imported as a package under a test name (once per process)."""
     if PACKAGE not in sys.modules:
-        spec = importlib.util.spec_from_file_location(PACKAGE, ROOT / "__init__.py", submodule_search_locations=[str(ROOT)])
+        spec = importlib.util.spec_from_file_location(PACKAGE, ROOT / "__init__.py",
+                                                      submodule_search_locations=[str(ROOT)])
         module = importlib.util.module_from_spec(spec)
         sys.modules[PACKAGE] = module
         spec.loader.exec_module(module)
@@ -93,7 +94,8 @@ def test_a_5_channel_hint_never_comes_out_as_an_image():
 def test_preprocessor_node_equals_the_contract_function(drawing, layer, pp):
     node = sub("nodes").NODE_CLASS_MAPPINGS["ColorStrokeCanny"]()
     rgb, mask = loadimage(layer)
-    hint, preview = node.build(as_image(drawing), "canny", 100, 200, "no_stroke", "#FFFFFF", strokes=rgb, strokes_mask=mask)
+    hint, preview = node.build(as_image(drawing), "canny", 100, 200, "no_stroke", "#FFFFFF", strokes=rgb,
+                               strokes_mask=mask)
     expected = pp.inference_hint(drawing, layer)
     assert hint.dtype == torch.float32 and hint.shape == (1, 5, 512, 512)
     np.testing.assert_allclose(hint[0].numpy(), expected, atol=1.5 / 255)
@@ -208,7 +210,8 @@ def test_a_mask_of_another_size_is_stretched_to_the_strokes_with_a_warning(drawi
 
 def test_a_2d_mask_is_one_mask(drawing, layer, hb):
     rgb, mask = loadimage(layer)
-    torch.testing.assert_close(hb.build_hints(as_image(drawing), rgb, mask[0])[0], hb.build_hints(as_image(drawing), rgb, mask)[0])
+    torch.testing.assert_close(hb.build_hints(as_image(drawing), rgb, mask[0])[0],
+                               hb.build_hints(as_image(drawing), rgb, mask)[0])
 
 
 def test_non_batch_inputs_are_refused_clearly(drawing, hb, pp):

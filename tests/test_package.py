@@ -52,7 +52,8 @@ def test_repo_imports_as_a_package_without_comfyui(tmp_path):
     link = tmp_path / "My-Clone_Name"
     link.symlink_to(ROOT, target_is_directory=True)
     code = ("import importlib, sys; sys.path.insert(0, sys.argv[1]); m = importlib.import_module('My-Clone_Name'); "
-            "assert isinstance(m.NODE_CLASS_MAPPINGS, dict); assert 'comfy' not in sys.modules and 'torch' not in sys.modules")
+            "assert isinstance(m.NODE_CLASS_MAPPINGS, dict); "
+            "assert 'comfy' not in sys.modules and 'torch' not in sys.modules")
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
 

@@ -7,7 +7,7 @@ import torch
 from diffusers import DDPMScheduler
 
 from preprocessors import StrokeParams, random_strokes, training_hint
-from tests.train_fixtures import image_folder, tiny_base, tiny_config  # noqa: F401 (fixtures)
+from tests.train_fixtures import tiny_config
 from training import controlnet as bridge
 from training import recipe
 from training.config import ConfigError
@@ -103,7 +103,8 @@ def test_new_parts_get_their_own_learning_rate(tiny_controlnet):
 def tiny_controlnet():
     from diffusers import ControlNetModel
 
-    return ControlNetModel(in_channels=4, block_out_channels=(8, 16), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+    return ControlNetModel(in_channels=4, block_out_channels=(8, 16),
+                           down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
                            layers_per_block=1, cross_attention_dim=8, attention_head_dim=2, norm_num_groups=4,
                            conditioning_channels=5, conditioning_embedding_out_channels=(4, 4, 4, 4))
 
@@ -129,7 +130,8 @@ def test_empty_prob_gives_samples_without_strokes_and_zero_draws_nothing_extra()
     assert not random_strokes(image, np.random.default_rng(1), StrokeParams(empty_prob=1.0)).any()
     default = random_strokes(image, np.random.default_rng(1), StrokeParams())
     assert np.array_equal(default, random_strokes(image, np.random.default_rng(1), StrokeParams(empty_prob=0.0)))
-    empties = [not random_strokes(image, np.random.default_rng(i), StrokeParams(empty_prob=0.25, length_max=300))[..., 3].any()
+    empties = [not random_strokes(image, np.random.default_rng(i),
+                                  StrokeParams(empty_prob=0.25, length_max=300))[..., 3].any()
                for i in range(200)]
     assert 0.15 < np.mean(empties) < 0.35
 

@@ -4,8 +4,17 @@ import pytest
 import torch
 
 from preprocessors import (
-    BLACK_ON_WHITE, WHITE_ON_BLACK, HintError, inference_hint, make_hint, random_strokes, resize_edges, resize_hint,
-    resize_hint_batch, resize_strokes, stretch_note,
+    BLACK_ON_WHITE,
+    WHITE_ON_BLACK,
+    HintError,
+    inference_hint,
+    make_hint,
+    random_strokes,
+    resize_edges,
+    resize_hint,
+    resize_hint_batch,
+    resize_strokes,
+    stretch_note,
 )
 
 

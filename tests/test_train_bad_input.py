@@ -9,7 +9,6 @@ from safetensors.torch import save_file
 
 from training.base_model import BaseModelError, load_base
 from training.train import main
-from tests.train_fixtures import tiny_base  # noqa: F401 (fixture)
 
 
 def test_folder_that_is_not_a_diffusers_model(tmp_path):
@@ -30,11 +29,13 @@ def test_sdxl_folder_and_single_files(tmp_path):
     folder = tmp_path / "sdxl"
     (folder / "unet").mkdir(parents=True)
     (folder / "unet" / "config.json").write_text("{}")
-    (folder / "model_index.json").write_text(json.dumps({"text_encoder_2": ["transformers", "CLIPTextModelWithProjection"]}))
+    (folder / "model_index.json").write_text(
+        json.dumps({"text_encoder_2": ["transformers", "CLIPTextModelWithProjection"]}))
     with pytest.raises(BaseModelError, match="SDXL"):
         load_base(folder)
     tensor = torch.zeros(1)
-    save_file({"conditioner.embedders.1.model.ln_final.weight": tensor, "model.diffusion_model.input_blocks.0.0.weight": tensor.clone()},
+    save_file({"conditioner.embedders.1.model.ln_final.weight": tensor,
+               "model.diffusion_model.input_blocks.0.0.weight": tensor.clone()},
               str(tmp_path / "sdxl.safetensors"))
     with pytest.raises(BaseModelError, match="SDXL checkpoint"):
         load_base(tmp_path / "sdxl.safetensors")
@@ -58,13 +59,15 @@ def test_main_reports_empty_data_folder_and_bad_base(tiny_base, tmp_path, capsys
 
 def test_demo_script_runs_end_to_end(tmp_path):
     done = subprocess.run(
-        [sys.executable, "training/train.py", "--demo", "--output_dir", str(tmp_path / "demo"), "--max_train_steps", "4",
-         "--checkpointing_steps", "2", "--validation_inference_steps", "2", "--report_to", "none"],
+        [sys.executable, "training/train.py", "--demo", "--output_dir", str(tmp_path / "demo"),
+         "--max_train_steps", "4", "--checkpointing_steps", "2", "--validation_inference_steps", "2",
+         "--report_to", "none"],
         capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "loaded the exported ControlNet back" in done.stdout
-    assert sorted(p.name for p in (tmp_path / "demo").glob("*.safetensors")) == ["demo_tiny_colorstroke_not_sd15.safetensors"]
+    assert (sorted(p.name for p in (tmp_path / "demo").glob("*.safetensors"))
+            == ["demo_tiny_colorstroke_not_sd15.safetensors"])
     assert list((tmp_path / "demo" / "validation").glob("*.png"))
 
 

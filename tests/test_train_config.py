@@ -64,7 +64,8 @@ def test_unknown_yaml_key_is_named(tmp_path):
 
 
 def test_module_entry_point_prints_help():
-    done = subprocess.run([sys.executable, "-m", "training.train", "--help"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "training.train", "--help"], capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 0
     assert "--resume_from_checkpoint" in done.stdout and "--strokes.count_max" in done.stdout
 

@@ -11,10 +11,10 @@ import torch
 from safetensors.torch import load_file
 
 from preprocessors import EdgeParams
+from tests.train_fixtures import tiny_config
 from training import checkpointing
 from training import controlnet as bridge
 from training.loop import Trainer, TrainingError
-from tests.train_fixtures import image_folder, tiny_base, tiny_config  # noqa: F401 (fixtures)
 
 
 def weights(path):
@@ -29,7 +29,8 @@ def test_few_steps_write_a_loadable_checkpoint(tiny_base, image_folder, tmp_path
     model, metadata = bridge.load_exported(result.export_path, allow_non_sd15=True)
     assert metadata["hint_format"] == "color_stroke_canny" and metadata["edge_polarity"] == "white_on_black"
     assert metadata["training_step"] == 3 and metadata["layout"] == "ldm"
-    assert (metadata["canny_low"], metadata["canny_high"]) == (100.0, 200.0)  # for inference: the default ranges hold it
+    # for inference: the default ranges hold it
+    assert (metadata["canny_low"], metadata["canny_high"]) == (100.0, 200.0)
     assert json.loads(metadata["canny_training"]) == EdgeParams().to_dict()  # what training drew thresholds from
     assert model.controlnet_cond_embedding.conv_in.in_channels == 5
     assert [p.name for p in checkpointing.list_checkpoints(config.output_dir)] == ["step-0000002", "step-0000003"]
@@ -78,7 +79,8 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(tiny_base, image_fold
     straight = Trainer(tiny_config(tiny_base, image_folder, tmp_path / "a", **common)).run()
     assert run_until(tiny_config(tiny_base, image_folder, tmp_path / "b", **common), stop_at=5) is None
     assert checkpointing.list_checkpoints(tmp_path / "b")[-1].name == "step-0000004"  # step 5 was lost
-    resumed = Trainer(tiny_config(tiny_base, image_folder, tmp_path / "b", resume_from_checkpoint="latest", **common)).run()
+    resumed = Trainer(tiny_config(tiny_base, image_folder, tmp_path / "b", resume_from_checkpoint="latest",
+                                  **common)).run()
     assert resumed.step == 6 and resumed.losses == straight.losses[4:]
     a, b = weights(straight.export_path), weights(resumed.export_path)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -7,12 +7,12 @@ from safetensors.torch import load_file
 
 from model import build_controlnet, save_checkpoint
 from preprocessors import make_hint
+from tests.train_fixtures import tiny_config
 from training.base_model import load_base
 from training.config import ConfigError
 from training.data import FolderSource, SampleSpec, TrainDataset, collate
 from training.loop import Trainer, TrainingError
-from training.validation import edge_f1, make_grid, stroke_colour_error, ValidationSample
-from tests.train_fixtures import image_folder, tiny_base, tiny_config  # noqa: F401 (fixtures)
+from training.validation import ValidationSample, edge_f1, make_grid, stroke_colour_error
 
 
 def test_middle_block_only_leaves_down_residuals_zero(tiny_base, image_folder, tmp_path):
@@ -132,7 +132,8 @@ def test_widened_canny_controlnet_stays_white_on_black(tiny_base, image_folder, 
 
     init = controlnet_file(tiny_base, tmp_path / "canny.safetensors", hint_channels=3)
     unet = load_base(tiny_base, allow_non_sd15=True).unet
-    _, polarity, source = bridge.build(unet, tiny_config(tiny_base, image_folder, tmp_path / "run", controlnet_init=init))
+    _, polarity, source = bridge.build(unet,
+                                       tiny_config(tiny_base, image_folder, tmp_path / "run", controlnet_init=init))
     assert polarity == "white_on_black" and "3-channel" in source
     flipped = tiny_config(tiny_base, image_folder, tmp_path / "run", controlnet_init=init, polarity="black_on_white")
     with pytest.raises(ConfigError, match="--polarity black_on_white contradicts the widened 3-channel ControlNet"):

@@ -33,23 +33,27 @@ from preprocessors import BLACK_ON_WHITE, WHITE_ON_BLACK
 MODEL_LESS = BLACK_ON_WHITE  # the polarity without a model file in sight: as for a file that records none
 from scripts.colorstroke_lib import geometry, hints, polarity
 from scripts.colorstroke_lib.store import STROKES
-from tests.test_webui_entry import STANDINS as ENTRY_STANDINS, load_entry, png_base64, processing
+from tests.test_webui_entry import STANDINS as ENTRY_STANDINS
+from tests.test_webui_entry import load_entry, png_base64, processing
 
 CN_DIR = os.environ.get("SD_WEBUI_CONTROLNET_DIR")
 FORGE_DIR = os.environ.get("FORGE_DIR")
-HOST_PACKAGES = {"modules", "internal_controlnet", "annotator", "lib_controlnet", "modules_forge", "backend", "scripts", "gradio"}
+HOST_PACKAGES = {"modules", "internal_controlnet", "annotator", "lib_controlnet", "modules_forge", "backend", "scripts",
+                 "gradio"}
 OUR_MODULES = ("scripts.colorstroke_lib", "scripts.colorstroke_lib.geometry", "scripts.colorstroke_lib.hints",
                "scripts.colorstroke_lib.store", "scripts.colorstroke_lib.polarity")
 MODEL_NAME = "control_colorstroke_sd15 [deadbeef]"
 # (drawing height, width) -> generation (h, w) and hires (h, w), as get_target_dimensions gives them
-SIZES = [((480, 640), (512, 512), (1024, 1024)), ((600, 400), (512, 768), (768, 1152)), ((512, 512), (384, 640), (768, 1280))]
+SIZES = [((480, 640), (512, 512), (1024, 1024)), ((600, 400), (512, 768), (768, 1152)),
+         ((512, 512), (384, 640), (768, 1280))]
 pytestmark = pytest.mark.host
 
 COMMON_STANDINS = {
     "modules/__init__.py": "",
     "modules/shared.py": """
         import types
-        cmd_opts = types.SimpleNamespace(controlnet_preprocessor_cache_size=16, controlnet_loglevel="INFO", controlnet_dir=None)
+        cmd_opts = types.SimpleNamespace(controlnet_preprocessor_cache_size=16, controlnet_loglevel="INFO",
+                                         controlnet_dir=None)
         opts = types.SimpleNamespace(data={}, forge_canvas_plain=False, forge_canvas_toolbar_always=False)
     """,
     "modules/modelloader.py": """
@@ -199,23 +203,24 @@ def photo_png():
 def real_detectmap_proc(cn_dir: str, devices):
     """sd-webui-controlnet's ``Script.detectmap_proc`` and ``get_pytorch_control``, compiled from its source
     with the helpers its module imports, on a class standing in for its Script."""
-    from einops import rearrange
-
     from annotator.util import HWC3
+    from einops import rearrange
     from scripts.enums import ResizeMode
     from scripts.lvminthin import lvmin_thin, nake_nms
     from scripts.utils import get_unique_axis0
 
     path = Path(cn_dir, "scripts", "controlnet.py")
     tree = ast.parse(path.read_text())
-    get_pytorch_control = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "get_pytorch_control")
+    get_pytorch_control = next(n for n in tree.body if isinstance(n, ast.FunctionDef)
+                               and n.name == "get_pytorch_control")
     script = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Script")
     detectmap_proc = next(n for n in script.body if isinstance(n, ast.FunctionDef) and n.name == "detectmap_proc")
     detectmap_proc.decorator_list = []
     namespace = dict(np=np, cv2=cv2, torch=torch, rearrange=rearrange, HWC3=HWC3, ResizeMode=ResizeMode,
                      get_unique_axis0=get_unique_axis0, lvmin_thin=lvmin_thin, nake_nms=nake_nms, devices=devices)
     exec(compile(ast.Module(body=[get_pytorch_control, detectmap_proc], type_ignores=[]), str(path), "exec"), namespace)
-    return type("Script", (), {"detectmap_proc": staticmethod(namespace["detectmap_proc"]), "title": lambda self: "ControlNet"})
+    return type("Script", (),
+                {"detectmap_proc": staticmethod(namespace["detectmap_proc"]), "title": lambda self: "ControlNet"})
 
 
 @pytest.fixture(scope="class")
@@ -257,8 +262,10 @@ class TestSdWebuiControlnet:
         assert "ColorStroke" in cn.Preprocessor.get_all_preprocessor_tags()
 
     def test_cn_model_filter_lists_the_filename_convention(self, cn, tmp_path):
-        models = {"None": None, MODEL_NAME: str(tmp_path / "a"), "control_v11p_sd15_canny [12345678]": str(tmp_path / "b")}
-        preprocessors, filtered, default_preprocessor, default_model = cn.global_state.select_control_type("ColorStroke", cn_models=models)
+        models = {"None": None, MODEL_NAME: str(tmp_path / "a"),
+                  "control_v11p_sd15_canny [12345678]": str(tmp_path / "b")}
+        preprocessors, filtered, default_preprocessor, default_model = cn.global_state.select_control_type(
+            "ColorStroke", cn_models=models)
         assert filtered == ["None", MODEL_NAME] and default_model == MODEL_NAME
         assert set(hints.PREPROCESSORS) <= set(preprocessors)
         assert default_preprocessor == "colorstroke_canny", "the Control Type preselects the polarity-neutral one"
@@ -270,9 +277,11 @@ class TestSdWebuiControlnet:
         preprocessor = cn.Preprocessor.get_preprocessor("colorstroke_canny")
         image = drawing(96, 128)
         STROKES.set(strokes(48, 64))
-        with_strokes = preprocessor.cached_call(image, resolution=512, slider_1=100, slider_2=200, low_vram=False, model="None")
+        with_strokes = preprocessor.cached_call(image, resolution=512, slider_1=100, slider_2=200, low_vram=False,
+                                                model="None")
         STROKES.clear()
-        without = preprocessor.cached_call(image, resolution=512, slider_1=100, slider_2=200, low_vram=False, model="None")
+        without = preprocessor.cached_call(image, resolution=512, slider_1=100, slider_2=200, low_vram=False,
+                                           model="None")
         assert with_strokes.value.hint[4].max() == 1.0 and without.value.hint[4].max() == 0.0
         preview = with_strokes.display_images[0]
         assert preview.shape == (96, 128, 3) and preview.dtype == np.uint8
@@ -288,7 +297,8 @@ class TestSdWebuiControlnet:
         preprocessor = cn.Preprocessor.get_preprocessor("colorstroke_canny")
         image = drawing(*source)
         STROKES.set(strokes(source[0] // 2, source[1] // 2))
-        result = preprocessor.cached_call(image, resolution=512, slider_1=100, slider_2=200, low_vram=False, model="None")
+        result = preprocessor.cached_call(image, resolution=512, slider_1=100, slider_2=200, low_vram=False,
+                                          model="None")
         STROKES.clear()
         canny_map = result.display_images[0]
         for h, w in (hires, size):
@@ -348,7 +358,8 @@ class TestSdWebuiControlnet:
         monkeypatch.setitem(cn.global_state.cn_models, MODEL_NAME, checkpoint_file(tmp_path, None))
         expected = {"colorstroke_canny": BLACK_ON_WHITE, "colorstroke_canny_white_on_black": WHITE_ON_BLACK}
         for name, edge_polarity in expected.items():
-            result = cn.Preprocessor.get_preprocessor(name).cached_call(drawing(64, 64), resolution=512, model=MODEL_NAME)
+            result = cn.Preprocessor.get_preprocessor(name).cached_call(drawing(64, 64), resolution=512,
+                                                                        model=MODEL_NAME)
             assert result.value.polarity == edge_polarity
 
     def test_cn_sliders_start_at_1(self, cn):
@@ -398,7 +409,8 @@ class TestSdWebuiControlnet:
             ({"module": "colorstroke_canny", "model": "control_v11p_sd15_canny [12345678]"},
              r": control_v11p_sd15_canny.safetensors: this is a 3-channel.*own preprocessor \(such as canny\)"),
             ({"module": "colorstroke_canny", "model": "None"}, r" has no model"),
-            ({"module": "colorstroke_canny", "model": "nothing_like_it"}, r": no ControlNet model is named 'nothing_like_it'"),
+            ({"module": "colorstroke_canny", "model": "nothing_like_it"},
+             r": no ControlNet model is named 'nothing_like_it'"),
             ({"module": "canny", "model": MODEL_NAME}, r": .* is a Color Stroke ControlNet.*pick that preprocessor"),
         ]
         for unit, message in cases:
@@ -489,8 +501,10 @@ def forge_processing(*units):
 def forge(tmp_path_factory):
     if not FORGE_DIR:
         pytest.skip("set FORGE_DIR to a stable-diffusion-webui-forge checkout")
-    standins = write_standins(tmp_path_factory.mktemp("forge_webui"), {**ENTRY_STANDINS, **COMMON_STANDINS, **FORGE_STANDINS})
-    paths = [standins, FORGE_DIR, Path(FORGE_DIR, "packages_3rdparty"), Path(FORGE_DIR, "extensions-builtin", "sd_forge_controlnet")]
+    standins = write_standins(tmp_path_factory.mktemp("forge_webui"),
+                              {**ENTRY_STANDINS, **COMMON_STANDINS, **FORGE_STANDINS})
+    paths = [standins, FORGE_DIR, Path(FORGE_DIR, "packages_3rdparty"),
+             Path(FORGE_DIR, "extensions-builtin", "sd_forge_controlnet")]
     with host_imports(paths, argv=["--always-cpu"]):  # backend/args.py reads sys.argv when imported
         yield types.SimpleNamespace(
             shared=importlib.import_module("modules_forge.shared"),
@@ -548,18 +562,21 @@ class TestForge:
         unit = types.SimpleNamespace(module="colorstroke_canny", model="None", resize_mode="Just Resize", image=None,
                                      input_mode=forge.external_code.InputMode.SIMPLE)
         process, preprocessor, params = forge_generation(forge, unit, image, (512, 512), (512, 512), batch_size=1)
-        hint, _ = preprocessor.process_before_every_sampling(process, params.control_cond, None, unit=unit, params=params)
+        hint, _ = preprocessor.process_before_every_sampling(process, params.control_cond, None, unit=unit,
+                                                             params=params)
         expected = hints.hint_batch([hints.Drawing(image)], None, MODEL_LESS, "Crop and Resize", 512, 512, 1)
         np.testing.assert_array_equal(hint.numpy(), expected)
 
     def test_forge_polarity_comes_from_the_model_when_it_records_one(self, forge, tmp_path, monkeypatch):
         forge.glue.register()
-        monkeypatch.setitem(forge.global_state.controlnet_filename_dict, MODEL_NAME, checkpoint_file(tmp_path, BLACK_ON_WHITE))
+        monkeypatch.setitem(forge.global_state.controlnet_filename_dict, MODEL_NAME,
+                            checkpoint_file(tmp_path, BLACK_ON_WHITE))
         image = drawing(256, 256)
         unit = types.SimpleNamespace(module="colorstroke_canny", model=MODEL_NAME, resize_mode="Crop and Resize",
                                      image=image, input_mode=forge.external_code.InputMode.SIMPLE)
         process, preprocessor, params = forge_generation(forge, unit, image, (256, 256), (512, 512), batch_size=1)
-        hint, _ = preprocessor.process_before_every_sampling(process, params.control_cond, None, unit=unit, params=params)
+        hint, _ = preprocessor.process_before_every_sampling(process, params.control_cond, None, unit=unit,
+                                                             params=params)
         expected = hints.hint_batch([hints.Drawing(image)], None, BLACK_ON_WHITE, "Crop and Resize", 256, 256, 1)
         np.testing.assert_array_equal(hint.numpy(), expected)
         assert hint[0, 0].mean() > 0.5, "black-on-white edges: mostly 1"
@@ -574,7 +591,8 @@ class TestForge:
         unit = types.SimpleNamespace(module=preprocessor_name, model=MODEL_NAME, resize_mode="Just Resize",
                                      image=image, input_mode=forge.external_code.InputMode.SIMPLE)
         process, preprocessor, params = forge_generation(forge, unit, image, (128, 128), (256, 256), batch_size=1)
-        hint, _ = preprocessor.process_before_every_sampling(process, params.control_cond, None, unit=unit, params=params)
+        hint, _ = preprocessor.process_before_every_sampling(process, params.control_cond, None, unit=unit,
+                                                             params=params)
         expected_hint = hints.hint_batch([hints.Drawing(image)], None, expected, "Just Resize", 128, 128, 1)
         np.testing.assert_array_equal(hint.numpy(), expected_hint)
 
@@ -640,7 +658,8 @@ class TestForge:
             p.init([], [], [])
         assert STROKES.get() is None
 
-    def test_forge_a_unit_that_cannot_give_color_stroke_control_stops_the_generation(self, forge, tmp_path, monkeypatch):
+    def test_forge_a_unit_that_cannot_give_color_stroke_control_stops_the_generation(self, forge, tmp_path,
+                                                                                     monkeypatch):
         """Units as Forge's API passes them (dicts, read by Forge's ControlNetUnit); Forge knows models only by
         their exact "name [hash]", and drops a unit whose name it does not know."""
         from preprocessors import HintError

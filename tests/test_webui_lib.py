@@ -281,7 +281,8 @@ def test_build_hint_is_the_contract_inference_hint(polarity):
 
 def test_canny_preview_is_white_on_black_in_both_polarities():
     drawing = hints.Drawing(drawing_image())
-    previews = [hints.canny_preview(hints.build_hint(drawing, rgba_layer(64, 96), p)) for p in (WHITE_ON_BLACK, BLACK_ON_WHITE)]
+    previews = [hints.canny_preview(hints.build_hint(drawing, rgba_layer(64, 96), p))
+                for p in (WHITE_ON_BLACK, BLACK_ON_WHITE)]
     np.testing.assert_array_equal(previews[0], previews[1])
     assert previews[0].shape == (64, 96, 3) and previews[0].dtype == np.uint8
     assert set(np.unique(previews[0])) == {0, 255}
@@ -334,7 +335,8 @@ def checkpoint_file(path, recorded=None, hint_channels=5, cross_attention_dim=76
 
     tensors = {
         "controlnet_cond_embedding.conv_in.weight": np.zeros((16, hint_channels, 3, 3), np.float16),
-        "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.weight": np.zeros((640, cross_attention_dim), np.float16),
+        "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.weight": np.zeros((640, cross_attention_dim),
+                                                                                      np.float16),
     }
     save_file(tensors, str(path), metadata={"colorstroke.edge_polarity": recorded} if recorded else None)
     return str(path)
@@ -392,7 +394,8 @@ def test_the_file_is_read_once_per_version(tmp_path, fresh_cache):
 def test_a_model_that_is_not_a_color_stroke_controlnet_is_refused(tmp_path, fresh_cache, channels, cross, message):
     from model import CheckpointError
 
-    path = checkpoint_file(tmp_path / "control_v11p_sd15_canny.safetensors", hint_channels=channels, cross_attention_dim=cross)
+    path = checkpoint_file(tmp_path / "control_v11p_sd15_canny.safetensors", hint_channels=channels,
+                           cross_attention_dim=cross)
     with pytest.raises(CheckpointError, match=message):
         polarity.resolve(path, None)
 
@@ -427,7 +430,8 @@ def test_a_color_stroke_unit_without_a_model_is_refused(model):
 
 def test_a_model_name_the_host_does_not_know_is_refused_with_the_name_meant():
     known = ["None", "control_colorstroke_sd15 [deadbeef]", "control_v11p_sd15_canny [12345678]"]
-    with pytest.raises(HintError, match=r"did you mean 'control_colorstroke_sd15 \[deadbeef\]'\? Give the model's full"):
+    with pytest.raises(HintError,
+                       match=r"did you mean 'control_colorstroke_sd15 \[deadbeef\]'\? Give the model's full"):
         generation.check_unit(unit(model="control_colorstroke_sd15", index=2), None, known)
     with pytest.raises(HintError, match=r"^ControlNet Unit 0 .*no ControlNet model is named 'mine'; put the file"):
         generation.check_unit(unit(model="mine"), None, known)
@@ -443,7 +447,8 @@ def test_a_standard_controlnet_for_our_preprocessor_is_refused_in_webui_words(tm
 def test_a_color_stroke_model_needs_our_preprocessor(tmp_path, fresh_cache):
     ours = checkpoint_file(tmp_path / "control_colorstroke_sd15.safetensors")
     generation.check_unit(unit(), ours, [])  # the right pair passes
-    with pytest.raises(HintError, match=r"^ControlNet Unit 1 \(canny\): .* is a Color Stroke ControlNet.*colorstroke_canny"):
+    with pytest.raises(HintError,
+                       match=r"^ControlNet Unit 1 \(canny\): .* is a Color Stroke ControlNet.*colorstroke_canny"):
         generation.check_unit(unit(module="canny", index=1), ours, [])
     other = checkpoint_file(tmp_path / "control_v11p_sd15_canny.safetensors", hint_channels=3)
     generation.check_unit(unit(module="canny", model="control_v11p_sd15_canny"), other, [])  # not ours: no opinion

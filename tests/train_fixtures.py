@@ -1,11 +1,11 @@
-"""Fixtures for the trainer tests: a tiny base on disk, small image folders, a tiny-run config.
+"""Helpers for the trainer tests: pictures, small image folders, a tiny-run config.
 
-Import the fixtures into a test module (``from tests.train_fixtures import tiny_base, image_folder``).
+Import them into a test module (``from tests.train_fixtures import tiny_config, write_folder``); the fixtures
+built on them (``tiny_base``, ``image_folder``) are in conftest.py, where pytest finds them without an import.
 """
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from PIL import Image
 
 
@@ -28,19 +28,6 @@ def write_folder(folder, count: int = 8, captions: bool = True, size=(40, 48)):
         if captions:
             (folder / f"img{i:02d}.txt").write_text(f"picture number {i}", encoding="utf-8")
     return folder
-
-
-@pytest.fixture(scope="session")
-def tiny_base(tmp_path_factory):
-    """Path of the tiny random SD-shaped base saved as a diffusers folder (once per session)."""
-    from training.tiny_base import save_tiny_base
-
-    return save_tiny_base(tmp_path_factory.mktemp("tiny_base") / "base")
-
-
-@pytest.fixture
-def image_folder(tmp_path):
-    return write_folder(tmp_path / "images")
 
 
 def tiny_config(base, data, output, **overrides):

@@ -85,7 +85,8 @@ def check_sd15(unet, text_encoder, source: str, allow_other: bool = False) -> No
                              "pass a plain SD 1.5 base with 4")
     if allow_other:
         return
-    if config.cross_attention_dim != SD15_CROSS_ATTENTION_DIM or text_encoder.config.hidden_size != SD15_CROSS_ATTENTION_DIM:
+    if (config.cross_attention_dim != SD15_CROSS_ATTENTION_DIM
+            or text_encoder.config.hidden_size != SD15_CROSS_ATTENTION_DIM):
         kind = "SD 2.x" if config.cross_attention_dim == 1024 else f"cross-attention width {config.cross_attention_dim}"
         raise BaseModelError(f"{source!r} is not SD 1.5 ({kind}; SD 1.5 has 768); pass an SD 1.5 base, "
                              "or --allow_non_sd15 for experiments")
@@ -98,12 +99,13 @@ def load_base(path, base_config=None, allow_non_sd15: bool = False) -> BaseModel
 
     path = Path(path)
     if not path.exists():
-        raise BaseModelError(f"base model {str(path)!r} does not exist; pass an SD 1.5 diffusers folder or .safetensors")
+        raise BaseModelError(f"base model {str(path)!r} does not exist; pass an SD 1.5 diffusers folder "
+                             "or .safetensors")
     if path.is_dir():
         index = path / "model_index.json"
         if not index.is_file() or not (path / "unet" / "config.json").is_file():
-            raise BaseModelError(f"{str(path)!r} is not a diffusers Stable Diffusion folder (needs model_index.json and "
-                                 "unet/); pass such a folder or a single SD 1.5 .safetensors/.ckpt file")
+            raise BaseModelError(f"{str(path)!r} is not a diffusers Stable Diffusion folder (needs model_index.json "
+                                 "and unet/); pass such a folder or a single SD 1.5 .safetensors/.ckpt file")
         if "text_encoder_2" in json.loads(index.read_text(encoding="utf-8")):
             raise BaseModelError(f"{str(path)!r} is an SDXL folder; this ControlNet is for SD 1.5")
         unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet")
@@ -114,7 +116,8 @@ def load_base(path, base_config=None, allow_non_sd15: bool = False) -> BaseModel
     elif path.suffix.lower() in SINGLE_FILE_SUFFIXES:
         kind = _single_file_kind(path)
         if kind == "sdxl":
-            raise BaseModelError(f"{str(path)!r} is an SDXL checkpoint; this ControlNet is for SD 1.5: pass an SD 1.5 file")
+            raise BaseModelError(f"{str(path)!r} is an SDXL checkpoint; this ControlNet is for SD 1.5: "
+                                 "pass an SD 1.5 file")
         if kind == "unknown":
             raise BaseModelError(f"{str(path)!r} holds no Stable Diffusion UNet (no model.diffusion_model.* tensors); "
                                  "is it a LoRA, VAE or ControlNet file? pass a full SD 1.5 checkpoint")

@@ -33,7 +33,8 @@ def list_checkpoints(output_dir) -> list[Path]:
     root = checkpoint_root(output_dir)
     if not root.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in root.iterdir() if (m := _NAME.match(p.name)) and (p / "trainer_state_0.pt").is_file()]
+    found = [(int(m.group(1)), p) for p in root.iterdir() if (m := _NAME.match(p.name))
+             and (p / "trainer_state_0.pt").is_file()]
     return [p for _, p in sorted(found)]
 
 
@@ -42,7 +43,8 @@ def resolve(output_dir, which: str) -> Path:
     if which == "latest":
         found = list_checkpoints(output_dir)
         if not found:
-            raise CheckpointError(f"--resume_from_checkpoint latest: no checkpoint in {str(checkpoint_root(output_dir))!r}")
+            raise CheckpointError("--resume_from_checkpoint latest: no checkpoint in "
+                                  f"{str(checkpoint_root(output_dir))!r}")
         return found[-1]
     path = Path(which)
     if not (path / "trainer_state_0.pt").is_file():

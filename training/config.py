@@ -2,10 +2,10 @@
 
 Precedence: built-in defaults < ``--config FILE.yaml`` < flags. Every field is a flag of the same name
 (``--learning_rate 1e-5``; booleans also take ``--no-NAME``). YAML values are converted to the option's
-type as flag text is (``learning_rate: 1e-5``, which PyYAML reads as text, is a number; see ``coerce``). The stroke generator and Canny
-augmentation parameters live in the ``strokes:`` and ``edges:`` sections of the YAML file and in the
-``--strokes.FIELD`` / ``--edges.FIELD`` flags; they map one to one onto ``preprocessors.StrokeParams``
-and ``preprocessors.EdgeParams``.
+type as flag text is (``learning_rate: 1e-5``, which PyYAML reads as text, is a number; see ``coerce``).
+The stroke generator and Canny augmentation parameters live in the ``strokes:`` and ``edges:`` sections
+of the YAML file and in the ``--strokes.FIELD`` / ``--edges.FIELD`` flags; they map one to one onto
+``preprocessors.StrokeParams`` and ``preprocessors.EdgeParams``.
 """
 from __future__ import annotations
 
@@ -44,7 +44,8 @@ class TrainConfig:
                                   "file as ComfyUI/A1111 keep them", group="model")
     base_config: str | None = _opt(None, "for a single-file base: a local diffusers folder whose configs describe it "
                                    "(needed offline; weights are not read from it)", group="model")
-    allow_non_sd15: bool = _opt(False, "accept a base whose shapes are not SD 1.5's (tests, experiments)", group="model")
+    allow_non_sd15: bool = _opt(False, "accept a base whose shapes are not SD 1.5's (tests, experiments)",
+                                group="model")
     controlnet_init: str | None = _opt(None, "start from this ControlNet file or folder instead of copying the UNet: "
                                        "one of ours, or a 3-channel (e.g. Canny) ControlNet, which is widened to 5 "
                                        "channels", group="model")
@@ -61,14 +62,16 @@ class TrainConfig:
                             "(Hugging Face dataset: saved folder or name), webdataset (tar shards; brace patterns "
                             "like data-{000..009}.tar), urls (caption + image-URL table: .tsv/.csv/.parquet)",
                             choices=DATA_SOURCES, group="data")
-    data: str | None = _opt(None, "where the data is: folder, dataset path/name, shard pattern or table file", group="data")
+    data: str | None = _opt(None, "where the data is: folder, dataset path/name, shard pattern or table file",
+                            group="data")
     image_column: str = _opt("image", "image column/key (metadata file name column, HF image feature, webdataset "
                              "extension list like jpg;png)", group="data")
     caption_column: str = _opt("text", "caption column/key (webdataset: the caption extension, e.g. txt)", group="data")
     url_column: str = _opt("url", "URL column of a urls table (a 2-column TSV without header is read as "
                            "caption<TAB>url, as Conceptual Captions ships it)", group="data")
     hf_split: str = _opt("train", "split of a Hugging Face dataset", group="data")
-    url_cache_dir: str | None = _opt(None, "on-disk cache of downloaded images (default OUTPUT_DIR/url_cache)", group="data")
+    url_cache_dir: str | None = _opt(None, "on-disk cache of downloaded images (default OUTPUT_DIR/url_cache)",
+                                     group="data")
     url_connect_timeout: float = _opt(5.0, "seconds to wait for a connection to an image server", group="data")
     url_read_timeout: float = _opt(10.0, "seconds to wait for data from an image server", group="data")
     url_retries: int = _opt(2, "retries of a failed download (connection errors and 5xx, with backoff)", group="data")
@@ -77,7 +80,8 @@ class TrainConfig:
     crop: str = _opt("center", "how the image, resized so its short side is RESOLUTION, is cut square",
                      choices=("center", "random"), group="data")
     random_flip: bool = _opt(False, "flip images left-right at random", group="data")
-    caption_dropout: float = _opt(0.5, "probability of training on the empty prompt instead of the caption", group="data")
+    caption_dropout: float = _opt(0.5, "probability of training on the empty prompt instead of the caption",
+                                  group="data")
     num_workers: int = _opt(4, "DataLoader worker processes (hints are made there)", group="data")
     hint_on_gpu: bool = _opt(False, "compute the Canny channel on the accelerator with canny_batch instead of on the "
                              "workers (strokes stay on the workers)", group="data")
@@ -167,7 +171,8 @@ class TrainConfig:
                                        group="validation")
     validation_inference_steps: int = _opt(20, "denoising steps of a validation image", group="validation")
     validation_guidance_scale: float = _opt(7.5, "classifier-free guidance of validation images", group="validation")
-    report_to: str = _opt("tensorboard", "experiment tracker", choices=("tensorboard", "wandb", "none"), group="logging")
+    report_to: str = _opt("tensorboard", "experiment tracker", choices=("tensorboard", "wandb", "none"),
+                          group="logging")
     demo: bool = _opt(False, "the built-in tiny run: random tiny SD-shaped base, skimage pictures, CPU, a few "
                       "minutes; other options still apply on top", group="logging")
 
@@ -208,7 +213,8 @@ class TrainConfig:
             raise ConfigError("--output_dir is required: where checkpoints and the exported model go")
         if not self.demo:
             if not self.base_model:
-                raise ConfigError("--base_model is required (an SD 1.5 diffusers folder or .safetensors), or use --demo")
+                raise ConfigError("--base_model is required (an SD 1.5 diffusers folder or .safetensors), "
+                                  "or use --demo")
             if not self.data:
                 raise ConfigError("--data is required (a folder, dataset, shard pattern or URL table), or use --demo")
         if self.resolution <= 0 or self.resolution % 8:

@@ -5,8 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from model import (
-    CheckpointError, build_controlnet, controlnet_residuals, inspect_checkpoint, load_checkpoint, save_checkpoint,
-    set_middle_block_only, widen_controlnet,
+    CheckpointError,
+    build_controlnet,
+    controlnet_residuals,
+    inspect_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    set_middle_block_only,
+    widen_controlnet,
 )
 from preprocessors import DEFAULT_EDGE_POLARITY, WHITE_ON_BLACK
 
@@ -37,7 +43,8 @@ def build(unet, config):
     polarity, source = init_polarity(config.polarity, recorded, path)
     if controlnet.config.cross_attention_dim != unet.config.cross_attention_dim:
         raise CheckpointError(f"--controlnet_init {path!r} has cross-attention width "
-                              f"{controlnet.config.cross_attention_dim} but the base has {unet.config.cross_attention_dim}")
+                              f"{controlnet.config.cross_attention_dim} but the base has "
+                              f"{unet.config.cross_attention_dim}")
     return set_middle_block_only(controlnet.float(), config.middle_block_only), polarity, source
 
 

@@ -23,7 +23,12 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from model import (  # noqa: E402
-    METADATA_PREFIX, CheckpointError, load_checkpoint, read_metadata, save_checkpoint, save_pretrained,
+    METADATA_PREFIX,
+    CheckpointError,
+    load_checkpoint,
+    read_metadata,
+    save_checkpoint,
+    save_pretrained,
 )
 from preprocessors import BLACK_ON_WHITE, EDGE_POLARITIES, WHITE_ON_BLACK, HintError  # noqa: E402
 

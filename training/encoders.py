@@ -28,7 +28,7 @@ class TextEmbedder:
     def __call__(self, captions: list[str]) -> torch.Tensor:
         """Bx77xD embeddings of ``captions`` ('' = the empty prompt) on the device, in the frozen dtype."""
         todo = sorted({c for c in captions if c and c not in self.cache})
-        fresh = dict(zip(todo, self._encode(todo))) if todo else {}
+        fresh = dict(zip(todo, self._encode(todo), strict=True)) if todo else {}
         rows = []
         for caption in captions:
             if not caption:
@@ -62,11 +62,12 @@ class LatentEncoder:
         if missing:
             batch = pixels[missing].to(self.device, self.dtype)
             parameters = self.vae.encode(batch).latent_dist.parameters
-            encoded = dict(zip(missing, parameters))
+            encoded = dict(zip(missing, parameters, strict=True))
             for i in missing:
                 if len(self.cache) < self.cache_size:
                     self.cache[keys[i]] = encoded[i].cpu()
-        return torch.stack([encoded[i] if i in encoded else self.cache[key].to(self.device) for i, key in enumerate(keys)])
+        return torch.stack([encoded[i] if i in encoded else self.cache[key].to(self.device)
+                            for i, key in enumerate(keys)])
 
     @torch.no_grad()
     def mode(self, pixels: torch.Tensor) -> torch.Tensor:

@@ -37,8 +37,8 @@ _DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 _MAX_EMPTY_BATCHES = 50
 # The options that make strokes set the colour, recorded in every exported file.
 RECIPE_OPTIONS = ("learning_rate", "timestep_sampling", "timestep_uniform_prob", "new_parts_lr_scale", "min_snr_gamma",
-                  "x0_weight_floor", "stroke_loss_weight", "stroke_density_start", "stroke_density_steps", "caption_dropout",
-                  "colour_phase_start", "colour_timestep_sampling", "colour_x0_weight_floor")
+                  "x0_weight_floor", "stroke_loss_weight", "stroke_density_start", "stroke_density_steps",
+                  "caption_dropout", "colour_phase_start", "colour_timestep_sampling", "colour_x0_weight_floor")
 # Where ``accelerate launch`` puts its --mixed_precision flag or the ``accelerate config`` file's choice.
 LAUNCHER_PRECISION_ENV = "ACCELERATE_MIXED_PRECISION"
 
@@ -111,7 +111,8 @@ class Trainer:
         output.mkdir(parents=True, exist_ok=True)
         report_to = config.report_to
         if report_to == "tensorboard" and not _importable("tensorboard"):
-            warnings.warn("tensorboard is not installed: metrics are not logged (pip install tensorboard)")
+            warnings.warn("tensorboard is not installed: metrics are not logged (pip install tensorboard)",
+                          stacklevel=2)
             report_to = "none"
         self.mixed_precision, self.precision_source = _run_precision(config.mixed_precision)
         self.accelerator = accelerator = Accelerator(
@@ -220,7 +221,8 @@ class Trainer:
             try:
                 import bitsandbytes as bnb
             except ImportError:
-                raise TrainingError("--use_8bit_adam needs bitsandbytes: pip install bitsandbytes (CUDA only)") from None
+                raise TrainingError("--use_8bit_adam needs bitsandbytes: "
+                                    "pip install bitsandbytes (CUDA only)") from None
             return bnb.optim.AdamW8bit(groups, **kwargs)
         return torch.optim.AdamW(groups, **kwargs)
 
@@ -256,7 +258,7 @@ class Trainer:
             return batch["hint"].to(device, non_blocking=True)
         pixels = (batch["pixels"].to(device) + 1.0) / 2.0
         edges = []
-        for image, (low, high, sigma, factor) in zip(pixels, batch["edge_aug"].tolist()):
+        for image, (low, high, sigma, factor) in zip(pixels, batch["edge_aug"].tolist(), strict=True):
             image = image[None]
             if sigma > 0:
                 from kornia.filters import gaussian_blur2d
@@ -312,7 +314,8 @@ class Trainer:
         if not finite.item():
             self.optimizer.zero_grad(set_to_none=True)
             self.nan_streak += 1
-            warnings.warn(f"step {self.step + 1}: loss is NaN/inf, step skipped ({self.nan_streak} in a row)")
+            warnings.warn(f"step {self.step + 1}: loss is NaN/inf, step skipped ({self.nan_streak} in a row)",
+                          stacklevel=2)
             if self.nan_streak >= config.max_nan_steps:
                 raise TrainingError(
                     f"{self.nan_streak} optimiser steps in a row had a NaN/inf loss; stopping. Try a lower "
@@ -344,8 +347,8 @@ class Trainer:
             else:
                 empty += 1
                 if empty >= _MAX_EMPTY_BATCHES:
-                    raise TrainingError(f"{empty} batches in a row had no usable image (skipped so far: {self.skipped}); "
-                                        "check the data")
+                    raise TrainingError(f"{empty} batches in a row had no usable image "
+                                        f"(skipped so far: {self.skipped}); check the data")
         return batches
 
     # ------------------------------------------------------------------ outputs
@@ -410,7 +413,8 @@ class Trainer:
                                         self.accelerator.device, self.accelerator.autocast)
         finally:
             model.train()
-        scalars = {"validation/stroke_colour_error": result["stroke_colour_error"], "validation/edge_f1": result["edge_f1"]}
+        scalars = {"validation/stroke_colour_error": result["stroke_colour_error"],
+                   "validation/edge_f1": result["edge_f1"]}
         for tenth, value in enumerate(result.get("stroke_use", [])):  # strokes' loss gain per tenth of timesteps
             scalars[f"stroke_use/t{tenth * 100:03d}-{tenth * 100 + 99:03d}"] = value
         self.accelerator.log(scalars, step=self.step)
@@ -430,26 +434,31 @@ class Trainer:
         estimate = trained * (4 + 4 + optimiser_bytes + (4 if config.use_ema else 0)) + frozen * frozen_bytes
         effective = config.train_batch_size * config.gradient_accumulation_steps * accelerator.num_processes
         lines = [
-            f"data: {len(self.source)} records from {config.data_source} {config.data!r}; {len(self.train_indices)} for "
-            f"training, {len(self.validation)} validation triples; {config.resolution}px, {config.crop} crop"
-            f"{', random flip' if config.random_flip else ''}, caption dropout {config.caption_dropout}",
+            f"data: {len(self.source)} records from {config.data_source} {config.data!r}; "
+            f"{len(self.train_indices)} for training, {len(self.validation)} validation triples; "
+            f"{config.resolution}px, {config.crop} crop{', random flip' if config.random_flip else ''}, "
+            f"caption dropout {config.caption_dropout}",
             f"base: {config.base_model} ({frozen / 1e6:.1f}M frozen parameters in {self.weight_dtype}); "
-            f"ControlNet: {trained / 1e6:.1f}M trained parameters{' (middle block only)' if config.middle_block_only else ''}",
+            f"ControlNet: {trained / 1e6:.1f}M trained parameters"
+            f"{' (middle block only)' if config.middle_block_only else ''}",
             f"memory estimate: {estimate / 2**30:.2f} GiB for weights, gradients and optimiser state (activations not "
             f"included; --gradient_checkpointing lowers those)",
             f"batch: {config.train_batch_size} x {config.gradient_accumulation_steps} accumulation x "
-            f"{accelerator.num_processes} process(es) = effective {effective}; {config.max_train_steps} steps from step "
-            f"{self.step}; device {accelerator.device}, precision {self.mixed_precision} ({self.precision_source})",
+            f"{accelerator.num_processes} process(es) = effective {effective}; {config.max_train_steps} steps "
+            f"from step {self.step}; device {accelerator.device}, "
+            f"precision {self.mixed_precision} ({self.precision_source})",
             f"edge polarity: {config.polarity} ({self.polarity_source})",
             "recipe: " + ", ".join(f"{name} {getattr(config, name)}" for name in RECIPE_OPTIONS  # the others: below
-                                   if name not in ("learning_rate", "caption_dropout") and not name.startswith("colour"))
+                                   if name not in ("learning_rate", "caption_dropout")
+                                   and not name.startswith("colour"))
             + f"; strokes coloured by {config.stroke_params().colour}, {config.stroke_params().empty_prob:g} without"
             + (f"; phases {self.phases}" if self.phases else ""),
             (f"colour phase: from step {self.colour_from}, timesteps {config.colour_timestep_sampling}, x0 weight "
              f"floor {config.colour_x0_weight_floor:g}" if self.colour_from is not None
              else "colour phase: none (--colour_phase_start 1)"),
             f"caches: latents {'on' if config.use_latent_cache else 'off'}, caption embeddings "
-            f"{'on' if config.cache_text_embeddings else 'off'}; hints on {'the accelerator' if config.hint_on_gpu else 'the data workers'}",
+            f"{'on' if config.cache_text_embeddings else 'off'}; "
+            f"hints on {'the accelerator' if config.hint_on_gpu else 'the data workers'}",
         ]
         return "\n".join(lines)
 

@@ -73,7 +73,7 @@ def set_learning_rates(optimizer, scheduler, fresh_groups: list[dict]) -> None:
         raise ConfigError(f"the checkpoint's optimiser has {len(optimizer.param_groups)} parameter groups, the new "
                           f"phase {len(fresh_groups)}; start a new run from its exported model with --controlnet_init")
     scheduler.base_lrs = [fresh["lr"] for fresh in fresh_groups]
-    for group, fresh, factor in zip(optimizer.param_groups, fresh_groups, scheduler.lr_lambdas):
+    for group, fresh, factor in zip(optimizer.param_groups, fresh_groups, scheduler.lr_lambdas, strict=True):
         group["initial_lr"], group["lr_scale"] = fresh["lr"], fresh["lr_scale"]
         group["lr"] = fresh["lr"] * factor(scheduler.last_epoch)
     scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]

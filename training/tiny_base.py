@@ -20,7 +20,8 @@ _SPECIAL_TOKENS = ("<|startoftext|>", "<|endoftext|>")
 
 def _byte_alphabet() -> list[str]:
     """The 256 printable characters CLIP's byte-level BPE maps bytes to (GPT-2's table)."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    printable = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+                 + list(range(ord("®"), ord("ÿ") + 1)))
     extra = [b for b in range(256) if b not in printable]
     return [chr(b) for b in printable] + [chr(256 + i) for i in range(len(extra))]
 

@@ -28,12 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    from model import CheckpointError as ModelFileError
     from training import controlnet as bridge
     from training.base_model import BaseModelError
     from training.checkpointing import CheckpointError
     from training.data import DataError
     from training.loop import Trainer, TrainingError
-    from model import CheckpointError as ModelFileError
 
     try:
         result = Trainer(config).run()
@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
           f"samples without a caption (trained on the empty prompt): {result.missing_captions}")
     if config.demo:
         model, metadata = bridge.load_exported(result.export_path, config.allow_non_sd15)
-        print(f"loaded the exported ControlNet back: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
+        print("loaded the exported ControlNet back: "
+              f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
               f"hint {metadata.get('hint_format')} v{metadata.get('hint_version')}")
     print(f"exported ControlNet: {result.export_path}")
     print(f"last checkpoint:     {result.checkpoint}")

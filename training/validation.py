@@ -145,7 +145,7 @@ def edge_f1(result: np.ndarray, hint: np.ndarray, polarity: str = WHITE_ON_BLACK
 def make_grid(samples: list[ValidationSample], results: np.ndarray, polarity: str) -> np.ndarray:
     """Rows of (drawing | strokes | result), each HxW: HxW*3 per row, uint8 RGB."""
     rows = []
-    for sample, result in zip(samples, results):
+    for sample, result in zip(samples, results, strict=True):
         edges = sample.hint[EDGE_CHANNEL] if polarity == WHITE_ON_BLACK else 1.0 - sample.hint[EDGE_CHANNEL]
         drawing = np.repeat(((1.0 - edges) * 255).astype(np.uint8)[..., None], 3, axis=2)  # dark lines on white
         alpha = sample.hint[4][..., None]
@@ -165,13 +165,13 @@ def run_validation(controlnet, base, samples, config, step: int, device, autocas
     path = Path(config.output_dir) / "validation" / f"step-{step:07d}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(grid).save(path)
-    colour = [stroke_colour_error(r, s.hint) for r, s in zip(results, samples)]
+    colour = [stroke_colour_error(r, s.hint) for r, s in zip(results, samples, strict=True)]
     colour = [c for c in colour if np.isfinite(c)]
     metrics = {
         "path": path,
         "grid": grid,
         "stroke_colour_error": float(np.mean(colour)) if colour else float("nan"),
-        "edge_f1": float(np.mean([edge_f1(r, s.hint, config.polarity) for r, s in zip(results, samples)])),
+        "edge_f1": float(np.mean([edge_f1(r, s.hint, config.polarity) for r, s in zip(results, samples, strict=True)])),
     }
     if all(s.pixels is not None for s in samples):
         metrics["stroke_use"] = held_out_stroke_use(controlnet, base, samples, hints, config, autocast)

@@ -56,8 +56,8 @@ def curve(parts: dict, train_dir: pathlib.Path, cases, steps: int, final: list, 
             controlnet = load_exported(folder / f"{EXPORT_NAME}.safetensors")
             images = learned_results(parts, controlnet, cases, 1.0, steps, seed=0)
             bare = learned_results(parts, controlnet, bare_cases, 1.0, steps, seed=0)
-        scores = mean_metrics([measure(r, c) for r, c in zip(images, cases)])
-        without = mean_metrics([measure(r, c) for r, c in zip(bare, cases)])
+        scores = mean_metrics([measure(r, c) for r, c in zip(images, cases, strict=True)])
+        without = mean_metrics([measure(r, c) for r, c in zip(bare, cases, strict=True)])
         points.append({"step": int(folder.name.split("-")[1]), **scores,
                        "stroke_effect": without["region_error"] - scores["region_error"]})
     return points
@@ -93,7 +93,8 @@ def run(settings: Settings, out: pathlib.Path, evaluate_only: bool = False) -> d
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     base_dir, train_dir = out / "base", out / "controlnet"
-    if evaluate_only and not ((out / "results.json").is_file() and (train_dir / f"{EXPORT_NAME}.safetensors").is_file()):
+    if evaluate_only and not ((out / "results.json").is_file()
+                              and (train_dir / f"{EXPORT_NAME}.safetensors").is_file()):
         raise SystemExit(f"--evaluate_only: {out} holds no finished run (results.json and "
                          f"controlnet/{EXPORT_NAME}.safetensors); run without --evaluate_only first")
     base_summary = reuse_or_pretrain_base(base_dir, settings.base)

@@ -34,8 +34,8 @@ from .evaluate import (
 from .stages import EXPORT_NAME, Settings, quick_settings, reuse_or_pretrain_base, train_controlnet, write_images
 
 PLAIN = ["--timestep_sampling=uniform", "--timestep_uniform_prob=0", "--new_parts_lr_scale=1", "--min_snr_gamma=0",
-         "--x0_weight_floor=0", "--stroke_loss_weight=0", "--stroke_density_start=1", "--stroke_density_steps=0", "--strokes.colour=pixel",
-         "--strokes.empty_prob=0", "--colour_phase_start=1"]
+         "--x0_weight_floor=0", "--stroke_loss_weight=0", "--stroke_density_start=1", "--stroke_density_steps=0",
+         "--strokes.colour=pixel", "--strokes.empty_prob=0", "--colour_phase_start=1"]
 
 
 def recipes(steps: int) -> dict[str, list[str]]:
@@ -62,8 +62,8 @@ def measure_row(parts: dict, exported: pathlib.Path, cases, steps: int) -> dict:
     controlnet = load_exported(exported)
     ours = learned_results(parts, controlnet, cases, 1.0, steps, seed=0)
     bare = learned_results(parts, controlnet, without_strokes(cases), 1.0, steps, seed=0)
-    with_strokes = mean_metrics([measure(r, c) for r, c in zip(ours, cases)])
-    without = mean_metrics([measure(r, c) for r, c in zip(bare, cases)])
+    with_strokes = mean_metrics([measure(r, c) for r, c in zip(ours, cases, strict=True)])
+    without = mean_metrics([measure(r, c) for r, c in zip(bare, cases, strict=True)])
     return {**with_strokes, "region_error_without_strokes": without["region_error"],
             "stroke_effect": without["region_error"] - with_strokes["region_error"],
             "stroke_use": [round(v, 5) for v in stroke_use(parts, controlnet, cases)]}
@@ -112,7 +112,8 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.toyworld.ablation", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.toyworld.ablation",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, type=pathlib.Path, help="folder of the base, images and ablation.json")
     parser.add_argument("--steps", type=int, default=None, help="ControlNet steps of every row (default 600)")
     parser.add_argument("--eval_cases", type=int, default=None, help="held-out drawings per row (default 16)")
@@ -120,7 +121,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few minutes (checks that all runs)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    settings = quick_settings() if args.quick else replace(Settings(), controlnet_steps=600, eval_cases=16, curve_points=1)
+    settings = quick_settings() if args.quick else replace(Settings(), controlnet_steps=600, eval_cases=16,
+                                                           curve_points=1)
     settings = replace(settings, curve_points=1, controlnet_steps=args.steps or settings.controlnet_steps,
                        eval_cases=args.eval_cases or settings.eval_cases)
     rows = run(args.out, settings, args.rows.split(",") if args.rows else None)

@@ -71,7 +71,8 @@ def mean_metrics(rows: list[dict]) -> dict:
 
 def base_parts(base_dir) -> dict:
     """The base's parts with a DDIM schedule for sampling (the folder keeps SD's DDPM training schedule)."""
-    pipeline = StableDiffusionPipeline.from_pretrained(str(base_dir), safety_checker=None, requires_safety_checker=False,
+    pipeline = StableDiffusionPipeline.from_pretrained(str(base_dir), safety_checker=None,
+                                                       requires_safety_checker=False,
                                                        local_files_only=True)
     parts = dict(pipeline.components)
     parts["scheduler"] = DDIMScheduler.from_config(pipeline.scheduler.config)
@@ -132,5 +133,6 @@ def evaluate_systems(parts: dict, exported, cases: list[Case], steps: int, seed:
         "ours_without_strokes": learned_results(parts, controlnet, without_strokes(cases), 1.0, steps, seed),
         "vae_reconstruction": vae_reconstructions(parts["vae"], cases),
     }
-    scores = {name: mean_metrics([measure(r, c) for r, c in zip(images, cases)]) for name, images in results.items()}
+    scores = {name: mean_metrics([measure(r, c) for r, c in zip(images, cases, strict=True)])
+              for name, images in results.items()}
     return scores, results

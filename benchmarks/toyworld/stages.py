@@ -39,7 +39,8 @@ class Settings:
 
 def quick_settings() -> Settings:
     """Enough of everything to run each code path once, at 64 px."""
-    base = BaseSettings(image_size=64, vae_steps=10, vae_batch=4, vae_crop=0, unet_images=16, unet_steps=10, unet_batch=4)
+    base = BaseSettings(image_size=64, vae_steps=10, vae_batch=4, vae_crop=0, unet_images=16, unet_steps=10,
+                        unet_batch=4)
     return Settings(base=base, train_images=24, controlnet_steps=4, controlnet_batch=2, curve_points=2, curve_cases=2,
                     eval_cases=3, inference_steps=4)
 
@@ -90,7 +91,8 @@ def train_controlnet(settings: Settings, base_dir: pathlib.Path, data_dir: pathl
         "--learning_rate", str(settings.learning_rate),
         "--caption_dropout", "0", "--checkpointing_steps", str(every),
         "--checkpoints_total_limit", str(settings.curve_points + 1), "--validation_steps", "0",
-        "--export_name", EXPORT_NAME, "--export_dtype", "fp32", "--mixed_precision", "no", "--report_to", "none", "--num_workers", "0",
+        "--export_name", EXPORT_NAME, "--export_dtype", "fp32", "--mixed_precision", "no", "--report_to", "none",
+        "--num_workers", "0",
         "--middle_block_only" if settings.middle_block_only else "--no-middle_block_only",
         *stroke_flags(settings.base.image_size), *settings.recipe,
     ]

@@ -47,7 +47,8 @@ def _shape_mask(rng: np.random.Generator, size: int) -> np.ndarray:
     else:  # blob: union of a few circles
         for _ in range(int(rng.integers(2, 5))):
             offset = rng.integers(-radius // 2, radius // 2 + 1, size=2)
-            cv2.circle(mask, (int(centre[0] + offset[0]), int(centre[1] + offset[1])), int(radius * rng.uniform(0.4, 0.8)), 1, -1)
+            cv2.circle(mask, (int(centre[0] + offset[0]), int(centre[1] + offset[1])),
+                       int(radius * rng.uniform(0.4, 0.8)), 1, -1)
     return mask.astype(bool)
 
 

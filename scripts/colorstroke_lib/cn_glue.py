@@ -16,14 +16,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-
 from internal_controlnet.external_code import (
-    Preprocessor, PreprocessorParameter, find_cn_script, get_all_units_in_processing,
+    Preprocessor,
+    PreprocessorParameter,
+    find_cn_script,
+    get_all_units_in_processing,
 )
 from modules import devices
 from modules import scripts as webui_scripts
-from preprocessors import hint_preview
 from scripts import global_state
+
+from preprocessors import hint_preview
 
 from . import hints, polarity
 from .generation import GENERATION, UnitRequest, check_unit
@@ -53,7 +56,8 @@ class ColorStrokeCanny(Preprocessor):
         self.tags = [hints.TAG]
         self.chosen_polarity = chosen_polarity
         # the hint is built at the drawing's own size and fitted later: resolution is not used
-        self.slider_resolution = PreprocessorParameter(label="Resolution", minimum=64, maximum=2048, value=512, step=8, visible=False)
+        self.slider_resolution = PreprocessorParameter(label="Resolution", minimum=64, maximum=2048, value=512, step=8,
+                                                       visible=False)
         self.slider_1 = PreprocessorParameter(label="Canny low threshold", minimum=1, maximum=255, step=1, value=100)
         self.slider_2 = PreprocessorParameter(label="Canny high threshold", minimum=1, maximum=255, step=1, value=200)
         self.sorting_priority = hints.SORTING_PRIORITY[name]
@@ -61,7 +65,8 @@ class ColorStrokeCanny(Preprocessor):
     def _cached_call(self, *args, **kwargs):
         return self(*args, **kwargs)
 
-    def __call__(self, input_image, resolution, slider_1=None, slider_2=None, slider_3=None, input_mask=None, model=None, **kwargs):
+    def __call__(self, input_image, resolution, slider_1=None, slider_2=None, slider_3=None, input_mask=None,
+                 model=None, **kwargs):
         """input_image: HxWx3 uint8 RGB drawing; model: the unit's model name (absent in API previews)."""
         drawing = hints.Drawing(input_image, *hints.thresholds(slider_1, slider_2))
         strokes = STROKES.get()

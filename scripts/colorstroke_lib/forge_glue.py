@@ -17,12 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-
 from lib_controlnet import global_state
 from lib_controlnet.enums import InputMode
 from lib_controlnet.external_code import ControlNetUnit
 from modules_forge.shared import add_supported_preprocessor
 from modules_forge.supported_preprocessor import Preprocessor, PreprocessorParameter
+
 from preprocessors import hint_preview
 
 from . import hints, polarity
@@ -73,8 +73,10 @@ class ColorStrokeCanny(Preprocessor):
         # the hint is built at the drawing's own size and fitted later: resolution is not used
         self.slider_resolution = PreprocessorParameter(visible=False)
         # as sd-webui-controlnet's (cn_glue): the same thresholds are reachable on both hosts
-        self.slider_1 = PreprocessorParameter(label="Canny low threshold", minimum=1, maximum=255, step=1, value=100, visible=True)
-        self.slider_2 = PreprocessorParameter(label="Canny high threshold", minimum=1, maximum=255, step=1, value=200, visible=True)
+        self.slider_1 = PreprocessorParameter(label="Canny low threshold", minimum=1, maximum=255, step=1, value=100,
+                                              visible=True)
+        self.slider_2 = PreprocessorParameter(label="Canny high threshold", minimum=1, maximum=255, step=1, value=200,
+                                              visible=True)
         self.sorting_priority = hints.SORTING_PRIORITY[name]
         self.use_soft_projection_in_hr_fix = True  # as Forge's canny
         self._recorded = []

@@ -194,7 +194,8 @@ ADJACENT_JS = """() => {
   let parent = ours; while (parent && !parent.contains(cn)) parent = parent.parentElement;
   const kids = Array.from(parent.children);
   const a = kids.findIndex(k => k.contains(cn)), b = kids.findIndex(k => k.contains(ours));
-  return kids.slice(Math.min(a, b) + 1, Math.max(a, b)).map(k => (k.innerText || '').trim().split('\\n')[0]).filter(t => t);
+  return kids.slice(Math.min(a, b) + 1, Math.max(a, b))
+    .map(k => (k.innerText || '').trim().split('\\n')[0]).filter(t => t);
 }"""
 
 
@@ -254,7 +255,8 @@ def paint_on_forge_canvas(page, inputs: Path, out: Path) -> dict:
         page.wait_for_timeout(30)
     page.mouse.up()
     page.wait_for_timeout(1500)
-    painted = section.locator(".logical_image_foreground textarea").evaluate_all("(areas) => areas.map(a => a.value.length)")
+    painted = section.locator(".logical_image_foreground textarea").evaluate_all(
+        "(areas) => areas.map(a => a.value.length)")
     section.screenshot(path=str(out / "canvas_painted.png"))
     return {"case": "paint on Forge's canvas", "expected": "a stroke over the drawing reaches the section's input",
             "passed": any(length > 0 for length in painted), "canvas_png_chars": max(painted, default=0)}

@@ -46,7 +46,8 @@ def draw_edge_augmentation(rng: np.random.Generator, params: EdgeParams) -> np.n
     low = float(rng.uniform(params.low_min, params.low_max))
     high = low * float(rng.uniform(params.ratio_min, params.ratio_max))
     sigma = float(rng.uniform(params.blur_sigma_min, params.blur_sigma_max)) if rng.random() < params.blur_prob else 0.0
-    factor = float(rng.uniform(params.downscale_min, params.downscale_max)) if rng.random() < params.downscale_prob else 0.0
+    factor = (float(rng.uniform(params.downscale_min, params.downscale_max)) if rng.random() < params.downscale_prob
+              else 0.0)
     return np.array([low, high, sigma, factor], dtype=np.float32)
 
 

@@ -55,7 +55,8 @@ class FolderSource:
                     rows = list(csv.DictReader(handle))
             key = "file_name" if rows and "file_name" in rows[0] else image_column
             if rows and key not in rows[0]:
-                raise DataError(f"{str(path)!r} has no 'file_name' or {image_column!r} column; columns: {sorted(rows[0])}")
+                raise DataError(f"{str(path)!r} has no 'file_name' or {image_column!r} column; columns: "
+                                f"{sorted(rows[0])}")
             return [(row[key], row.get(caption_column)) for row in rows]
         return None
 
@@ -76,7 +77,8 @@ class HFSource:
     Needs the optional ``datasets`` package. The image column holds PIL images (or bytes / paths).
     """
 
-    def __init__(self, name_or_path: str, split: str = "train", image_column: str = "image", caption_column: str = "text"):
+    def __init__(self, name_or_path: str, split: str = "train", image_column: str = "image",
+                 caption_column: str = "text"):
         try:
             import datasets
         except ImportError:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-from .decode import DEAD_LINK, SampleSkipped, UNREADABLE, open_pil
+from .decode import DEAD_LINK, UNREADABLE, SampleSkipped, open_pil
 from .sources import DataError
 
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -45,7 +45,7 @@ def read_url_table(path, url_column: str = "url", caption_column: str = "text") 
         if url_column not in table:
             raise DataError(f"{str(path)!r} has no column {url_column!r}; columns: {sorted(table)}")
         captions = table.get(caption_column, [None] * len(table[url_column]))
-        return [(u, c) for u, c in zip(table[url_column], captions) if u]
+        return [(u, c) for u, c in zip(table[url_column], captions, strict=True) if u]
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".txt") else ","
     with open(path, encoding="utf-8", newline="") as handle:
         rows = [row for row in csv.reader(handle, delimiter=delimiter) if row]
