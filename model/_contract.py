@@ -5,12 +5,14 @@
 # and training/, ``model`` and ``preprocessors`` are top-level packages and the ImportError fallback is used.
 try:  # a sub-package of the repo package (ComfyUI)
     from ..preprocessors import (
+        BLACK_ON_WHITE,
         DEFAULT_EDGE_POLARITY,
         EDGE_POLARITIES,
         HINT_CHANNELS,
         HINT_FORMAT,
         HINT_VERSION,
         UNRECORDED_EDGE_POLARITY,
+        WHITE_ON_BLACK,
         HintError,
         check_polarity,
         inference_hint,
@@ -19,12 +21,14 @@ try:  # a sub-package of the repo package (ComfyUI)
     )
 except ImportError:  # top-level packages, the repo root on sys.path (A1111 / Forge, tests, training/)
     from preprocessors import (
+        BLACK_ON_WHITE,
         DEFAULT_EDGE_POLARITY,
         EDGE_POLARITIES,
         HINT_CHANNELS,
         HINT_FORMAT,
         HINT_VERSION,
         UNRECORDED_EDGE_POLARITY,
+        WHITE_ON_BLACK,
         HintError,
         check_polarity,
         inference_hint,
@@ -33,7 +37,7 @@ except ImportError:  # top-level packages, the repo root on sys.path (A1111 / Fo
     )
 
 __all__ = [
-    "DEFAULT_EDGE_POLARITY", "EDGE_POLARITIES", "HINT_CHANNELS", "HINT_FORMAT", "HINT_VERSION",
-    "UNRECORDED_EDGE_POLARITY", "HintError", "check_polarity", "inference_hint", "resize_hint",
+    "BLACK_ON_WHITE", "DEFAULT_EDGE_POLARITY", "EDGE_POLARITIES", "HINT_CHANNELS", "HINT_FORMAT", "HINT_VERSION",
+    "UNRECORDED_EDGE_POLARITY", "WHITE_ON_BLACK", "HintError", "check_polarity", "inference_hint", "resize_hint",
     "unrecorded_polarity_note",
 ]

@@ -16,9 +16,6 @@ from .errors import CheckpointError
 
 SAFETENSORS_SUFFIX = ".safetensors"
 TORCH_SUFFIXES = (".ckpt", ".pth", ".pt", ".bin")
-# bytes per element of each safetensors dtype, to check that the data region is complete
-_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
-                "F8_E4M3": 1, "F8_E5M2": 1, "U16": 2, "U32": 4, "U64": 8}
 
 
 def read_safetensors_header(path) -> tuple[dict[str, tuple[int, ...]], dict[str, str]]:

@@ -14,7 +14,8 @@ key                                value
 ``colorstroke.layout``             ``diffusers`` or ``ldm``: the key names of the tensors in the file
 ``colorstroke.middle_block_only``  ``true`` when trained without the residuals into the decoder blocks
 ``colorstroke.training_step``      optimiser step the weights come from (integer), when known
-``colorstroke.canny_low``          Canny thresholds used for the training hints (numbers), when known
+``colorstroke.canny_low``          Canny thresholds recommended for inference (numbers; ``recommended_canny``
+                                   of the training edge augmentation), when known; no host reads them yet
 ``colorstroke.canny_high``
 ``colorstroke.config``             the diffusers ``ControlNetModel`` config as JSON (exact rebuild)
 ``colorstroke.recipe``             the trainer's recipe options as JSON (timestep sampling, loss weights, ...)

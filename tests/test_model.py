@@ -376,20 +376,20 @@ def test_converter_command(tmp_path, tiny_controlnet, controlnet_inputs, helpers
     source = tmp_path / "plain.safetensors"
     save_file(export_state_dict(tiny_controlnet, "diffusers"), str(source))  # no metadata of ours
     target = tmp_path / "out.safetensors"
-    command = [sys.executable, "-m", "training.convert", str(source), str(target), "--layout", "ldm", "--dtype", "fp16",
+    command = [sys.executable, "-m", "model.convert", str(source), str(target), "--layout", "ldm", "--dtype", "fp16",
                "--polarity", BLACK_ON_WHITE, "--allow-non-sd15"]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     header = _header(target)
     assert (header["colorstroke.layout"], header["colorstroke.edge_polarity"]) == ("ldm", BLACK_ON_WHITE)
     assert {v.dtype for v in load_file(str(target)).values()} == {torch.float16}
-    failed = subprocess.run([sys.executable, "-m", "training.convert", str(source), str(tmp_path / "x.safetensors"),
+    failed = subprocess.run([sys.executable, "-m", "model.convert", str(source), str(tmp_path / "x.safetensors"),
                              "--polarity", BLACK_ON_WHITE], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert failed.returncode == 2 and "cross-attention dim 32" in failed.stderr
 
 
 def test_converter_refuses_to_guess_the_polarity(tmp_path, tiny_controlnet, capsys):
-    from training.convert import main
+    from model.convert import main
 
     source = tmp_path / "original.safetensors"
     save_file(export_state_dict(tiny_controlnet, "ldm"), str(source))  # no metadata, as the original model
@@ -406,7 +406,7 @@ def test_converter_refuses_to_guess_the_polarity(tmp_path, tiny_controlnet, caps
 
 @pytest.mark.parametrize("layout", ["ldm", "diffusers", "pretrained"])
 def test_converter_carries_every_recorded_key(tmp_path, tiny_controlnet, layout, capsys):
-    from training.convert import main
+    from model.convert import main
 
     recorded = {"edge_polarity": BLACK_ON_WHITE, "training_step": 1200, "canny_low": 75.0, "canny_high": 150.0,
                 "base_model": "v1-5-pruned-emaonly.safetensors", "resolution": 512, "ema": True,

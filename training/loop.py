@@ -532,25 +532,10 @@ class Trainer:
 
 
 def _progress(total: int, initial: int, disable: bool):
-    """A tqdm bar (loss, samples/s, ETA) when tqdm is installed, else a quiet stand-in."""
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return _NoProgress()
+    """The tqdm bar of the run (loss, samples/s, ETA); tqdm comes with diffusers (through huggingface_hub)."""
+    from tqdm.auto import tqdm
+
     return tqdm(total=total, initial=initial, disable=disable, desc="training", unit="step", dynamic_ncols=True)
-
-
-class _NoProgress:
-    """What the loop calls on a progress bar, doing nothing."""
-
-    def update(self, n):
-        pass
-
-    def set_postfix(self, **values):
-        pass
-
-    def close(self):
-        pass
 
 
 def _importable(name: str) -> bool:

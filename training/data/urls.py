@@ -149,7 +149,8 @@ class UrlFetcher:
             connection.close()
 
     def _get(self, url: str, redirects: int = 5) -> bytes:
-        deadline = time.monotonic() + self.connect_timeout + 4 * self.read_timeout
+        allowed = self.connect_timeout + 4 * self.read_timeout  # seconds for the whole download
+        deadline = time.monotonic() + allowed
         parts = urlsplit(url)
         connection = self._connection(url)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -180,7 +181,7 @@ class UrlFetcher:
                 raise SampleSkipped(DEAD_LINK, f"more than the cap of {self.max_bytes} bytes")
             if time.monotonic() > deadline:
                 self._drop(url)
-                raise socket.timeout(f"download slower than the deadline of {deadline:.0f} s")
+                raise socket.timeout(f"download took longer than {allowed:.0f} s")
         if response.will_close:
             self._drop(url)
         if length and length.isdigit() and body.tell() < int(length):

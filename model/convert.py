@@ -1,6 +1,6 @@
 """Convert a ControlNet checkpoint between layouts and dtypes.
 
-    python -m training.convert IN OUT --layout ldm|diffusers|pretrained [--dtype fp16|bf16|fp32]
+    python -m model.convert IN OUT --layout ldm|diffusers|pretrained [--dtype fp16|bf16|fp32]
                                [--polarity white_on_black|black_on_white] [--allow-non-sd15]
 
 Run from the repository root. IN: any file ``model.load_checkpoint`` reads (.safetensors in either layout,
@@ -17,24 +17,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make the repo root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from model import (  # noqa: E402
-    METADATA_PREFIX,
-    CheckpointError,
-    load_checkpoint,
-    read_metadata,
-    save_checkpoint,
-    save_pretrained,
-)
-from preprocessors import BLACK_ON_WHITE, EDGE_POLARITIES, WHITE_ON_BLACK, HintError  # noqa: E402
+from . import METADATA_PREFIX, CheckpointError, load_checkpoint, read_metadata, save_checkpoint, save_pretrained
+from ._contract import BLACK_ON_WHITE, EDGE_POLARITIES, WHITE_ON_BLACK, HintError
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m training.convert", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m model.convert", description=__doc__.split("\n\n")[0])
     parser.add_argument("input", help="the checkpoint to read")
     parser.add_argument("output", help="the .safetensors file (or folder for --layout pretrained) to write")
     parser.add_argument("--layout", choices=("ldm", "diffusers", "pretrained"), default="ldm",
