@@ -21,7 +21,15 @@ from .contract import (
     validate_hint,
 )
 from .edges import canny, canny_batch
-from .hints import EDGE_SOURCES, EdgeParams, inference_hint, lineart_edges, training_edges, training_hint
+from .hints import (
+    EDGE_SOURCES,
+    EdgeParams,
+    inference_hint,
+    lineart_edges,
+    training_edges,
+    training_edges_batch,
+    training_hint,
+)
 from .image_io import load_image
 from .resize import (
     resize_drawing,
@@ -39,6 +47,7 @@ __all__ = [
     "HINT_VERSION", "UNRECORDED_EDGE_POLARITY", "WHITE_ON_BLACK", "EdgeParams", "HintError", "StrokeParams", "canny",
     "canny_batch", "check_polarity", "convert_polarity", "hint_preview", "inference_hint", "lineart_edges",
     "load_image", "make_hint", "make_hint_batch", "random_strokes", "resize_drawing", "resize_edges", "resize_hint",
-    "resize_hint_batch", "resize_strokes", "short_side_size", "stretch_note", "training_edges", "training_hint",
+    "resize_hint_batch", "resize_strokes", "short_side_size", "stretch_note", "training_edges", "training_edges_batch",
+    "training_hint",
     "unrecorded_polarity_note", "user_strokes", "validate_hint",
 ]

@@ -4,13 +4,14 @@ Both end in ``contract.make_hint``; training and every host call these, never th
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 import cv2
 import numpy as np
 
 from .contract import DEFAULT_EDGE_POLARITY, HintError, make_hint
-from .edges import canny
+from .edges import canny, canny_batch
 from .image_io import composite_on_white, to_float, to_uint8
 from .resize import resize_edges, resize_strokes
 from .strokes import StrokeParams, random_strokes, user_strokes
@@ -79,6 +80,33 @@ def training_edges(image, rng: np.random.Generator, params: EdgeParams = EdgePar
                            interpolation=cv2.INTER_AREA)
         return resize_edges(canny(small, low, high), (height, width))
     return canny(pixels, low, high)
+
+
+def training_edges_batch(images, augmentations):
+    """``training_edges`` on the accelerator: Bx3xHxW float in [0, 1] -> Bx1xHxW white-on-black edges, on the
+    images' device, by ``canny_batch``.
+
+    augmentations: one (low, high, blur sigma, downscale factor) per image, drawn as ``training_edges`` draws
+    them (sigma 0 = no blur, factor 0 = no downscale; the data workers draw them, ``EdgeParams`` ranges).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    edges = []
+    for image, (low, high, sigma, factor) in zip(images, augmentations, strict=True):
+        image = image[None]
+        if sigma > 0:
+            from kornia.filters import gaussian_blur2d
+
+            radius = int(math.ceil(3 * sigma))
+            image = gaussian_blur2d(image, (2 * radius + 1,) * 2, (sigma, sigma))
+        size = image.shape[-2:]
+        if factor > 0:
+            small = [max(2, round(side / factor)) for side in size]
+            image = F.interpolate(image, size=small, mode="area")
+        found = canny_batch(image, low, high)
+        edges.append(F.interpolate(found, size=size, mode="bilinear", align_corners=False) if factor > 0 else found)
+    return torch.cat(edges)
 
 
 def training_hint(

@@ -10,10 +10,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from model import load_checkpoint
 from preprocessors import EdgeParams
 from tests.train_fixtures import tiny_config
 from training import checkpointing
-from training import controlnet as bridge
 from training.loop import Trainer, TrainingError
 
 
@@ -26,7 +26,7 @@ def test_few_steps_write_a_loadable_checkpoint(tiny_base, image_folder, tmp_path
     result = Trainer(config).run()
     assert result.step == 3 and all(math.isfinite(x) for x in result.losses)
     assert result.export_path == tmp_path / "run" / "control_colorstroke_sd15.safetensors"
-    model, metadata = bridge.load_exported(result.export_path, allow_non_sd15=True)
+    model, metadata = load_checkpoint(result.export_path, sd15_only=False)
     assert metadata["hint_format"] == "color_stroke_canny" and metadata["edge_polarity"] == "white_on_black"
     assert metadata["training_step"] == 3 and metadata["layout"] == "ldm"
     # for inference: the default ranges hold it

@@ -1,5 +1,6 @@
-"""The ControlNet being trained, through ``model/``: built from the base UNet (or an existing
-ControlNet, widened when it has 3 channels), run beside the UNet, exported and read back."""
+"""The ControlNet to train, through ``model/``: built from the base UNet, or from an existing ControlNet
+(widened when it has 3 channels), with the edge polarity to train it in. The loop runs, exports and reads it
+back with ``model``'s own functions."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,10 +8,8 @@ from pathlib import Path
 from model import (
     CheckpointError,
     build_controlnet,
-    controlnet_residuals,
     inspect_checkpoint,
     load_checkpoint,
-    save_checkpoint,
     set_middle_block_only,
     widen_controlnet,
 )
@@ -71,23 +70,3 @@ def init_polarity(given: str | None, recorded: dict, path) -> tuple[str, str]:
         raise ConfigError(f"--polarity {given} contradicts the {source}: it sees {required} edges, and fine-tuning it "
                           f"on {given} hints would flip them. Leave --polarity out (training then uses {required})")
     return required, source
-
-
-def residuals(controlnet, noisy, timesteps, text, hint, middle_block_only: bool):
-    """(down-block residuals, middle residual) for the UNet, by ``model.controlnet_residuals`` (in
-    middle-block-only mode the down residuals are zeros outside the autograd graph).
-
-    The mode is passed in rather than read from the model: under multi-GPU training ``controlnet`` is
-    accelerate's DDP wrapper, which must be the one called (gradient sync) and does not carry the model's flag.
-    """
-    return controlnet_residuals(controlnet, noisy, timesteps, text, hint, middle_only=middle_block_only)
-
-
-def export(controlnet, path, layout: str, dtype: str, metadata: dict) -> Path:
-    """Write ``controlnet`` as one .safetensors file (atomic) with the hint contract and ``metadata``."""
-    return save_checkpoint(controlnet, path, layout=layout, dtype=dtype, metadata=metadata)
-
-
-def load_exported(path, allow_non_sd15: bool = False):
-    """(ControlNetModel, metadata dict) read back from an exported file."""
-    return load_checkpoint(path, sd15_only=not allow_non_sd15)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import math
 import os
 import signal
 import threading
@@ -20,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from preprocessors import canny_batch, make_hint_batch
+from model import controlnet_residuals, save_checkpoint
+from preprocessors import make_hint_batch, training_edges_batch
 
 from . import checkpointing, phases, recipe
 from . import controlnet as bridge
@@ -257,21 +256,8 @@ class Trainer:
         if "hint" in batch:
             return batch["hint"].to(device, non_blocking=True)
         pixels = (batch["pixels"].to(device) + 1.0) / 2.0
-        edges = []
-        for image, (low, high, sigma, factor) in zip(pixels, batch["edge_aug"].tolist(), strict=True):
-            image = image[None]
-            if sigma > 0:
-                from kornia.filters import gaussian_blur2d
-
-                radius = int(math.ceil(3 * sigma))
-                image = gaussian_blur2d(image, (2 * radius + 1,) * 2, (sigma, sigma))
-            size = image.shape[-2:]
-            if factor > 0:
-                small = [max(2, round(s / factor)) for s in size]
-                image = F.interpolate(image, size=small, mode="area")
-            found = canny_batch(image, low, high)
-            edges.append(F.interpolate(found, size=size, mode="bilinear", align_corners=False) if factor > 0 else found)
-        return make_hint_batch(torch.cat(edges), batch["strokes"].to(device), self.config.polarity)
+        edges = training_edges_batch(pixels, batch["edge_aug"].tolist())
+        return make_hint_batch(edges, batch["strokes"].to(device), self.config.polarity)
 
     def loss(self, batch) -> torch.Tensor:
         """The denoising loss of one micro-batch (fp32 scalar), with the recipe's timesteps and weights."""
@@ -287,7 +273,10 @@ class Trainer:
         text = self.embed(batch["caption"])
         hint = self.hint(batch)
         with self.accelerator.autocast():
-            down, mid = bridge.residuals(self.controlnet, noisy, timesteps, text, hint, config.middle_block_only)
+            # the mode comes from the config, not the model: under several GPUs self.controlnet is
+            # accelerate's DDP wrapper, which must be the one called (gradient sync) and lacks the model's flag
+            down, mid = controlnet_residuals(self.controlnet, noisy, timesteps, text, hint,
+                                             middle_only=config.middle_block_only)
             prediction = base.unet(noisy, timesteps, encoder_hidden_states=text,
                                    down_block_additional_residuals=[d.to(dtype) for d in down],
                                    mid_block_additional_residual=mid.to(dtype)).sample
@@ -374,7 +363,8 @@ class Trainer:
         """Write the (EMA) ControlNet to ``path`` as a single .safetensors file."""
         model = self.accelerator.unwrap_model(self.controlnet)
         with self._ema_weights():
-            return bridge.export(model, path, self.config.export_layout, self.config.export_dtype, self.metadata())
+            return save_checkpoint(model, path, layout=self.config.export_layout, dtype=self.config.export_dtype,
+                                   metadata=self.metadata())
 
     @contextlib.contextmanager
     def _ema_weights(self):

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     from model import CheckpointError as ModelFileError
-    from training import controlnet as bridge
+    from model import load_checkpoint
     from training.base_model import BaseModelError
     from training.checkpointing import CheckpointError
     from training.data import DataError
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ntrained {result.step} steps; skipped samples: {result.skipped or 'none'}; "
           f"samples without a caption (trained on the empty prompt): {result.missing_captions}")
     if config.demo:
-        model, metadata = bridge.load_exported(result.export_path, config.allow_non_sd15)
+        model, metadata = load_checkpoint(result.export_path, sd15_only=not config.allow_non_sd15)
         print("loaded the exported ControlNet back: "
               f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
               f"hint {metadata.get('hint_format')} v{metadata.get('hint_version')}")
