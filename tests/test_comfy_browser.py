@@ -142,6 +142,30 @@ def test_paint_on_the_canvas_queue_and_reopen(server, browser, shots):
     assert (base / "input" / name).is_file()
     page.screenshot(path=str(shots / "painter-painted.png"))
 
+    # a prompt made right after a stroke names a file that already holds it (the widget's serializeValue
+    # waits for the upload), even when the upload is slow
+    page.evaluate("""() => { const api = window.comfyAPI.api.api; const fetchApi = api.fetchApi.bind(api);
+        api.fetchApi = async (route, options) => {
+            if (route === '/upload/image') await new Promise(done => setTimeout(done, 1500));
+            return fetchApi(route, options); }; }""")
+    page.mouse.move(*screen_point(page, 300, 30))
+    page.mouse.down()
+    page.mouse.move(*screen_point(page, 320, 30))
+    page.mouse.up()
+    name, alpha = page.evaluate("""async () => {
+        const prompt = (await window.app.graphToPrompt()).output;
+        const name = Object.values(prompt).find(node => node.class_type === 'ColorStrokePainter').inputs.strokes;
+        const [subfolder, filename] = name.split('/');
+        const image = new Image();
+        image.src = `/api/view?type=input&subfolder=${subfolder}&filename=${filename}&rand=${Math.random()}`;
+        await image.decode();
+        const probe = document.createElement('canvas');
+        probe.width = image.naturalWidth; probe.height = image.naturalHeight;
+        const context = probe.getContext('2d');
+        context.drawImage(image, 0, 0);
+        return [name, context.getImageData(310, 30, 1, 1).data[3]]; }""")
+    assert name == painter(page, "canvas.value") and alpha == 255
+
     first_layer = name
     paint_in_the_mask_editor(page, shots)  # the paint layer lands on the canvas, over the stroke painted there
     name = painter(page, "canvas.value")

@@ -375,6 +375,11 @@ function canvasWidget(node, inputName) {
     getMinHeight: () => 260,
     hideOnZoom: false,
   });
+  // the prompt waits for the layer being uploaded, so a Run right after the last stroke sends its file
+  widget.serializeValue = async () => {
+    await canvas.saving;
+    return canvas.value;
+  };
   canvas.widget = widget;
   node.colorStrokeCanvas = canvas;
   // The drawing can change without an event reaching us (an upload sets the image widget's value; a wired
