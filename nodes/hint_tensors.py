@@ -104,14 +104,19 @@ def stroke_alpha(mask, strokes_size: tuple[int, int], mask_marks: str):
 
 
 def same_picture(lineart, strokes) -> bool:
-    """Whether the stroke image is the drawing itself (same size, RGB within 1/255 everywhere)."""
+    """Whether the stroke image is the drawing itself (same size, RGB within 1/255 everywhere). A sparse grid
+    of pixels is compared first, so two different pictures cost a fraction of a millisecond."""
     if strokes is lineart:
         return True
     if strokes.shape[:3] != lineart.shape[:3] and not (strokes.shape[0] == 1
                                                        and strokes.shape[1:3] == lineart.shape[1:3]):
         return False
-    difference = (strokes[..., :3].float() - lineart[..., :3].float().to(strokes.device)).abs_()
-    return bool(difference.max() <= 1.0 / 255.0)
+    for step in (8, 1):
+        grid = (slice(None), slice(None, None, step), slice(None, None, step), slice(0, 3))
+        difference = (strokes[grid].float() - lineart[grid].float().to(strokes.device)).abs_()
+        if difference.max() > 1.0 / 255.0:
+            return False
+    return True
 
 
 def misread_message(coverage: float, read_from: str, mask_marks: str, background) -> str:

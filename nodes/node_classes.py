@@ -61,7 +61,8 @@ class ColorStrokePainter:
         from .comfy_host import save_preview
         from .painter_files import read_painting
 
-        picture, layer, mask = read_painting(folder_paths.get_input_directory(), image, strokes)
+        size = None if drawing is None else tuple(drawing.shape[1:3])
+        picture, layer, mask = read_painting(folder_paths.get_input_directory(), image, strokes, size)
         if drawing is None:
             return (picture, layer, mask)
         return {"ui": {DRAWING_PREVIEW: [save_preview(drawing)]}, "result": (drawing, layer, mask)}

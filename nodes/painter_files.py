@@ -76,20 +76,25 @@ def rgba(path: str, what: str) -> np.ndarray:
     return image
 
 
-def read_painting(input_dir: str, drawing: str, strokes: str):
+def read_painting(input_dir: str, drawing: str, strokes: str, drawing_size: tuple[int, int] | None = None):
     """The painter's outputs for its two file names.
 
     Returns (drawing IMAGE 1xHxWx3, strokes IMAGE 1xhxwx3 straight RGB with 0 where nothing is painted,
     strokes_mask MASK 1xhxw with 1 where nothing is painted, as Load Image's MASK of a transparent PNG),
     all float32 in [0, 1]. No stroke layer gives an empty layer of the drawing's size. A layer of another
     size than the drawing is left as it is (Color Stroke + Canny stretches it and says so).
+    drawing_size: (H, W) of a drawing wired into the node instead of the file; the drawing file is then not
+    read and None is returned in its place.
     """
     drawing_path, strokes_path = files_read(input_dir, drawing, strokes)
-    picture = rgba(drawing_path, "drawing")
-    layer = rgba(strokes_path, "stroke layer") if strokes_path else np.zeros(picture.shape[:2] + (4,), np.float32)
+    picture = None if drawing_size else rgba(drawing_path, "drawing")
+    if strokes_path:
+        layer = rgba(strokes_path, "stroke layer")
+    else:
+        layer = np.zeros(tuple(drawing_size or picture.shape[:2]) + (4,), np.float32)
     alpha = layer[..., 3]
     rgb = layer[..., :3] * (alpha[..., None] > 0)
-    return batch_of_one(picture[..., :3]), batch_of_one(rgb), batch_of_one(1.0 - alpha)
+    return (None if picture is None else batch_of_one(picture[..., :3])), batch_of_one(rgb), batch_of_one(1.0 - alpha)
 
 
 def batch_of_one(array: np.ndarray):

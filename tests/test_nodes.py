@@ -408,6 +408,9 @@ def test_painter_outputs_feed_the_preprocessor_as_the_layer_file_itself(input_di
     np.testing.assert_allclose(hint[0].numpy(), pp.inference_hint(drawing, layer), atol=1.5 / 255)
     _, empty_rgb, empty_mask = files.read_painting(str(input_dir), "drawing.png", "")
     assert empty_mask.shape == (1, 512, 512) and bool((empty_mask == 1).all()) and not empty_rgb.any()
+    # a drawing wired in: an empty layer takes its size (no stretch warning), the file is not read
+    none, wired_rgb, wired_mask = files.read_painting(str(input_dir), "drawing.png", "", (300, 700))
+    assert none is None and wired_rgb.shape == (1, 300, 700, 3) and wired_mask.shape == (1, 300, 700)
 
 
 def test_painter_reads_a_mask_editor_save_as_drawing_plus_paint_layer(input_dir, drawing, hb):
