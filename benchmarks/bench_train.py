@@ -139,7 +139,7 @@ def main(argv=None) -> int:
                         help="torch.cuda.set_per_process_memory_fraction")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
-    from tests.train_fixtures import write_folder
+    from benchmarks.toyworld.stages import write_images
     from training.config import TrainConfig
     from training.loop import Trainer
     from training.tiny_base import save_tiny_base
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
         base = sd15_shaped_base(tmp) if args.sd15 else save_tiny_base(tmp / "base")
         # an epoch is the 2 warm-up batches: ours is timed in its steady state, its caches filled during
         # the first epoch as in any run longer than one epoch; the reference has no cache to fill
-        data = write_folder(tmp / "images", count=batch_size * warmup, size=(resolution + 16, resolution + 32))
+        data = write_images(tmp / "images", batch_size * warmup, resolution + 32)  # toy-world pictures
         config = TrainConfig(
             base_model=str(base), data=str(data), output_dir=str(tmp / "out"), allow_non_sd15=not args.sd15,
             resolution=resolution, train_batch_size=batch_size, gradient_accumulation_steps=1, num_workers=0,

@@ -17,6 +17,8 @@ try:  # a sub-package of the repo package (ComfyUI)
         check_polarity,
         inference_hint,
         resize_hint,
+        resolve_polarity,
+        to_model_polarity,
         unrecorded_polarity_note,
     )
 except ImportError:  # top-level packages, the repo root on sys.path (A1111 / Forge, tests, training/)
@@ -33,11 +35,13 @@ except ImportError:  # top-level packages, the repo root on sys.path (A1111 / Fo
         check_polarity,
         inference_hint,
         resize_hint,
+        resolve_polarity,
+        to_model_polarity,
         unrecorded_polarity_note,
     )
 
 __all__ = [
     "BLACK_ON_WHITE", "DEFAULT_EDGE_POLARITY", "EDGE_POLARITIES", "HINT_CHANNELS", "HINT_FORMAT", "HINT_VERSION",
     "UNRECORDED_EDGE_POLARITY", "WHITE_ON_BLACK", "HintError", "check_polarity", "inference_hint", "resize_hint",
-    "unrecorded_polarity_note",
+    "resolve_polarity", "to_model_polarity", "unrecorded_polarity_note",
 ]

@@ -93,7 +93,7 @@ def save_checkpoint(controlnet, path, layout: str = "diffusers", dtype=None, met
     """Write ``controlnet`` to one .safetensors file, atomically; returns the path.
 
     layout: "diffusers" or "ldm"; dtype: None (as is), "fp32", "fp16", "bf16" or a torch dtype;
-    metadata: short names of ``metadata`` (edge_polarity, training_step, canny_low, canny_high, ...).
+    metadata: short names of ``metadata`` (edge_polarity, training_step, ...).
     """
     path = Path(path)
     if path.suffix.lower() != SAFETENSORS_SUFFIX:

@@ -19,7 +19,7 @@ import argparse
 import sys
 
 from . import METADATA_PREFIX, CheckpointError, load_checkpoint, read_metadata, save_checkpoint, save_pretrained
-from ._contract import BLACK_ON_WHITE, EDGE_POLARITIES, WHITE_ON_BLACK, HintError
+from ._contract import BLACK_ON_WHITE, EDGE_POLARITIES, WHITE_ON_BLACK, HintError, resolve_polarity
 
 
 def parse_args(argv):
@@ -45,15 +45,14 @@ def edge_polarity(recorded: dict[str, str], given: str | None, source: str) -> s
     reported on stderr and ignored: the file knows how it was trained.
     """
     value = recorded.get(METADATA_PREFIX + "edge_polarity")
-    if value in EDGE_POLARITIES:
-        if given not in (None, value):
-            print(f"note: {source} records edge polarity {value}; --polarity {given} is ignored", file=sys.stderr)
-        return value
-    if given is None:
+    polarity, decided_by = resolve_polarity(value if value in EDGE_POLARITIES else None, given)
+    if decided_by == "default":
         raise CheckpointError(
             f"{source} records no edge polarity: pass --polarity {BLACK_ON_WHITE} for the original colour-stroke "
             f"model, or --polarity {WHITE_ON_BLACK} for a model trained with white-on-black edges (this project's)")
-    return given
+    if decided_by == "metadata" and given not in (None, polarity):
+        print(f"note: {source} records edge polarity {polarity}; --polarity {given} is ignored", file=sys.stderr)
+    return polarity
 
 
 def main(argv=None) -> int:

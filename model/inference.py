@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._contract import DEFAULT_EDGE_POLARITY, HintError, inference_hint, resize_hint
+from ._contract import DEFAULT_EDGE_POLARITY, HintError, inference_hint, resize_hint, to_model_polarity
 from .errors import CheckpointError
 
 _PARTS = ("vae", "text_encoder", "tokenizer", "unet", "scheduler")
@@ -45,13 +45,14 @@ def edge_polarity_of(controlnet) -> str:
     return getattr(controlnet, "colorstroke_metadata", {}).get("edge_polarity", DEFAULT_EDGE_POLARITY)
 
 
-def build_hint(lineart, strokes=None, size=None, polarity: str = DEFAULT_EDGE_POLARITY, low: float = 100,
-               high: float = 200, edge_source: str = "canny", mask=None, background=None) -> torch.Tensor:
-    """The 1x5xHxW float32 hint tensor in [0, 1] for a drawing and strokes, resized to ``size`` (height, width)."""
+def build_hint(lineart, strokes=None, size=None, low: float = 100, high: float = 200, edge_source: str = "canny",
+               mask=None, background=None) -> torch.Tensor:
+    """The 1x5xHxW float32 hint tensor in [0, 1] (white edges on black) for a drawing and strokes, resized to
+    ``size`` (height, width)."""
     hint = inference_hint(lineart, strokes, mask=mask, background=background, low=low, high=high,
-                          edge_source=edge_source, polarity=polarity)
+                          edge_source=edge_source)
     if size is not None:
-        hint = resize_hint(hint, size, polarity)
+        hint = resize_hint(hint, size)
     return torch.from_numpy(np.ascontiguousarray(hint))[None]
 
 
@@ -86,7 +87,7 @@ def colorize(pipe_or_parts, controlnet, lineart, strokes=None, prompt: str = "",
     """
     polarity = edge_polarity or edge_polarity_of(controlnet)
     size = output_size(lineart, width, height)
-    hint = build_hint(lineart, strokes, size, polarity, low, high, edge_source, mask, background)
+    hint = to_model_polarity(build_hint(lineart, strokes, size, low, high, edge_source, mask, background), polarity)
     pipe = controlnet_pipeline(pipe_or_parts, controlnet)
     device = pipe.unet.device
     generator = torch.Generator(device="cpu").manual_seed(int(seed))

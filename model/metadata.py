@@ -14,9 +14,6 @@ key                                value
 ``colorstroke.layout``             ``diffusers`` or ``ldm``: the key names of the tensors in the file
 ``colorstroke.middle_block_only``  ``true`` when trained without the residuals into the decoder blocks
 ``colorstroke.training_step``      optimiser step the weights come from (integer), when known
-``colorstroke.canny_low``          Canny thresholds recommended for inference (numbers; ``recommended_canny``
-                                   of the training edge augmentation), when known; no host reads them yet
-``colorstroke.canny_high``
 ``colorstroke.config``             the diffusers ``ControlNetModel`` config as JSON (exact rebuild)
 ``colorstroke.recipe``             the trainer's recipe options as JSON (timestep sampling, loss weights, ...)
 ``colorstroke.strokes``            the stroke generator of training (``StrokeParams``) as JSON
@@ -32,7 +29,6 @@ import json
 
 PREFIX = "colorstroke."
 INT_KEYS = ("hint_version", "hint_channels", "cross_attention_dim", "training_step")
-FLOAT_KEYS = ("canny_low", "canny_high")
 BOOL_KEYS = ("middle_block_only",)
 
 
@@ -58,8 +54,6 @@ def encode(values: dict) -> dict[str, str]:
 def _parse(name: str, text: str):
     if name in INT_KEYS:
         return int(float(text))
-    if name in FLOAT_KEYS:
-        return float(text)
     if name in BOOL_KEYS:
         return {"true": True, "false": False}[text.strip().lower()]
     if name == "config":

@@ -13,7 +13,7 @@ from ._contract import (
     HINT_FORMAT,
     HINT_VERSION,
     UNRECORDED_EDGE_POLARITY,
-    check_polarity,
+    resolve_polarity,
 )
 from .errors import CheckpointError
 from .keymap import LDM_PREFIX
@@ -47,8 +47,6 @@ class CheckpointInfo:
     hint_format: str | None = None
     hint_version: int = HINT_VERSION
     training_step: int | None = None
-    canny_low: float | None = None
-    canny_high: float | None = None
     middle_block_only: bool = False
     whole_model: bool = False
     config: dict | None = field(default=None, repr=False)
@@ -92,8 +90,8 @@ def inspect_state_dict(state_dict, metadata: dict | None = None, polarity: str |
     """
     keys = list(state_dict.keys())
     values = decode(metadata)
-    if polarity is not None:
-        check_polarity(polarity)
+    recorded = values.get("edge_polarity")
+    edge_polarity, source = resolve_polarity(recorded if recorded in EDGE_POLARITIES else None, polarity)
     if DIFFUSERS_HINT_KEY in state_dict:
         layout, prefix, hint_key = "diffusers", "", DIFFUSERS_HINT_KEY
     elif LDM_PREFIX + LDM_HINT_KEY in state_dict:
@@ -106,13 +104,6 @@ def inspect_state_dict(state_dict, metadata: dict | None = None, polarity: str |
     cross = next((_shape(state_dict[k])[1] for k in own if k.endswith("attn2.to_k.weight")), None)
     sdxl_keys = any(k[len(prefix):].startswith(("add_embedding.", "label_emb.")) for k in own)
     family = "sdxl" if sdxl_keys else _FAMILY_BY_CROSS_ATTENTION.get(cross, "unknown")
-    recorded = values.get("edge_polarity")
-    if recorded in EDGE_POLARITIES:
-        edge_polarity, source = recorded, "metadata"
-    elif polarity is not None:
-        edge_polarity, source = polarity, "argument"
-    else:
-        edge_polarity, source = UNRECORDED_EDGE_POLARITY, "default"
     return CheckpointInfo(
         kind="controlnet",
         layout=layout,
@@ -124,8 +115,6 @@ def inspect_state_dict(state_dict, metadata: dict | None = None, polarity: str |
         hint_format=values.get("hint_format"),
         hint_version=values.get("hint_version", HINT_VERSION),
         training_step=values.get("training_step"),
-        canny_low=values.get("canny_low"),
-        canny_high=values.get("canny_high"),
         middle_block_only=values.get("middle_block_only", False),
         whole_model=layout == "ldm" and prefix == LDM_PREFIX and len(own) < len(keys),
         config=values.get("config"),

@@ -17,16 +17,15 @@ import torch
 import torch.nn.functional as F
 
 from ..preprocessors import (
-    DEFAULT_EDGE_POLARITY,
     HINT_CHANNELS,
     UNRECORDED_EDGE_POLARITY,
     HintError,
     check_polarity,
-    convert_polarity,
     hint_preview,
     inference_hint,
     resize_drawing,
     stretch_note,
+    to_model_polarity,
 )
 from .names import DEFAULT_BACKGROUND, MASK_MARKS, POLARITY_ATTR, tell
 
@@ -204,7 +203,7 @@ def build_hints(lineart, strokes=None, strokes_mask=None, low: float = 100, high
             None if layers is None else layers[i % len(layers)],
             mask=None if alphas is None else alphas[i % len(alphas)],
             background=colour,
-            low=low, high=high, edge_source=edge_source, polarity=DEFAULT_EDGE_POLARITY,
+            low=low, high=high, edge_source=edge_source,
         )
         coverage = float((hint[4] > 0.5).mean())
         if coverage > MOST_OF_THE_PICTURE:
@@ -214,7 +213,7 @@ def build_hints(lineart, strokes=None, strokes_mask=None, low: float = 100, high
                             "the drawing's own mask or alpha, not a stroke layer: connect the MASK of the Load Image "
                             "that holds the strokes. " + PAINTER_REMEDY)
         hints.append(torch.from_numpy(hint))
-        previews.append(torch.from_numpy(hint_preview(hint, DEFAULT_EDGE_POLARITY)))
+        previews.append(torch.from_numpy(hint_preview(hint)))
     return stack(hints), stack(previews).float().div_(255.0)
 
 
@@ -262,7 +261,7 @@ def hint_for_model(hint, control_net):
             f"it is not a Color Stroke ControlNet. Use the stock Apply ControlNet node with an IMAGE "
             f"(e.g. from the Canny node) for it, or load a Color Stroke model"
         )
-    return convert_polarity(hint, DEFAULT_EDGE_POLARITY, model_polarity(control_net)).movedim(1, -1)
+    return to_model_polarity(hint, model_polarity(control_net)).movedim(1, -1)
 
 
 # --- the lineart overlay -------------------------------------------------------------------------------

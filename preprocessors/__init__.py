@@ -3,21 +3,13 @@
 See ``contract`` for the hint layout every part of the project shares.
 """
 from .contract import (
-    BLACK_ON_WHITE,
-    DEFAULT_EDGE_POLARITY,
-    EDGE_POLARITIES,
     HINT_CHANNELS,
     HINT_FORMAT,
     HINT_VERSION,
-    UNRECORDED_EDGE_POLARITY,
-    WHITE_ON_BLACK,
     HintError,
-    check_polarity,
-    convert_polarity,
     hint_preview,
     make_hint,
     make_hint_batch,
-    unrecorded_polarity_note,
     validate_hint,
 )
 from .edges import canny, canny_batch
@@ -31,6 +23,17 @@ from .hints import (
     training_hint,
 )
 from .image_io import load_image
+from .polarity import (
+    BLACK_ON_WHITE,
+    DEFAULT_EDGE_POLARITY,
+    EDGE_POLARITIES,
+    UNRECORDED_EDGE_POLARITY,
+    WHITE_ON_BLACK,
+    check_polarity,
+    resolve_polarity,
+    to_model_polarity,
+    unrecorded_polarity_note,
+)
 from .resize import (
     resize_drawing,
     resize_edges,
@@ -45,9 +48,8 @@ from .strokes import StrokeParams, random_strokes, user_strokes
 __all__ = [
     "BLACK_ON_WHITE", "DEFAULT_EDGE_POLARITY", "EDGE_POLARITIES", "EDGE_SOURCES", "HINT_CHANNELS", "HINT_FORMAT",
     "HINT_VERSION", "UNRECORDED_EDGE_POLARITY", "WHITE_ON_BLACK", "EdgeParams", "HintError", "StrokeParams", "canny",
-    "canny_batch", "check_polarity", "convert_polarity", "hint_preview", "inference_hint", "lineart_edges",
-    "load_image", "make_hint", "make_hint_batch", "random_strokes", "resize_drawing", "resize_edges", "resize_hint",
-    "resize_hint_batch", "resize_strokes", "short_side_size", "stretch_note", "training_edges", "training_edges_batch",
-    "training_hint",
-    "unrecorded_polarity_note", "user_strokes", "validate_hint",
+    "canny_batch", "check_polarity", "hint_preview", "inference_hint", "lineart_edges", "load_image", "make_hint",
+    "make_hint_batch", "random_strokes", "resize_drawing", "resize_edges", "resize_hint", "resize_hint_batch",
+    "resize_strokes", "resolve_polarity", "short_side_size", "stretch_note", "to_model_polarity", "training_edges",
+    "training_edges_batch", "training_hint", "unrecorded_polarity_note", "user_strokes", "validate_hint",
 ]

@@ -14,7 +14,16 @@ import sys
 import numpy as np
 from PIL import Image
 
-from . import DEFAULT_EDGE_POLARITY, EDGE_POLARITIES, EDGE_SOURCES, HintError, hint_preview, inference_hint, load_image
+from . import (
+    DEFAULT_EDGE_POLARITY,
+    EDGE_POLARITIES,
+    EDGE_SOURCES,
+    HintError,
+    hint_preview,
+    inference_hint,
+    load_image,
+    to_model_polarity,
+)
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "example_workflows"
 
@@ -30,17 +39,17 @@ def main(argv=None) -> int:
     parser.add_argument("--edge-source", choices=EDGE_SOURCES, default="canny",
                         help="canny: Canny of the drawing; lineart: the drawing itself as the edge map")
     parser.add_argument("--polarity", choices=EDGE_POLARITIES, default=DEFAULT_EDGE_POLARITY,
-                        help="edge polarity of the model the hint is for")
+                        help="edge polarity of the model hint.npy is for (the preview is always white on black)")
     args = parser.parse_args(argv)
     try:
         hint = inference_hint(load_image(args.lineart), load_image(args.strokes), low=args.low, high=args.high,
-                              edge_source=args.edge_source, polarity=args.polarity)
+                              edge_source=args.edge_source)
     except HintError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    np.save(args.out / "hint.npy", hint)
-    Image.fromarray(hint_preview(hint, args.polarity)).save(args.out / "hint_preview.png")
+    np.save(args.out / "hint.npy", to_model_polarity(hint, args.polarity))
+    Image.fromarray(hint_preview(hint)).save(args.out / "hint_preview.png")
     print(f"hint {tuple(hint.shape)} -> {args.out / 'hint.npy'}; preview -> {args.out / 'hint_preview.png'}")
     return 0
 

@@ -5,16 +5,15 @@ A hint is a float32 array or tensor in [0, 1] with 5 channels, channels-first, a
 ==========  =================================================================================
 channel     meaning
 ==========  =================================================================================
-0 edge      the line drawing's edges. ``white_on_black``: 1 on an edge, 0 elsewhere (default);
-            ``black_on_white``: 0 on an edge, 1 elsewhere (original colour-stroke checkpoints)
+0 edge      the line drawing's edges: 1 on an edge, 0 elsewhere (white on black). A model that expects
+            black on white gets 1 - edge where the hint meets it (``polarity``)
 1-3 R,G,B   stroke colour premultiplied by A: the stroke colour where A = 1, 0 where A = 0
 4 A         stroke presence: 1 on a stroke, 0 where there is none, in between after blur
 ==========  =================================================================================
 
 Every checkpoint this project writes records ``HINT_FORMAT``, ``HINT_VERSION`` and its edge polarity,
-so that a host builds exactly the hint the model was trained on. A checkpoint that records no polarity
-is taken as ``UNRECORDED_EDGE_POLARITY`` (black on white) unless the person says otherwise: the only
-5-channel colour-stroke files without this metadata are the original model's (lllyasviel's training code).
+so that a host builds exactly the hint the model was trained on; ``polarity`` holds the rule for a file that
+records none and the one conversion.
 """
 from __future__ import annotations
 
@@ -27,48 +26,25 @@ HINT_CHANNELS = 5
 EDGE_CHANNEL = 0
 STROKE_CHANNELS = slice(1, 5)
 
-WHITE_ON_BLACK = "white_on_black"
-BLACK_ON_WHITE = "black_on_white"
-EDGE_POLARITIES = (WHITE_ON_BLACK, BLACK_ON_WHITE)
-DEFAULT_EDGE_POLARITY = WHITE_ON_BLACK  # what this project trains and records
-UNRECORDED_EDGE_POLARITY = BLACK_ON_WHITE  # what a checkpoint that records none is taken to expect
-
 
 class HintError(ValueError):
     """Input that cannot become a hint; the message says what came and what is expected."""
 
 
-def check_polarity(polarity: str) -> str:
-    """Return ``polarity`` if it names an edge polarity of the contract, else raise HintError."""
-    if polarity not in EDGE_POLARITIES:
-        raise HintError(f"edge polarity {polarity!r} is unknown; use one of {', '.join(EDGE_POLARITIES)}")
-    return polarity
-
-
-def unrecorded_polarity_note(source: str, remedy: str) -> str:
-    """The note every host gives once per file when ``source`` records no edge polarity and the person chose none.
-
-    remedy: how to choose white_on_black in that host, e.g. "set polarity_if_unknown to white_on_black".
-    """
-    return (f"no edge polarity recorded in {source}; assuming {UNRECORDED_EDGE_POLARITY} (the original colour-stroke "
-            f"model); {remedy} if your model was trained with white-on-black edges")
-
-
-def make_hint(edges: np.ndarray, strokes: np.ndarray | None, polarity: str = DEFAULT_EDGE_POLARITY) -> np.ndarray:
+def make_hint(edges: np.ndarray, strokes: np.ndarray | None) -> np.ndarray:
     """Stack an edge map and a stroke layer into one hint.
 
     edges: HxW float in [0, 1], white on black (1 = edge), as ``canny`` returns it.
     strokes: HxWx4 float in [0, 1], premultiplied RGBA, as ``random_strokes``/``user_strokes`` return it;
     None for no strokes (A = 0 everywhere).
-    Returns 5xHxW float32 with the edge channel in ``polarity``.
+    Returns 5xHxW float32.
     """
-    check_polarity(polarity)
     edges = np.asarray(edges)
     if edges.ndim != 2:
         raise HintError(f"edges must be HxW, got shape {edges.shape}")
     if strokes is None:
         hint = np.zeros((HINT_CHANNELS,) + edges.shape, dtype=np.float32)
-        hint[EDGE_CHANNEL] = edges if polarity == WHITE_ON_BLACK else 1.0 - edges
+        hint[EDGE_CHANNEL] = edges
         return hint
     strokes = np.asarray(strokes)
     if strokes.ndim != 3 or strokes.shape[2] != 4:
@@ -79,37 +55,22 @@ def make_hint(edges: np.ndarray, strokes: np.ndarray | None, polarity: str = DEF
             "(width x height); resize one to the other first (resize_strokes / resize_edges)"
         )
     hint = np.empty((HINT_CHANNELS,) + edges.shape, dtype=np.float32)
-    hint[EDGE_CHANNEL] = edges if polarity == WHITE_ON_BLACK else 1.0 - edges
+    hint[EDGE_CHANNEL] = edges
     hint[STROKE_CHANNELS] = np.moveaxis(strokes, 2, 0)
     return hint
 
 
-def make_hint_batch(edges, strokes, polarity: str = DEFAULT_EDGE_POLARITY):
+def make_hint_batch(edges, strokes):
     """Torch version of ``make_hint``: edges Bx1xHxW, strokes Bx4xHxW (tensors in [0, 1]) -> Bx5xHxW."""
     import torch
 
-    check_polarity(polarity)
     if edges.ndim != 4 or edges.shape[1] != 1:
         raise HintError(f"edges must be Bx1xHxW, got shape {tuple(edges.shape)}")
     if strokes.ndim != 4 or strokes.shape[1] != 4:
         raise HintError(f"strokes must be Bx4xHxW, got shape {tuple(strokes.shape)}")
     if edges.shape[0] != strokes.shape[0] or edges.shape[2:] != strokes.shape[2:]:
         raise HintError(f"edges {tuple(edges.shape)} and strokes {tuple(strokes.shape)} differ in batch or size")
-    if polarity == BLACK_ON_WHITE:
-        edges = 1.0 - edges
     return torch.cat([edges, strokes.to(edges.dtype)], dim=1)
-
-
-def convert_polarity(hint, source: str, target: str):
-    """Return ``hint`` (numpy or torch, channels at axis -3) with its edge channel turned from ``source``
-    polarity to ``target``; the input is returned as is when they agree, else a copy."""
-    check_polarity(source)
-    check_polarity(target)
-    if source == target:
-        return hint
-    out = hint.copy() if isinstance(hint, np.ndarray) else hint.clone()
-    out[..., EDGE_CHANNEL, :, :] = 1.0 - out[..., EDGE_CHANNEL, :, :]
-    return out
 
 
 def validate_hint(hint) -> None:
@@ -124,17 +85,16 @@ def validate_hint(hint) -> None:
         raise HintError(f"hint values must lie in [0, 1], got [{values.min():.3g}, {values.max():.3g}]")
 
 
-def hint_preview(hint: np.ndarray, polarity: str = DEFAULT_EDGE_POLARITY) -> np.ndarray:
+def hint_preview(hint: np.ndarray) -> np.ndarray:
     """What the model sees, for people: HxWx3 uint8 with edges light on dark and strokes over them.
 
-    hint: 5xHxW in ``polarity``. Stroke colour (premultiplied) is composited over the edge image by
+    hint: 5xHxW. Stroke colour (premultiplied) is composited over the edge image by
     its alpha: each channel is RGB + 0.8 * edge * (1 - A), clipped to [0, 1] and rounded to 0-255.
     """
     hint = np.asarray(hint, dtype=np.float32)
     if hint.ndim != 3 or hint.shape[0] != HINT_CHANNELS:
         raise HintError(f"hint_preview takes one 5xHxW hint, got shape {hint.shape}")
-    edges = hint[EDGE_CHANNEL] if check_polarity(polarity) == WHITE_ON_BLACK else 1.0 - hint[EDGE_CHANNEL]
-    background = edges * 0.8 * (1.0 - hint[4])  # HxW light grey lines on black, where no stroke covers them
+    background = hint[EDGE_CHANNEL] * 0.8 * (1.0 - hint[4])  # HxW light grey lines where no stroke covers them
     planes = hint[1:4] + background  # 3xHxW
     np.clip(planes, 0.0, 1.0, out=planes)
     planes *= 255.0

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, fields
 import cv2
 import numpy as np
 
-from .contract import DEFAULT_EDGE_POLARITY, HintError, make_hint
+from .contract import HintError, make_hint
 from .edges import canny, canny_batch
 from .image_io import composite_on_white, to_float, to_uint8
 from .resize import resize_edges, resize_strokes
@@ -114,12 +114,11 @@ def training_hint(
     rng: np.random.Generator,
     strokes: StrokeParams = _DEFAULT_STROKES,
     edges: EdgeParams = EdgeParams(),
-    polarity: str = DEFAULT_EDGE_POLARITY,
 ) -> np.ndarray:
     """The hint for one training image (already cropped): 5xHxW float32, procedural strokes + Canny (whose
     edges also bound the areas of ``colour="region"`` strokes)."""
     edge_map = training_edges(image, rng, edges)
-    return make_hint(edge_map, random_strokes(image, rng, strokes, edges=edge_map), polarity)
+    return make_hint(edge_map, random_strokes(image, rng, strokes, edges=edge_map))
 
 
 def lineart_edges(lineart, invert: str = "auto") -> np.ndarray:
@@ -145,7 +144,6 @@ def inference_hint(
     low: float = 100,
     high: float = 200,
     edge_source: str = "canny",
-    polarity: str = DEFAULT_EDGE_POLARITY,
 ) -> np.ndarray:
     """The hint for a person's line drawing and painted strokes: 5xHxW float32 at the drawing's size.
 
@@ -163,4 +161,4 @@ def inference_hint(
     if strokes is None and (mask is not None or background is not None):
         raise HintError("a stroke mask or background colour was given without a stroke image")
     layer = None if strokes is None else resize_strokes(user_strokes(strokes, mask, background), edges.shape)
-    return make_hint(edges, layer, polarity)
+    return make_hint(edges, layer)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .contract import EDGE_CHANNEL, HINT_CHANNELS, WHITE_ON_BLACK, HintError, check_polarity
+from .contract import EDGE_CHANNEL, HINT_CHANNELS, HintError
 
 
 def _check_size(size) -> tuple[int, int]:
@@ -101,33 +101,30 @@ def stretch_note(strokes_size, drawing_size) -> str | None:
             "were painted over; paint them on a layer of the drawing's size")
 
 
-def resize_hint(hint: np.ndarray, size, polarity: str = WHITE_ON_BLACK) -> np.ndarray:
-    """5xHxW hint in ``polarity`` -> 5 x height x width, each part by its own rule."""
-    check_polarity(polarity)
+def resize_hint(hint: np.ndarray, size) -> np.ndarray:
+    """5xHxW hint -> 5 x height x width, each part by its own rule."""
     hint = np.asarray(hint, dtype=np.float32)
     if hint.ndim != 3 or hint.shape[0] != HINT_CHANNELS:
         raise HintError(f"resize_hint takes a 5xHxW hint, got shape {hint.shape}")
-    edges = hint[EDGE_CHANNEL] if polarity == WHITE_ON_BLACK else 1.0 - hint[EDGE_CHANNEL]
-    edges = resize_edges(edges, size)
+    edges = resize_edges(hint[EDGE_CHANNEL], size)
     strokes = resize_strokes(np.moveaxis(hint[1:], 0, 2), size)
     out = np.empty((HINT_CHANNELS,) + edges.shape, dtype=np.float32)
-    out[EDGE_CHANNEL] = edges if polarity == WHITE_ON_BLACK else 1.0 - edges
+    out[EDGE_CHANNEL] = edges
     out[1:] = np.moveaxis(strokes, 2, 0)
     return out
 
 
-def resize_hint_batch(hint, size, polarity: str = WHITE_ON_BLACK):
+def resize_hint_batch(hint, size):
     """Torch version of ``resize_hint`` for a Bx5xHxW tensor, on its own device."""
     import torch
     import torch.nn.functional as F
 
-    check_polarity(polarity)
     height, width = _check_size(size)
     if hint.ndim != 4 or hint.shape[1] != HINT_CHANNELS:
         raise HintError(f"resize_hint_batch takes a Bx5xHxW hint, got shape {tuple(hint.shape)}")
     if tuple(hint.shape[-2:]) == (height, width):
         return hint
-    edges = hint[:, :1] if polarity == WHITE_ON_BLACK else 1.0 - hint[:, :1]
+    edges = hint[:, :1]
     pooled = (min(height, edges.shape[-2]), min(width, edges.shape[-1]))
     if pooled != tuple(edges.shape[-2:]):
         edges = F.adaptive_max_pool2d(edges, pooled)
@@ -138,7 +135,6 @@ def resize_hint_batch(hint, size, polarity: str = WHITE_ON_BLACK):
         strokes = F.interpolate(strokes, size=(height, width), mode="area")
     else:
         strokes = F.interpolate(strokes, size=(height, width), mode="bilinear", align_corners=False)
-    edges = edges if polarity == WHITE_ON_BLACK else 1.0 - edges
     return torch.cat([edges, strokes], dim=1).clamp_(0.0, 1.0)
 
 

@@ -1,15 +1,12 @@
-"""The hint contract: layout, ranges, polarity, preview, batch version."""
+"""The hint contract: layout, ranges, preview, batch version (the edge polarity: test_polarity)."""
 import numpy as np
 import pytest
 import torch
 
 from preprocessors import (
-    BLACK_ON_WHITE,
     HINT_CHANNELS,
     HINT_VERSION,
-    WHITE_ON_BLACK,
     HintError,
-    convert_polarity,
     hint_preview,
     inference_hint,
     make_hint,
@@ -30,44 +27,25 @@ def picture(rng):
     return (rng.random((48, 64, 3)) * 255).astype(np.uint8)
 
 
-@pytest.mark.parametrize("polarity", [WHITE_ON_BLACK, BLACK_ON_WHITE])
-def test_training_hint_obeys_contract(picture, polarity):
-    hint = training_hint(picture, np.random.default_rng(3), polarity=polarity)
+def test_training_hint_obeys_contract(picture):
+    hint = training_hint(picture, np.random.default_rng(3))
     assert hint.shape == (5, 48, 64) and hint.dtype == np.float32
     validate_hint(hint)
     alpha, rgb = hint[4], hint[1:4]
     assert alpha.max() > 0, "the default distribution always draws at least one stroke"
     assert np.all(rgb[:, alpha == 0] == 0), "RGB must be 0 where A = 0"
     assert np.all(rgb <= alpha[None] + 1e-6), "RGB is premultiplied by A"
-    edges_white = hint[0] if polarity == WHITE_ON_BLACK else 1 - hint[0]
-    assert set(np.unique(edges_white)) <= {0.0, 1.0}
-
-
-def test_polarity_flips_only_the_edge_channel(picture):
-    white = training_hint(picture, np.random.default_rng(1), polarity=WHITE_ON_BLACK)
-    black = training_hint(picture, np.random.default_rng(1), polarity=BLACK_ON_WHITE)
-    np.testing.assert_array_equal(black[0], 1 - white[0])
-    np.testing.assert_array_equal(black[1:], white[1:])
-    np.testing.assert_array_equal(convert_polarity(white, WHITE_ON_BLACK, BLACK_ON_WHITE), black)
-    torch_black = convert_polarity(torch.from_numpy(white)[None], WHITE_ON_BLACK, BLACK_ON_WHITE)
-    np.testing.assert_array_equal(torch_black[0].numpy(), black)
-    assert convert_polarity(white, WHITE_ON_BLACK, WHITE_ON_BLACK) is white
-
-
-def test_unknown_polarity_is_refused(picture):
-    with pytest.raises(HintError, match="white_on_black"):
-        training_hint(picture, np.random.default_rng(0), polarity="inverted")
+    assert set(np.unique(hint[0])) <= {0.0, 1.0}
+    assert 0 < hint[0].mean() < 0.5, "white edges on black: the edge pixels are the few ones"
 
 
 def test_batch_version_matches_numpy(picture, rng):
     edges = (rng.random((2, 48, 64)) > 0.9).astype(np.float32)
     layers = [random_strokes(picture, np.random.default_rng(s)) for s in range(2)]
-    for polarity in (WHITE_ON_BLACK, BLACK_ON_WHITE):
-        batch = make_hint_batch(torch.from_numpy(edges)[:, None],
-                                torch.from_numpy(np.stack(layers)).permute(0, 3, 1, 2), polarity)
-        assert batch.shape == (2, 5, 48, 64)
-        for i in range(2):
-            np.testing.assert_array_equal(batch[i].numpy(), make_hint(edges[i], layers[i], polarity))
+    batch = make_hint_batch(torch.from_numpy(edges)[:, None], torch.from_numpy(np.stack(layers)).permute(0, 3, 1, 2))
+    assert batch.shape == (2, 5, 48, 64)
+    for i in range(2):
+        np.testing.assert_array_equal(batch[i].numpy(), make_hint(edges[i], layers[i]))
 
 
 def test_make_hint_rejects_mismatched_sizes():
@@ -98,23 +76,19 @@ def test_preview_shows_edges_light_and_strokes_in_colour():
     layer[2, 2] = (1, 0, 0, 1)
     edges = np.zeros((8, 8), np.float32)
     edges[5, :] = 1
-    for polarity in (WHITE_ON_BLACK, BLACK_ON_WHITE):
-        hint = make_hint(edges, layer, polarity)
-        preview = hint_preview(hint, polarity)
-        assert preview.shape == (8, 8, 3) and preview.dtype == np.uint8
-        assert tuple(preview[2, 2]) == (255, 0, 0)
-        assert preview[5, 0].min() > 150 and preview[0, 0].max() == 0
+    preview = hint_preview(make_hint(edges, layer))
+    assert preview.shape == (8, 8, 3) and preview.dtype == np.uint8
+    assert tuple(preview[2, 2]) == (255, 0, 0)
+    assert preview[5, 0].min() > 150 and preview[0, 0].max() == 0
 
 
 def test_preview_is_stroke_colour_over_grey_edges(rng):
     hint = rng.random((5, 16, 24), dtype=np.float32)
     hint[1:4] *= hint[4]
     hint[1, 0, :4] = (1.2, -0.1, 0.5, 0.999)  # out of range: clipped
-    for polarity in (WHITE_ON_BLACK, BLACK_ON_WHITE):
-        edges = hint[0] if polarity == WHITE_ON_BLACK else 1.0 - hint[0]
-        expected = np.moveaxis(hint[1:4], 0, 2) + 0.8 * (edges * (1.0 - hint[4]))[..., None]
-        expected = np.clip(expected, 0.0, 1.0) * 255.0
-        assert np.abs(hint_preview(hint, polarity) - expected).max() <= 0.5 + 1e-3
+    expected = np.moveaxis(hint[1:4], 0, 2) + 0.8 * (hint[0] * (1.0 - hint[4]))[..., None]
+    expected = np.clip(expected, 0.0, 1.0) * 255.0
+    assert np.abs(hint_preview(hint) - expected).max() <= 0.5 + 1e-3
 
 
 def test_user_strokes_float_ranges():

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from preprocessors import training_hint
-from tests.train_fixtures import colourful, write_folder
+from tests.helpers import colourful, write_folder
 from training.data import (
     MISSING,
     TOO_SMALL,
@@ -122,7 +122,7 @@ def test_sample_is_deterministic_and_uses_the_contract(image_folder):
     rng = sample_rng(7, 0, 3)
     crop = resize_and_crop(decode_rgb(source.load(3)[0]), 32, rng, "random", True)
     rng.random()  # caption dropout
-    expected = training_hint(crop, rng, spec.strokes, spec.edges, spec.polarity)
+    expected = training_hint(crop, rng, spec.strokes, spec.edges)
     assert np.array_equal(first["hint"].numpy(), expected)
     assert np.allclose((first["pixels"].permute(1, 2, 0).numpy() + 1) * 127.5, crop, atol=1e-3)
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.train_fixtures import colourful
+from tests.helpers import colourful
 from training.data import DEAD_LINK, SampleSpec, TrainDataset, UrlFetcher, UrlTableSource, collate, read_url_table
 
 

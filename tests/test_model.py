@@ -28,6 +28,7 @@ from model import (
 )
 from model.checkpoint import export_state_dict
 from preprocessors import BLACK_ON_WHITE, HINT_FORMAT, HINT_VERSION, WHITE_ON_BLACK
+from tests import helpers
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -38,7 +39,7 @@ def _header(path):
 
 
 @pytest.mark.parametrize("layout", ["diffusers", "ldm"])
-def test_round_trip_keeps_residuals(tmp_path, tiny_controlnet, controlnet_inputs, helpers, layout):
+def test_round_trip_keeps_residuals(tmp_path, tiny_controlnet, controlnet_inputs, layout):
     reference = helpers.residuals_of(tiny_controlnet, controlnet_inputs)
     assert max(float(r.abs().max()) for r in reference) > 1e-3  # zero convs are randomised: residuals are not zero
     path = save_checkpoint(tiny_controlnet, tmp_path / f"cn_{layout}.safetensors", layout=layout)
@@ -65,7 +66,7 @@ def test_ldm_names_agree_with_diffusers_own_converter(tiny_controlnet):
     assert all(torch.equal(converted[k], own[k]) for k in own)
 
 
-def test_whole_model_ldm_checkpoint_keeps_only_the_controlnet(tmp_path, tiny_controlnet, controlnet_inputs, helpers):
+def test_whole_model_ldm_checkpoint_keeps_only_the_controlnet(tmp_path, tiny_controlnet, controlnet_inputs):
     """lllyasviel's training code saves SD and ControlNet together in a .ckpt with no metadata."""
     state = dict(export_state_dict(tiny_controlnet, "ldm"))
     state["model.diffusion_model.input_blocks.0.0.weight"] = torch.zeros(32, 4, 3, 3)
@@ -96,7 +97,7 @@ def argparse_namespace():
 
 @pytest.mark.parametrize("dtype, expected", [("fp16", torch.float16), ("bf16", torch.bfloat16), ("fp32", torch.float32),
                                              (torch.float16, torch.float16)])
-def test_dtype_export(tmp_path, tiny_controlnet, controlnet_inputs, helpers, dtype, expected):
+def test_dtype_export(tmp_path, tiny_controlnet, controlnet_inputs, dtype, expected):
     path = save_checkpoint(tiny_controlnet, tmp_path / "cn.safetensors", layout="ldm", dtype=dtype)
     assert {v.dtype for v in load_file(str(path)).values()} == {expected}
     assert next(tiny_controlnet.parameters()).dtype == torch.float32  # the model itself is not cast
@@ -115,8 +116,7 @@ def test_wrong_dtype_request_is_refused(tmp_path, tiny_controlnet, dtype):
 
 def test_metadata_records_the_contract(tmp_path, tiny_controlnet):
     path = save_checkpoint(tiny_controlnet, tmp_path / "cn.safetensors", layout="ldm",
-                           metadata={"edge_polarity": BLACK_ON_WHITE, "training_step": 1200, "canny_low": 100,
-                                     "canny_high": 200})
+                           metadata={"edge_polarity": BLACK_ON_WHITE, "training_step": 1200})
     header = _header(path)
     assert all(isinstance(v, str) and k.startswith("colorstroke.") for k, v in header.items())
     assert header["colorstroke.hint_format"] == HINT_FORMAT
@@ -129,10 +129,10 @@ def test_metadata_records_the_contract(tmp_path, tiny_controlnet):
     assert json.loads(header["colorstroke.config"])["conditioning_channels"] == 5
     info = inspect_checkpoint(path, polarity=WHITE_ON_BLACK)
     assert (info.edge_polarity, info.polarity_source) == (BLACK_ON_WHITE, "metadata")  # the file wins
-    assert (info.training_step, info.canny_low, info.canny_high) == (1200, 100.0, 200.0)
+    assert info.training_step == 1200
 
 
-def test_bad_metadata_never_crashes_a_load(tmp_path, tiny_controlnet, controlnet_inputs, helpers):
+def test_bad_metadata_never_crashes_a_load(tmp_path, tiny_controlnet, controlnet_inputs):
     tensors = export_state_dict(tiny_controlnet, "diffusers")
     path = tmp_path / "odd.safetensors"
     save_file(tensors, str(path), metadata={"colorstroke.config": "{not json", "colorstroke.hint_version": "abc",
@@ -248,7 +248,7 @@ def test_missing_file(tmp_path):
         load_checkpoint(tmp_path / "absent.safetensors")
 
 
-def test_unet_and_lora_files_are_not_controlnets(tmp_path, helpers):
+def test_unet_and_lora_files_are_not_controlnets(tmp_path):
     unet = tmp_path / "unet.safetensors"
     save_file({k: v.contiguous() for k, v in helpers.tiny_unet().state_dict().items()}, str(unet))
     with pytest.raises(CheckpointError, match="is a UNet, not a ControlNet"):
@@ -264,7 +264,7 @@ def test_unet_and_lora_files_are_not_controlnets(tmp_path, helpers):
         check_color_stroke(inspect_checkpoint(sd))
 
 
-def test_three_channel_controlnet_points_to_the_standard_node(tmp_path, helpers):
+def test_three_channel_controlnet_points_to_the_standard_node(tmp_path):
     three = build_controlnet(helpers.tiny_unet(), hint_channels=3)
     path = save_checkpoint(three, tmp_path / "canny.safetensors", layout="ldm")
     with pytest.raises(CheckpointError, match="3-channel .*use it as a standard ControlNet"):
@@ -273,7 +273,7 @@ def test_three_channel_controlnet_points_to_the_standard_node(tmp_path, helpers)
     assert metadata["hint_channels"] == 3
 
 
-def test_sdxl_and_1280_cross_attention_are_refused(tmp_path, tiny_controlnet, helpers):
+def test_sdxl_and_1280_cross_attention_are_refused(tmp_path, tiny_controlnet):
     sdxl = build_controlnet(helpers.tiny_unet(cross_attention_dim=2048))
     path = save_checkpoint(sdxl, tmp_path / "sdxl.safetensors")
     with pytest.raises(CheckpointError, match="SDXL"):
@@ -306,7 +306,7 @@ def test_inspect_checkpoint_reads_only_the_header(tmp_path, tiny_controlnet, mon
     assert (info.kind, info.layout, info.hint_channels, info.cross_attention_dim) == ("controlnet", "ldm", 5, 32)
 
 
-def test_widened_controlnet_matches_the_three_channel_one(helpers, controlnet_inputs):
+def test_widened_controlnet_matches_the_three_channel_one(controlnet_inputs):
     three = helpers.randomise_outputs(build_controlnet(helpers.tiny_unet(), hint_channels=3), seed=3)
     wide = widen_controlnet(three)
     sample, timestep, text, _ = controlnet_inputs
@@ -342,7 +342,7 @@ def test_middle_block_only_mode(tmp_path, tiny_controlnet, controlnet_inputs):
     assert all(torch.count_nonzero(d) == 0 for d in down)
 
 
-def test_middle_block_only_residual_reaches_the_unet(tiny_controlnet, controlnet_inputs, helpers):
+def test_middle_block_only_residual_reaches_the_unet(tiny_controlnet, controlnet_inputs):
     """diffusers' UNet drops the middle residual when the down residuals are None: ours must arrive."""
     sample, timestep, text, hint = controlnet_inputs
     unet = helpers.tiny_unet()
@@ -361,7 +361,7 @@ def test_middle_block_only_residual_reaches_the_unet(tiny_controlnet, controlnet
     assert torch.equal(down_only, plain)  # the zero down residuals change nothing
 
 
-def test_save_pretrained_folder_round_trip(tmp_path, tiny_controlnet, controlnet_inputs, helpers):
+def test_save_pretrained_folder_round_trip(tmp_path, tiny_controlnet, controlnet_inputs):
     folder = save_pretrained(tiny_controlnet, tmp_path / "cn", dtype="fp16", metadata={"training_step": 9})
     assert (folder / "config.json").is_file() and (folder / "colorstroke.json").is_file()
     save_pretrained(tiny_controlnet, folder, metadata={"training_step": 10})  # replaces the old folder
@@ -372,7 +372,7 @@ def test_save_pretrained_folder_round_trip(tmp_path, tiny_controlnet, controlnet
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cn"]
 
 
-def test_converter_command(tmp_path, tiny_controlnet, controlnet_inputs, helpers):
+def test_converter_command(tmp_path, tiny_controlnet, controlnet_inputs):
     source = tmp_path / "plain.safetensors"
     save_file(export_state_dict(tiny_controlnet, "diffusers"), str(source))  # no metadata of ours
     target = tmp_path / "out.safetensors"

@@ -8,6 +8,7 @@ import torch
 from model import load_checkpoint, save_checkpoint
 from model.inference import build_hint, colorize, load_base_pipeline, output_size
 from preprocessors import BLACK_ON_WHITE, HintError
+from tests import helpers
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
@@ -23,7 +24,7 @@ def _tokenizer(folder):
 
 
 @pytest.fixture
-def tiny_parts(tmp_path, helpers):
+def tiny_parts(tmp_path):
     """unet, vae (8x downsampling), text_encoder (width 32), tokenizer, scheduler of a tiny SD 1.5 look-alike."""
     from diffusers import AutoencoderKL, DDIMScheduler
     from transformers import CLIPTextConfig, CLIPTextModel

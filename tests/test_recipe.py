@@ -8,7 +8,7 @@ from diffusers import DDPMScheduler
 
 from model import load_checkpoint
 from preprocessors import StrokeParams, random_strokes, training_hint
-from tests.train_fixtures import tiny_config
+from tests.helpers import tiny_config
 from training import recipe
 from training.config import ConfigError
 from training.data.samples import SampleSpec

@@ -4,8 +4,6 @@ import pytest
 import torch
 
 from preprocessors import (
-    BLACK_ON_WHITE,
-    WHITE_ON_BLACK,
     HintError,
     inference_hint,
     make_hint,
@@ -105,17 +103,14 @@ def test_strokes_never_bleed_into_empty_pixels(rng):
         assert np.all(resized[..., :3][resized[..., 3] == 0] == 0)
 
 
-@pytest.mark.parametrize("polarity", [WHITE_ON_BLACK, BLACK_ON_WHITE])
-def test_hint_resize_numpy_and_torch_agree_on_the_rules(rng, polarity):
+def test_hint_resize_numpy_and_torch_agree_on_the_rules(rng):
     picture = (rng.random((64, 96, 3)) * 255).astype(np.uint8)
-    hint = make_hint(thin_lines((64, 96)), random_strokes(picture, np.random.default_rng(1)), polarity)
+    hint = make_hint(thin_lines((64, 96)), random_strokes(picture, np.random.default_rng(1)))
     for size in ((32, 48), (16, 24), (128, 192)):
-        ours = resize_hint(hint, size, polarity)
-        batch = resize_hint_batch(torch.from_numpy(hint)[None], size, polarity)[0].numpy()
+        ours = resize_hint(hint, size)
+        batch = resize_hint_batch(torch.from_numpy(hint)[None], size)[0].numpy()
         assert ours.shape == batch.shape == (5,) + size
-        edges = ours[0] if polarity == WHITE_ON_BLACK else 1 - ours[0]
-        edges_t = batch[0] if polarity == WHITE_ON_BLACK else 1 - batch[0]
-        assert (edges.max(axis=1) > 0.4).all() and (edges_t.max(axis=1) > 0.4).all()
+        assert (ours[0].max(axis=1) > 0.4).all() and (batch[0].max(axis=1) > 0.4).all(), "thin lines survive"
         for strokes in (ours[1:], batch[1:]):
             assert np.all(strokes[:3] <= strokes[3:] + 1e-6)
         np.testing.assert_allclose(ours[4].mean(), batch[4].mean(), rtol=0.05, atol=1e-4)

@@ -6,13 +6,14 @@ import torch
 from safetensors.torch import load_file
 
 from model import build_controlnet, save_checkpoint
-from preprocessors import make_hint
-from tests.train_fixtures import tiny_config
+from preprocessors import canny, make_hint
+from tests.helpers import tiny_config
 from training.base_model import load_base
 from training.config import ConfigError
 from training.data import FolderSource, SampleSpec, TrainDataset, collate
 from training.loop import Trainer, TrainingError
-from training.validation import ValidationSample, edge_f1, make_grid, stroke_colour_error
+from training.metrics import edge_f1, stroke_colour_error
+from training.validation import ValidationSample, make_grid, run_validation
 
 
 def test_middle_block_only_leaves_down_residuals_zero(tiny_base, image_folder, tmp_path):
@@ -77,10 +78,44 @@ def test_validation_metrics_and_grid():
     assert stroke_colour_error(result, hint) > 200
     drawn = np.full((32, 32, 3), 255, np.uint8)
     drawn[8:24, 15:18] = 0  # a dark bar: Canny finds its sides within 2 px of the edge line
-    assert edge_f1(drawn, hint) > 0.6
-    assert edge_f1(np.full((32, 32, 3), 255, np.uint8), hint) == 0.0
-    grid = make_grid([ValidationSample(hint, "p", "n")], result[None], "white_on_black")
+    assert edge_f1(canny(drawn), hint[0], tolerance=2) > 0.6
+    assert edge_f1(canny(drawn), hint[0], tolerance=0) < 0.1, "its sides are beside the line, not on it"
+    assert edge_f1(canny(np.full((32, 32, 3), 255, np.uint8)), hint[0], tolerance=2) == 0.0
+    assert edge_f1(np.zeros((8, 8)), np.zeros((8, 8)), tolerance=1) == 1.0, "nothing to find, nothing found"
+    grid = make_grid([ValidationSample(hint, "p", "n")], result[None])
     assert grid.shape == (32, 96, 3)
+    assert (grid[8:24, 16] == 0).all() and grid[0, 0].min() == 255, "the drawing: dark lines on white"
+
+
+def edges_reaching(controlnet, action):
+    """The mean of the edge channel of each hint ``controlnet`` is called with while ``action()`` runs."""
+    seen = []
+    handle = controlnet.register_forward_hook(
+        lambda module, args, kwargs, out: seen.append(float(kwargs["controlnet_cond"][:, 0].mean())), with_kwargs=True)
+    try:
+        action()
+    finally:
+        handle.remove()
+    return seen
+
+
+@pytest.mark.parametrize("hint_on_gpu", [False, True])
+def test_a_black_on_white_run_hands_its_controlnet_black_on_white_edges(tiny_base, image_folder, tmp_path,
+                                                                         hint_on_gpu):
+    """The library builds white-on-black hints; the loss and validation turn them into the run's polarity."""
+    config = tiny_config(tiny_base, image_folder, tmp_path / "run", polarity="black_on_white", hint_on_gpu=hint_on_gpu)
+    trainer = Trainer(config)
+    trainer._setup()
+    batch = next(iter(trainer._loader()))
+    assert float(trainer.hint(batch)[:, 0].mean()) < 0.5, "built white on black: edges are the few pixels"
+    with torch.no_grad():
+        seen = edges_reaching(trainer.controlnet, lambda: trainer.loss(batch))
+    assert seen and min(seen) > 0.5, "the loss hands the ControlNet black-on-white edges"
+    results = {}
+    seen = edges_reaching(trainer.controlnet, lambda: results.update(run_validation(
+        trainer.controlnet, trainer.base, trainer.validation, trainer.config, 0, "cpu", trainer.accelerator.autocast)))
+    assert seen and min(seen) > 0.5, "validation generates with black-on-white edges too"
+    assert 0.0 <= results["edge_f1"] <= 1.0 and trainer.validation[0].hint[0].mean() < 0.5
 
 
 def controlnet_file(tiny_base, path, hint_channels=5, polarity=None):
@@ -104,7 +139,7 @@ def test_controlnet_init_polarity_is_adopted_unless_given(tiny_base, image_folde
     config = tiny_config(tiny_base, image_folder, tmp_path / "run", controlnet_init=init)
     trainer = Trainer(config)
     trainer._setup()
-    assert trainer.config.polarity == "black_on_white" and trainer.spec.polarity == "black_on_white"
+    assert trainer.config.polarity == "black_on_white"
     assert trainer.metadata()["edge_polarity"] == "black_on_white"
     assert "edge polarity: black_on_white (recorded in --controlnet_init" in trainer.summary()
     assert config.polarity is None  # the caller's config is left as it was
@@ -160,7 +195,7 @@ def test_validation_stroke_layer_of_another_size_is_stretched_to_the_drawing(tmp
     layer = np.zeros((48, 48, 4), np.uint8)  # square: stretched to 64 x 96, its column 12 lands on the line
     layer[:, :12] = (200, 40, 10, 255)
     Image.fromarray(layer).save(tmp_path / "a.strokes.png")
-    hint = user_samples(tmp_path, 32, "white_on_black")[0].hint
+    hint = user_samples(tmp_path, 32)[0].hint
     alpha = hint[4].mean(axis=0)
     assert (alpha[:3] > 0.9).all() and (alpha[6:] < 0.01).all()  # strokes end where the line is
     edge_columns = np.nonzero(hint[0].max(axis=0) > 0.5)[0]

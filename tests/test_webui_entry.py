@@ -5,102 +5,12 @@ breaks. ``test_webui_hosts.py`` loads it again beside the real ControlNet regist
 """
 from __future__ import annotations
 
-import base64
-import contextlib
-import importlib.util
-import io
-import sys
-import textwrap
-import types
-from pathlib import Path
-
 import numpy as np
 import pytest
-from PIL import Image
 
 from scripts.colorstroke_lib.generation import GENERATION, UnitRequest
 from scripts.colorstroke_lib.store import STROKES
-
-ENTRY = Path(__file__).resolve().parents[1] / "scripts" / "colorstroke.py"
-STANDINS = {
-    "gradio/__init__.py": """
-        created = []
-
-        class Block:
-            def __init__(self, *args, **kwargs):
-                self.args, self.kwargs = args, kwargs
-                self.value, self.label = kwargs.get("value"), kwargs.get("label")
-                self.listeners = []
-                created.append(self)
-
-            def change(self, fn, inputs=None, outputs=None, **kwargs):
-                self.listeners.append((fn, inputs, outputs))
-
-            def __enter__(self):
-                return self
-
-            def __exit__(self, *exc):
-                return False
-
-        class Accordion(Block): pass
-        class HTML(Block): pass
-        class Image(Block): pass
-        class Markdown(Block): pass
-        class Textbox(Block): pass
-    """,
-    "gradio/component_meta.py": "def create_or_modify_pyi(*args, **kwargs):\n    pass\n",
-    "gradio/context.py": """
-        class RootBlock:
-            def load(self, *args, **kwargs):
-                pass
-
-        class Context:
-            root_block = RootBlock()
-    """,
-    "modules/__init__.py": "",
-    "modules/scripts.py": "class Script: pass\nAlwaysVisible = object()\n",
-    "modules/script_callbacks.py": """
-        unloaded = []
-
-        def on_script_unloaded(callback, *, name=None):
-            unloaded.append(callback)
-    """,
-}
-
-
-def write_standins(folder: Path, files: dict = STANDINS) -> Path:
-    for name, text in files.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return folder
-
-
-@contextlib.contextmanager
-def webui(folder: Path):
-    """The stand-ins first on sys.path; afterwards their modules are forgotten."""
-    sys.path.insert(0, str(folder))
-    try:
-        yield
-    finally:
-        sys.path.remove(str(folder))
-        for name in [n for n in sys.modules if n.split(".")[0] in ("gradio", "modules")]:
-            del sys.modules[name]
-
-
-def load_entry():
-    """As ``modules.script_loading.load_module``: a standalone module named after the file."""
-    spec = importlib.util.spec_from_file_location(ENTRY.name, ENTRY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def png_base64(layer: np.ndarray) -> str:
-    """An API call's stroke layer: a PNG (RGBA for HxWx4, RGB for HxWx3) as a data URL."""
-    buffer = io.BytesIO()
-    Image.fromarray(layer, "RGBA" if layer.shape[2] == 4 else "RGB").save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+from tests.helpers import load_entry, png_base64, processing, webui, write_standins
 
 
 @pytest.fixture
@@ -164,14 +74,6 @@ def entry_with_controlnet(bare_webui, monkeypatch):
     yield entry
     STROKES.clear()
     GENERATION.start(())
-
-
-def processing(*units):
-    """A stand-in for the webui's StableDiffusionProcessing: ``init`` is what process_images_inner calls
-    (after every script's ``process``); ``units`` are its ControlNet units (``UnitRequest``)."""
-    p = types.SimpleNamespace(inits=[], units=list(units), extra_generation_params={})
-    p.init = lambda prompts, seeds, subseeds: p.inits.append(prompts)
-    return p
 
 
 OUR_UNIT = UnitRequest(0, "colorstroke_canny", "control_colorstroke_sd15 [deadbeef]")

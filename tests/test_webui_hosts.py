@@ -28,13 +28,13 @@ import numpy as np
 import pytest
 import torch
 
-from preprocessors import BLACK_ON_WHITE, WHITE_ON_BLACK
+from preprocessors import BLACK_ON_WHITE, WHITE_ON_BLACK, to_model_polarity
 
 MODEL_LESS = BLACK_ON_WHITE  # the polarity without a model file in sight: as for a file that records none
 from scripts.colorstroke_lib import geometry, hints, polarity
 from scripts.colorstroke_lib.store import STROKES
-from tests.test_webui_entry import STANDINS as ENTRY_STANDINS
-from tests.test_webui_entry import load_entry, png_base64, processing
+from tests.helpers import STANDINS as ENTRY_STANDINS
+from tests.helpers import load_entry, png_base64, processing
 
 CN_DIR = os.environ.get("SD_WEBUI_CONTROLNET_DIR")
 FORGE_DIR = os.environ.get("FORGE_DIR")
@@ -305,8 +305,8 @@ class TestSdWebuiControlnet:
             control, detected_map = cn.Script.detectmap_proc(result.value, "colorstroke_canny", resize_mode, h, w)
             assert control.shape == (1, 5, h, w) and control.dtype == torch.float32
             assert 0.0 <= control.min() and control.max() <= 1.0 and control[0, 4].max() > 0.9
-            assert result.value.polarity == MODEL_LESS
-            expected = geometry.fit_hint(result.value.hint, resize_mode, h, w, MODEL_LESS)
+            assert result.value.model_polarity == MODEL_LESS
+            expected = to_model_polarity(geometry.fit_hint(result.value.hint, resize_mode, h, w), MODEL_LESS)
             np.testing.assert_array_equal(control[0].numpy(), expected)
             assert detected_map.shape == (h, w, 3) and detected_map.dtype == np.uint8
             # the host places its own Canny map (3 channels: the original path) the same way
@@ -351,7 +351,10 @@ class TestSdWebuiControlnet:
         for name in hints.PREPROCESSORS:
             result = cn.Preprocessor.get_preprocessor(name).cached_call(
                 drawing(64, 64), resolution=512, slider_1=100, slider_2=200, model=MODEL_NAME)
-            assert result.value.polarity == BLACK_ON_WHITE and result.value.hint[0].mean() > 0.5
+            assert result.value.model_polarity == BLACK_ON_WHITE and result.value.hint[0].mean() < 0.5
+            control, preview = cn.glue.hint_control(result.value, cn.ResizeMode.INNER_FIT, 64, 64)
+            assert control[0, 0].mean() > 0.5, "the model gets black-on-white edges: mostly 1"
+            assert preview.mean() < 128, "the preview shows light lines on dark, whatever the model's polarity"
 
     def test_cn_model_without_polarity_is_black_on_white_unless_chosen(self, cn, tmp_path, monkeypatch):
         cn.glue.register()
@@ -360,7 +363,7 @@ class TestSdWebuiControlnet:
         for name, edge_polarity in expected.items():
             result = cn.Preprocessor.get_preprocessor(name).cached_call(drawing(64, 64), resolution=512,
                                                                         model=MODEL_NAME)
-            assert result.value.polarity == edge_polarity
+            assert result.value.model_polarity == edge_polarity
 
     def test_cn_sliders_start_at_1(self, cn):
         cn.glue.register()
@@ -386,7 +389,8 @@ class TestSdWebuiControlnet:
             result = cn.Preprocessor.get_preprocessor("colorstroke_canny").cached_call(
                 drawing(64, 64), resolution=512, slider_1=100, slider_2=200, model=MODEL_NAME)
             control, _ = cn.Script.detectmap_proc(result.value, "colorstroke_canny", cn.ResizeMode.INNER_FIT, 64, 64)
-            assert control[0, 4].max() == 1.0 and result.value.polarity == BLACK_ON_WHITE
+            assert control[0, 4].max() == 1.0 and result.value.model_polarity == BLACK_ON_WHITE
+            assert control[0, 0].mean() > 0.5, "black-on-white edges reach the model"
             p.init(["prompt"], [1], [1])
             assert p.inits == [["prompt"]], "the unit's hint reached ControlNet: the generation goes on"
             assert "stretched to the drawing's aspect" not in p.extra_generation_params.get("Color Stroke", "")
@@ -549,7 +553,7 @@ class TestForge:
                 process, cond, mask, unit=unit, params=params, cond_original=cond.clone(), mask_original=mask.clone())
             h, w = cond.shape[2:]
             assert hint.shape == (2, 5, h, w) and hint.dtype == cond.dtype and mask_out is mask
-            expected = hints.hint_batch([hints.Drawing(image)], layer, MODEL_LESS, mode, h, w, 2)
+            expected = to_model_polarity(hints.hint_batch([hints.Drawing(image)], layer, mode, h, w, 2), MODEL_LESS)
             np.testing.assert_array_equal(hint.numpy(), expected)
             assert hint[:, 4].max() > 0.9
             # the preview Forge placed shows the strokes in colour over grey edges: its darkest channel is the edges
@@ -564,7 +568,8 @@ class TestForge:
         process, preprocessor, params = forge_generation(forge, unit, image, (512, 512), (512, 512), batch_size=1)
         hint, _ = preprocessor.process_before_every_sampling(process, params.control_cond, None, unit=unit,
                                                              params=params)
-        expected = hints.hint_batch([hints.Drawing(image)], None, MODEL_LESS, "Crop and Resize", 512, 512, 1)
+        expected = to_model_polarity(hints.hint_batch([hints.Drawing(image)], None, "Crop and Resize", 512, 512, 1),
+                                     MODEL_LESS)
         np.testing.assert_array_equal(hint.numpy(), expected)
 
     def test_forge_polarity_comes_from_the_model_when_it_records_one(self, forge, tmp_path, monkeypatch):
@@ -577,7 +582,8 @@ class TestForge:
         process, preprocessor, params = forge_generation(forge, unit, image, (256, 256), (512, 512), batch_size=1)
         hint, _ = preprocessor.process_before_every_sampling(process, params.control_cond, None, unit=unit,
                                                              params=params)
-        expected = hints.hint_batch([hints.Drawing(image)], None, BLACK_ON_WHITE, "Crop and Resize", 256, 256, 1)
+        expected = to_model_polarity(hints.hint_batch([hints.Drawing(image)], None, "Crop and Resize", 256, 256, 1),
+                                     BLACK_ON_WHITE)
         np.testing.assert_array_equal(hint.numpy(), expected)
         assert hint[0, 0].mean() > 0.5, "black-on-white edges: mostly 1"
 
@@ -593,7 +599,8 @@ class TestForge:
         process, preprocessor, params = forge_generation(forge, unit, image, (128, 128), (256, 256), batch_size=1)
         hint, _ = preprocessor.process_before_every_sampling(process, params.control_cond, None, unit=unit,
                                                              params=params)
-        expected_hint = hints.hint_batch([hints.Drawing(image)], None, expected, "Just Resize", 128, 128, 1)
+        expected_hint = to_model_polarity(hints.hint_batch([hints.Drawing(image)], None, "Just Resize", 128, 128, 1),
+                                          expected)
         np.testing.assert_array_equal(hint.numpy(), expected_hint)
 
     def test_forge_sliders_start_at_1_as_on_a1111(self, forge):

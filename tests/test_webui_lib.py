@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from preprocessors import BLACK_ON_WHITE, WHITE_ON_BLACK, HintError, inference_hint, resize_hint
+from preprocessors import BLACK_ON_WHITE, WHITE_ON_BLACK, HintError, inference_hint, resize_hint, to_model_polarity
 from scripts.colorstroke_lib import generation, geometry, hints, polarity, store
 from scripts.colorstroke_lib.geometry import CROP_AND_RESIZE, JUST_RESIZE, RESIZE_AND_FILL, fit_hint
 
@@ -21,27 +21,25 @@ class HostResizeMode(enum.Enum):
     OUTER_FIT = "Resize and Fill"
 
 
-def lines_hint(height, width, columns=(), rows=(), polarity=WHITE_ON_BLACK):
+def lines_hint(height, width, columns=(), rows=()):
     """A hint with one-pixel edge lines at the given columns/rows and a stroke square in the middle."""
-    hint = geometry.empty_hint(height, width, polarity)
-    edge = 1.0 if polarity == WHITE_ON_BLACK else 0.0
+    hint = geometry.empty_hint(height, width)
     for x in columns:
-        hint[0, :, x] = edge
+        hint[0, :, x] = 1.0
     for y in rows:
-        hint[0, y, :] = edge
+        hint[0, y, :] = 1.0
     cy, cx = height // 2, width // 2
     hint[1:4, cy - 2 : cy + 2, cx - 2 : cx + 2] = np.array([0.9, 0.2, 0.1], np.float32)[:, None, None]
     hint[4, cy - 2 : cy + 2, cx - 2 : cx + 2] = 1.0
     return hint
 
 
-def edge_columns(hint, polarity=WHITE_ON_BLACK):
-    edges = hint[0] if polarity == WHITE_ON_BLACK else 1.0 - hint[0]
-    return np.flatnonzero(edges.max(axis=0) > 0.5)
+def edge_columns(hint):
+    return np.flatnonzero(hint[0].max(axis=0) > 0.5)
 
 
-def edge_rows(hint, polarity=WHITE_ON_BLACK, column=None):
-    edges = hint[0] if polarity == WHITE_ON_BLACK else 1.0 - hint[0]
+def edge_rows(hint, column=None):
+    edges = hint[0]
     if column is not None:
         return np.flatnonzero(edges[:, column] > 0.5)
     return np.flatnonzero(edges.max(axis=1) > 0.5)
@@ -67,15 +65,14 @@ def test_unknown_resize_mode_is_refused(mode):
 
 
 @pytest.mark.parametrize("mode", geometry.RESIZE_MODES)
-@pytest.mark.parametrize("polarity", [WHITE_ON_BLACK, BLACK_ON_WHITE])
 @pytest.mark.parametrize(
     "source, target",
     [((512, 512), (512, 512)), ((300, 200), (512, 768)), ((768, 512), (512, 512)), ((512, 384), (1024, 768)),
      ((640, 480), (1216, 832)), ((97, 61), (64, 64)), ((40, 300), (512, 512))],
 )
-def test_fit_hint_gives_the_target_size_within_the_contract(mode, polarity, source, target):
-    hint = lines_hint(*source, columns=[source[1] // 3], rows=[source[0] // 4], polarity=polarity)
-    fitted = fit_hint(hint, mode, *target, polarity=polarity)
+def test_fit_hint_gives_the_target_size_within_the_contract(mode, source, target):
+    hint = lines_hint(*source, columns=[source[1] // 3], rows=[source[0] // 4])
+    fitted = fit_hint(hint, mode, *target)
     assert fitted.shape == (5,) + target and fitted.dtype == np.float32
     assert fitted.min() >= 0.0 and fitted.max() <= 1.0
     assert (fitted[1:4] <= fitted[4] + 1e-6).all(), "premultiplied colour never exceeds alpha"
@@ -95,17 +92,17 @@ def test_crop_and_resize_keeps_the_centre_at_the_hosts_offsets():
     assert fitted[4, 31:33, 31:33].min() > 0.9, "the centre stroke stays in the centre"
 
 
-@pytest.mark.parametrize("polarity", [WHITE_ON_BLACK, BLACK_ON_WHITE])
-def test_resize_and_fill_centres_on_no_edge_no_stroke(polarity):
+def test_resize_and_fill_centres_on_no_edge_no_stroke():
     # 100x200 into 64x64: scale min(0.64, 0.32) = 0.32 -> 32x64, placed at rows 16..48
-    hint = lines_hint(100, 200, columns=[100], rows=[0, 99], polarity=polarity)
-    fitted = fit_hint(hint, RESIZE_AND_FILL, 64, 64, polarity=polarity)
-    assert list(edge_rows(fitted, polarity)) == list(range(16, 48)), "the vertical line spans rows 16..47"
-    assert list(edge_rows(fitted, polarity, column=10)) == [16, 47], "the first and last rows stay at the borders"
-    assert list(edge_columns(fitted[:, 20:40], polarity)) == [32], "column 100 of 200 lands in column 32 of 64"
+    hint = lines_hint(100, 200, columns=[100], rows=[0, 99])
+    fitted = fit_hint(hint, RESIZE_AND_FILL, 64, 64)
+    assert list(edge_rows(fitted)) == list(range(16, 48)), "the vertical line spans rows 16..47"
+    assert list(edge_rows(fitted, column=10)) == [16, 47], "the first and last rows stay at the borders"
+    assert list(edge_columns(fitted[:, 20:40])) == [32], "column 100 of 200 lands in column 32 of 64"
     margin = np.concatenate([fitted[:, :16], fitted[:, 48:]], axis=1)
-    np.testing.assert_array_equal(margin[0], 0.0 if polarity == WHITE_ON_BLACK else 1.0)
-    np.testing.assert_array_equal(margin[1:], 0.0)
+    np.testing.assert_array_equal(margin, 0.0)
+    black = to_model_polarity(fitted, BLACK_ON_WHITE)  # as the glue hands it to a black-on-white model
+    np.testing.assert_array_equal(np.concatenate([black[0, :16], black[0, 48:]]), 1.0)  # the margin: no edge
 
 
 @pytest.mark.parametrize("mode", geometry.RESIZE_MODES)
@@ -270,34 +267,29 @@ def test_thresholds_default_and_order():
     assert hints.thresholds(220, 80) == (80.0, 220.0)
 
 
-@pytest.mark.parametrize("polarity", [WHITE_ON_BLACK, BLACK_ON_WHITE])
-def test_build_hint_is_the_contract_inference_hint(polarity):
+def test_build_hint_is_the_contract_inference_hint():
     drawing = hints.Drawing(drawing_image(), 80, 160)
-    hint_map = hints.build_hint(drawing, rgba_layer(64, 96), polarity)
-    expected = inference_hint(drawing.image, rgba_layer(64, 96), low=80, high=160, polarity=polarity)
-    np.testing.assert_array_equal(hint_map.hint, expected)
-    assert hint_map.polarity == polarity
+    expected = inference_hint(drawing.image, rgba_layer(64, 96), low=80, high=160)
+    np.testing.assert_array_equal(hints.build_hint(drawing, rgba_layer(64, 96)), expected)
 
 
-def test_canny_preview_is_white_on_black_in_both_polarities():
-    drawing = hints.Drawing(drawing_image())
-    previews = [hints.canny_preview(hints.build_hint(drawing, rgba_layer(64, 96), p))
-                for p in (WHITE_ON_BLACK, BLACK_ON_WHITE)]
-    np.testing.assert_array_equal(previews[0], previews[1])
-    assert previews[0].shape == (64, 96, 3) and previews[0].dtype == np.uint8
-    assert set(np.unique(previews[0])) == {0, 255}
+def test_canny_preview_is_white_on_black():
+    hint = hints.build_hint(hints.Drawing(drawing_image()), rgba_layer(64, 96))
+    preview = hints.canny_preview(hint)
+    assert preview.shape == (64, 96, 3) and preview.dtype == np.uint8
+    assert set(np.unique(preview)) == {0, 255} and (preview[..., 0] == 255).mean() < 0.5
 
 
 def test_hint_batch_aligns_drawings_to_the_batch():
     first, second = hints.Drawing(drawing_image()), hints.Drawing(255 - drawing_image())
-    batch = hints.hint_batch([first, second], rgba_layer(), WHITE_ON_BLACK, CROP_AND_RESIZE, 40, 56, batch_size=5)
+    batch = hints.hint_batch([first, second], rgba_layer(), CROP_AND_RESIZE, 40, 56, batch_size=5)
     assert batch.shape == (5, 5, 40, 56)
     np.testing.assert_array_equal(batch[0], batch[2])
     np.testing.assert_array_equal(batch[1], batch[3])
-    expected = fit_hint(hints.build_hint(first, rgba_layer(), WHITE_ON_BLACK).hint, CROP_AND_RESIZE, 40, 56)
+    expected = fit_hint(hints.build_hint(first, rgba_layer()), CROP_AND_RESIZE, 40, 56)
     np.testing.assert_array_equal(batch[4], expected)
     with pytest.raises(ValueError, match="no drawing"):
-        hints.hint_batch([], None, WHITE_ON_BLACK, JUST_RESIZE, 8, 8, 1)
+        hints.hint_batch([], None, JUST_RESIZE, 8, 8, 1)
 
 
 # ---------------------------------------------------------------- edge polarity

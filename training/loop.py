@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from model import controlnet_residuals, save_checkpoint
-from preprocessors import make_hint_batch, training_edges_batch
+from preprocessors import make_hint_batch, to_model_polarity, training_edges_batch
 
 from . import checkpointing, phases, recipe
 from . import controlnet as bridge
@@ -152,7 +152,7 @@ class Trainer:
         self.spec = sample_spec(config)
         train_indices, validation_indices = self._split(len(self.source))
         self.train_indices = train_indices
-        self.validation = (user_samples(config.validation_dir, config.resolution, config.polarity,
+        self.validation = (user_samples(config.validation_dir, config.resolution,
                                         recommended_canny(config.edge_params()))
                            if config.validation_dir else held_out_samples(self.source, validation_indices, self.spec))
 
@@ -251,13 +251,13 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
     def hint(self, batch) -> torch.Tensor:
-        """Bx5xHxW hint on the device: made by the workers, or its Canny channel made here."""
+        """Bx5xHxW hint on the device (white edges on black): made by the workers, or its Canny channel made here."""
         device = self.accelerator.device
         if "hint" in batch:
             return batch["hint"].to(device, non_blocking=True)
         pixels = (batch["pixels"].to(device) + 1.0) / 2.0
         edges = training_edges_batch(pixels, batch["edge_aug"].tolist())
-        return make_hint_batch(edges, batch["strokes"].to(device), self.config.polarity)
+        return make_hint_batch(edges, batch["strokes"].to(device))
 
     def loss(self, batch) -> torch.Tensor:
         """The denoising loss of one micro-batch (fp32 scalar), with the recipe's timesteps and weights."""
@@ -275,7 +275,8 @@ class Trainer:
         with self.accelerator.autocast():
             # the mode comes from the config, not the model: under several GPUs self.controlnet is
             # accelerate's DDP wrapper, which must be the one called (gradient sync) and lacks the model's flag
-            down, mid = controlnet_residuals(self.controlnet, noisy, timesteps, text, hint,
+            down, mid = controlnet_residuals(self.controlnet, noisy, timesteps, text,
+                                             to_model_polarity(hint, config.polarity),
                                              middle_only=config.middle_block_only)
             prediction = base.unet(noisy, timesteps, encoder_hidden_states=text,
                                    down_block_additional_residuals=[d.to(dtype) for d in down],
@@ -344,16 +345,14 @@ class Trainer:
     def metadata(self) -> dict:
         """What the exported file records beside the contract (``model.save_checkpoint`` adds that).
 
-        canny_low/canny_high: the thresholds a host should use at inference (``recommended_canny``);
-        canny_training: the edge augmentation training drew them from (``preprocessors.EdgeParams`` as JSON);
+        canny_training: the edge augmentation of training (``preprocessors.EdgeParams`` as JSON);
         recipe: the options of the training recipe (``RECIPE_OPTIONS``, and the step the colour phase began at)
         and strokes: the stroke generator
         (``preprocessors.StrokeParams``) of the last phase; phases: the ``--new_phase`` resumes that changed them.
         """
-        config, edges = self.config, self.config.edge_params()
-        canny_low, canny_high = recommended_canny(edges)
-        return {"edge_polarity": config.polarity, "training_step": self.step, "canny_low": canny_low,
-                "canny_high": canny_high, "canny_training": edges.to_dict(), "base_model": Path(config.base_model).name,
+        config = self.config
+        return {"edge_polarity": config.polarity, "training_step": self.step,
+                "canny_training": config.edge_params().to_dict(), "base_model": Path(config.base_model).name,
                 "resolution": config.resolution, "ema": config.use_ema, "trainer": "training/train.py",
                 "recipe": {**{name: getattr(config, name) for name in RECIPE_OPTIONS},
                            "colour_phase_step": self.colour_from},

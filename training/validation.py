@@ -1,35 +1,35 @@
 """Validation: generate images from (line drawing, strokes, prompt) triples, grid them, measure them.
 
-Two numbers follow training (the ControlNet's "sudden convergence" shows as a jump in both):
-- stroke colour error: mean RGB distance (0-255 units, Euclidean over R, G, B) between the result
-  and the stroke colour at the pixels where the stroke alpha is above 0.5; lower is better;
-- edge F1: Canny of the result against the hint's edges, a pixel counting as matched within
-  ``tolerance`` pixels; in [0, 1], higher is better.
+Two numbers follow training (the ControlNet's "sudden convergence" shows as a jump in both), both from
+``metrics``: the stroke colour error (0-255 RGB distance under the strokes; lower is better) and the edge F1
+of Canny of the result against the hint's edges within ``EDGE_TOLERANCE`` pixels (higher is better).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from PIL import Image
 
-from preprocessors import WHITE_ON_BLACK, canny, load_image, make_hint, resize_strokes, training_hint, user_strokes
+from preprocessors import canny, load_image, make_hint, resize_strokes, to_model_polarity, training_hint, user_strokes
 from preprocessors.contract import EDGE_CHANNEL
 
 from .data import decode_rgb, sample_rng
 from .data.samples import resize_and_crop
+from .metrics import edge_f1, stroke_colour_error
 from .stroke_use import stroke_use_on_images
 
+EDGE_TOLERANCE = 2  # pixels (city-block) within which a result's edge matches the hint's
 VALIDATION_EPOCH = 2**31  # the "epoch" of held-out samples' strokes: one no training epoch reaches
 
 
 @dataclass
 class ValidationSample:
-    """One triple: hint 5xHxW float32 in the run's polarity, prompt, name for the grid; ``pixels``: the target
-    image HxWx3 uint8 when known (held-out training images; it enables ``stroke_use``)."""
+    """One triple: hint 5xHxW float32 (white edges on black, as the library builds it), prompt, name for the
+    grid; ``pixels``: the target image HxWx3 uint8 when known (held-out training images; it enables
+    ``stroke_use``)."""
 
     hint: np.ndarray
     prompt: str
@@ -44,7 +44,7 @@ def held_out_samples(source, indices, spec) -> list[ValidationSample]:
         image, caption = source.load(int(index))
         pixels = resize_and_crop(decode_rgb(image), spec.resolution, None, "center", False)
         rng = sample_rng(spec.seed, VALIDATION_EPOCH, int(index))
-        hint = training_hint(pixels, rng, spec.strokes, spec.edges, spec.polarity)
+        hint = training_hint(pixels, rng, spec.strokes, spec.edges)
         samples.append(ValidationSample(hint, (caption or "").strip(), f"data-{index}", pixels))
     return samples
 
@@ -61,7 +61,7 @@ def recommended_canny(edges) -> tuple[float, float]:
     return float(low), round(float(low * ratio), 4)
 
 
-def user_samples(folder, resolution: int, polarity: str, canny_thresholds=(100.0, 200.0)) -> list[ValidationSample]:
+def user_samples(folder, resolution: int, canny_thresholds=(100.0, 200.0)) -> list[ValidationSample]:
     """Triples from ``folder``: NAME.png line drawing, NAME.strokes.png transparent strokes (optional),
     NAME.txt prompt (optional). The drawing is centre-cropped to ``resolution`` and its edges found by
     Canny with ``canny_thresholds`` (low, high); the stroke layer is first stretched to the drawing's size
@@ -78,7 +78,7 @@ def user_samples(folder, resolution: int, polarity: str, canny_thresholds=(100.0
         strokes = _stroke_layer(strokes_path, pixels.shape[:2], resolution) if strokes_path.is_file() else None
         prompt_path = drawing.with_suffix(".txt")
         prompt = prompt_path.read_text(encoding="utf-8").strip() if prompt_path.is_file() else ""
-        hint = make_hint(canny(lineart, *canny_thresholds), strokes, polarity)
+        hint = make_hint(canny(lineart, *canny_thresholds), strokes)
         samples.append(ValidationSample(hint, prompt, drawing.stem))
     return samples
 
@@ -115,39 +115,12 @@ def generate(controlnet, base, hints: torch.Tensor, prompts: list[str], steps: i
     return (np.clip(images, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def stroke_colour_error(result: np.ndarray, hint: np.ndarray) -> float:
-    """Mean RGB distance (0-255) between ``result`` HxWx3 uint8 and the stroke colour where alpha > 0.5;
-    NaN when the hint has no stroke pixel."""
-    alpha = hint[4]
-    on = alpha > 0.5
-    if not on.any():
-        return float("nan")
-    colour = hint[1:4][:, on] / alpha[on]  # un-premultiply: 3 x N in [0, 1]
-    got = result[on].T.astype(np.float32) / 255.0
-    return float(np.linalg.norm(got - colour, axis=0).mean() * 255.0)
-
-
-def edge_f1(result: np.ndarray, hint: np.ndarray, polarity: str = WHITE_ON_BLACK, tolerance: int = 2) -> float:
-    """F1 of Canny(result, 100, 200) against the hint's edges, matches counted within ``tolerance`` px."""
-    truth = hint[EDGE_CHANNEL] if polarity == WHITE_ON_BLACK else 1.0 - hint[EDGE_CHANNEL]
-    truth = truth > 0.5
-    found = canny(result) > 0.5
-    if not truth.any() and not found.any():
-        return 1.0
-    kernel = np.ones((2 * tolerance + 1, 2 * tolerance + 1), np.uint8)
-    near_truth = cv2.dilate(truth.astype(np.uint8), kernel) > 0
-    near_found = cv2.dilate(found.astype(np.uint8), kernel) > 0
-    precision = (found & near_truth).sum() / max(found.sum(), 1)
-    recall = (truth & near_found).sum() / max(truth.sum(), 1)
-    return float(0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall))
-
-
-def make_grid(samples: list[ValidationSample], results: np.ndarray, polarity: str) -> np.ndarray:
+def make_grid(samples: list[ValidationSample], results: np.ndarray) -> np.ndarray:
     """Rows of (drawing | strokes | result), each HxW: HxW*3 per row, uint8 RGB."""
     rows = []
     for sample, result in zip(samples, results, strict=True):
-        edges = sample.hint[EDGE_CHANNEL] if polarity == WHITE_ON_BLACK else 1.0 - sample.hint[EDGE_CHANNEL]
-        drawing = np.repeat(((1.0 - edges) * 255).astype(np.uint8)[..., None], 3, axis=2)  # dark lines on white
+        dark_lines = ((1.0 - sample.hint[EDGE_CHANNEL]) * 255).astype(np.uint8)  # on white
+        drawing = np.repeat(dark_lines[..., None], 3, axis=2)
         alpha = sample.hint[4][..., None]
         strokes = np.moveaxis(sample.hint[1:4], 0, 2) + (1.0 - alpha)  # strokes over white
         strokes = (np.clip(strokes, 0, 1) * 255 + 0.5).astype(np.uint8)
@@ -158,10 +131,10 @@ def make_grid(samples: list[ValidationSample], results: np.ndarray, polarity: st
 def run_validation(controlnet, base, samples, config, step: int, device, autocast) -> dict:
     """Generate, write ``OUTPUT_DIR/validation/step-NNNNNNN.png`` and return the metrics and the grid (and,
     for samples with target pixels, ``stroke_use``). autocast: a callable returning a fresh autocast context."""
-    hints = torch.from_numpy(np.stack([s.hint for s in samples])).to(device)
+    hints = to_model_polarity(torch.from_numpy(np.stack([s.hint for s in samples])).to(device), config.polarity)
     results = generate(controlnet, base, hints, [s.prompt for s in samples], config.validation_inference_steps,
                        config.validation_guidance_scale, config.seed, autocast)
-    grid = make_grid(samples, results, config.polarity)
+    grid = make_grid(samples, results)
     path = Path(config.output_dir) / "validation" / f"step-{step:07d}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(grid).save(path)
@@ -171,7 +144,8 @@ def run_validation(controlnet, base, samples, config, step: int, device, autocas
         "path": path,
         "grid": grid,
         "stroke_colour_error": float(np.mean(colour)) if colour else float("nan"),
-        "edge_f1": float(np.mean([edge_f1(r, s.hint, config.polarity) for r, s in zip(results, samples, strict=True)])),
+        "edge_f1": float(np.mean([edge_f1(canny(r), s.hint[EDGE_CHANNEL], EDGE_TOLERANCE)
+                                  for r, s in zip(results, samples, strict=True)])),
     }
     if all(s.pixels is not None for s in samples):
         metrics["stroke_use"] = held_out_stroke_use(controlnet, base, samples, hints, config, autocast)
@@ -179,7 +153,8 @@ def run_validation(controlnet, base, samples, config, step: int, device, autocas
 
 
 def held_out_stroke_use(controlnet, base, samples, hints: torch.Tensor, config, autocast) -> list[float]:
-    """``stroke_use.stroke_use_on_images`` on validation samples that carry their target pixels."""
+    """``stroke_use.stroke_use_on_images`` on validation samples that carry their target pixels; ``hints``: theirs,
+    in the model's polarity."""
     pixels = torch.from_numpy(np.stack([s.pixels for s in samples])).permute(0, 3, 1, 2).float() / 127.5 - 1.0
     return stroke_use_on_images(controlnet, base.vae, base.tokenizer, base.text_encoder, base.unet,
                                 base.noise_scheduler, pixels, [s.prompt for s in samples], hints, seed=config.seed,

@@ -17,11 +17,12 @@ from diffusers import DDIMScheduler, StableDiffusionPipeline
 
 from model import load_checkpoint
 from model.inference import build_hint, colorize, edge_polarity_of
-from preprocessors import StrokeParams, canny, random_strokes
+from preprocessors import StrokeParams, canny, random_strokes, to_model_polarity
+from training.metrics import edge_f1
 from training.stroke_use import stroke_use_on_images
 
 from .flood_fill import flood_fill
-from .metrics import edge_f1, region_error, stroke_error
+from .metrics import EDGE_TOLERANCE, region_error, stroke_error
 from .world import Sample, sample
 
 HELD_OUT_SEED = 9 * 10**6  # far from every seed range used for training (benchmarks.toyworld.base_model, data)
@@ -60,7 +61,7 @@ def measure(result: np.ndarray, case: Case) -> dict:
     return {
         "region_error": region_error(result, truth.regions, truth.colours, case.strokes),
         "stroke_error": stroke_error(result, case.strokes),
-        "edge_f1": edge_f1(result, canny(truth.lineart)),
+        "edge_f1": edge_f1(canny(result), canny(truth.lineart), EDGE_TOLERANCE),
     }
 
 
@@ -110,8 +111,8 @@ def stroke_use(parts: dict, controlnet, cases: list[Case], seed: int = 0) -> lis
     denoising loss without the strokes minus with them (the truth image is the target, the prompt empty)."""
     unet = parts["unet"]
     images = torch.from_numpy(np.stack([case.truth.image for case in cases])).permute(0, 3, 1, 2).float() / 127.5 - 1
-    polarity = edge_polarity_of(controlnet)
-    hints = torch.cat([build_hint(case.truth.lineart, case.strokes, polarity=polarity) for case in cases])
+    hints = to_model_polarity(torch.cat([build_hint(case.truth.lineart, case.strokes) for case in cases]),
+                              edge_polarity_of(controlnet))
     return stroke_use_on_images(controlnet, parts["vae"], parts["tokenizer"], parts["text_encoder"], unet,
                                 parts["scheduler"], images, [""] * len(cases), hints.to(unet.device), seed=seed)
 

@@ -1,15 +1,15 @@
-"""How well a colouring matches the truth: stroke colour error, region colour error, edge F1.
+"""How well a colouring matches the truth: stroke colour error, region colour error (edge F1 is
+``training.metrics.edge_f1``, within ``EDGE_TOLERANCE``).
 
 Colour distances are CIEDE2000 (scikit-image) in CIELAB; 0 is identical, about 2.3 is a just
 noticeable difference, above 50 is a different colour.
 """
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from skimage.color import deltaE_ciede2000, rgb2lab
 
-from preprocessors import canny
+EDGE_TOLERANCE = 1  # pixels (city-block) within which a result's edge matches the drawing's (the usual slack)
 
 
 def _lab(rgb: np.ndarray) -> np.ndarray:
@@ -40,25 +40,6 @@ def region_error(result: np.ndarray, regions: np.ndarray, colours: np.ndarray, s
         return float("nan")
     means = np.stack([result[regions == index].reshape(-1, 3).mean(axis=0) for index in touched])
     return float(deltaE_ciede2000(_lab(means), _lab(colours[touched])).mean())
-
-
-def _grow(mask: np.ndarray, pixels: int) -> np.ndarray:
-    """``mask`` grown by ``pixels`` steps to the 4-neighbours (city-block distance <= ``pixels``)."""
-    if not pixels:
-        return mask
-    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
-    return cv2.dilate(mask.astype(np.uint8), cross, iterations=pixels, borderValue=0).astype(bool)
-
-
-def edge_f1(result: np.ndarray, edges: np.ndarray, tolerance: int = 1) -> float:
-    """F1 between Canny of ``result`` and the input ``edges`` (HxW, 1 = edge), matching within
-    ``tolerance`` pixels (the usual slack of edge benchmarks)."""
-    found = canny(result) > 0
-    expected = edges > 0.5
-    near_expected, near_found = (_grow(mask, tolerance) for mask in (expected, found))
-    precision = (found & near_expected).sum() / max(found.sum(), 1)
-    recall = (expected & near_found).sum() / max(expected.sum(), 1)
-    return float(2 * precision * recall / max(precision + recall, 1e-9))
 
 
 def palette_variety(images) -> float:

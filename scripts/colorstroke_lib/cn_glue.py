@@ -5,11 +5,12 @@ Imported only on A1111 with sd-webui-controlnet loaded (its modules are in ``sys
 
 1. ``cached_call`` -> our ``__call__`` (never cached: the strokes are not in its cache key), which
    returns ``Result(HintMap, [Canny preview])``: the 5xHxW hint of the drawing and the stored strokes
-   at the drawing's size, in the polarity of the unit's model.
+   at the drawing's size, with the edge polarity of the unit's model.
 2. ``Script.detectmap_proc(HintMap, module, resize_mode, h, w)``, once for the generation size and
    once for hires fix: the wrapper fits the hint with ``geometry.fit_hint`` and returns the
-   1x5xhxw float tensor plus an RGB preview (strokes over edges); any other map goes to the original,
-   unchanged. A hint that gets here has reached ControlNet: ``generation.GENERATION`` counts it.
+   1x5xhxw float tensor in the model's polarity (``to_model_polarity``, the one conversion) plus an
+   RGB preview (strokes over edges); any other map goes to the original, unchanged. A hint that gets
+   here has reached ControlNet: ``generation.GENERATION`` counts it.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from modules import devices
 from modules import scripts as webui_scripts
 from scripts import global_state
 
-from preprocessors import hint_preview
+from preprocessors import hint_preview, to_model_polarity
 
 from . import hints, polarity
 from .generation import GENERATION, UnitRequest, check_unit
@@ -70,9 +71,10 @@ class ColorStrokeCanny(Preprocessor):
         """input_image: HxWx3 uint8 RGB drawing; model: the unit's model name (absent in API previews)."""
         drawing = hints.Drawing(input_image, *hints.thresholds(slider_1, slider_2))
         strokes = STROKES.get()
-        hint_map = hints.build_hint(drawing, strokes, polarity.resolve(model_path(model), self.chosen_polarity))
+        hint_map = hints.HintMap(hints.build_hint(drawing, strokes),
+                                 polarity.resolve(model_path(model), self.chosen_polarity))
         GENERATION.note_fit(strokes, drawing.image)
-        return Preprocessor.Result(hint_map, [hints.canny_preview(hint_map)])
+        return Preprocessor.Result(hint_map, [hints.canny_preview(hint_map.hint)])
 
 
 def register() -> None:
@@ -85,10 +87,10 @@ def register() -> None:
 
 def hint_control(hint_map: hints.HintMap, resize_mode, height: int, width: int):
     """detectmap_proc for our hint: (1x5xheightxwidth float tensor on the ControlNet device, HxWx3 uint8 preview)."""
-    fitted = fit_hint(hint_map.hint, resize_mode, height, width, hint_map.polarity)
-    control = torch.from_numpy(fitted)[None].to(devices.get_device_for("controlnet"))
+    fitted = fit_hint(hint_map.hint, resize_mode, height, width)
+    control = torch.from_numpy(to_model_polarity(fitted, hint_map.model_polarity))[None]
     GENERATION.deliver(hint_map)
-    return control, hint_preview(fitted, hint_map.polarity)
+    return control.to(devices.get_device_for("controlnet")), hint_preview(fitted)
 
 
 _ORIGINAL = "_colorstroke_original"

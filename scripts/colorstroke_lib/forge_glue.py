@@ -9,8 +9,9 @@ Forge's ControlNet takes only 3/4-channel images through its image path, so for 
    drawings and the stored strokes to the unit's parameters (``params.colorstroke``), so later units
    and generations cannot mix them up; ``generation.GENERATION`` counts the unit as delivered.
 3. ``process_before_every_sampling`` (each pass, hires included) replaces the Bx3xhxw cond with the
-   Bx5xhxw hint of those drawings, fitted to the cond's size with the unit's resize mode, in the
-   polarity of the unit's model. It changes no state, so running it twice per pass is harmless.
+   Bx5xhxw hint of those drawings, fitted to the cond's size with the unit's resize mode, turned into the
+   polarity of the unit's model (``to_model_polarity``, the one conversion). It changes no state, so
+   running it twice per pass is harmless.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from lib_controlnet.external_code import ControlNetUnit
 from modules_forge.shared import add_supported_preprocessor
 from modules_forge.supported_preprocessor import Preprocessor, PreprocessorParameter
 
-from preprocessors import hint_preview
+from preprocessors import hint_preview, to_model_polarity
 
 from . import hints, polarity
 from .generation import GENERATION, UnitRequest, check_unit
@@ -88,8 +89,7 @@ class ColorStrokeCanny(Preprocessor):
         self._recorded.append(drawing)
         strokes = STROKES.get()
         GENERATION.note_fit(strokes, drawing.image)
-        hint_map = hints.build_hint(drawing, strokes, hints.PREVIEW_POLARITY)
-        return hint_preview(hint_map.hint, hint_map.polarity)
+        return hint_preview(hints.build_hint(drawing, strokes))
 
     def process_after_running_preprocessors(self, process, params, *args, **kwargs):
         params.colorstroke = UnitInputs(tuple(self._recorded), STROKES.get())
@@ -101,10 +101,10 @@ class ColorStrokeCanny(Preprocessor):
         unit, inputs = kwargs["unit"], kwargs["params"].colorstroke
         edge_polarity = polarity.resolve(model_path(unit.model), self.chosen_polarity)
         batch = hints.hint_batch(
-            inputs.drawings, inputs.strokes, edge_polarity, resize_mode_of(process, unit),
+            inputs.drawings, inputs.strokes, resize_mode_of(process, unit),
             height=cond.shape[-2], width=cond.shape[-1], batch_size=cond.shape[0],
         )
-        return torch.from_numpy(batch).to(device=cond.device, dtype=cond.dtype), mask
+        return torch.from_numpy(to_model_polarity(batch, edge_polarity)).to(device=cond.device, dtype=cond.dtype), mask
 
 
 _registered = {}

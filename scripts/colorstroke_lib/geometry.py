@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from preprocessors import HINT_CHANNELS, WHITE_ON_BLACK, HintError, check_polarity, resize_hint
+from preprocessors import HINT_CHANNELS, HintError, resize_hint
 
 JUST_RESIZE = "Just Resize"
 CROP_AND_RESIZE = "Crop and Resize"
@@ -37,16 +37,13 @@ def resize_mode_name(mode) -> str:
     raise HintError(f"unknown resize mode {mode!r}; expected one of {', '.join(RESIZE_MODES)} or 0-3")
 
 
-def empty_hint(height: int, width: int, polarity: str = WHITE_ON_BLACK) -> np.ndarray:
-    """5 x height x width float32: no edge (in ``polarity``) and no stroke anywhere."""
-    hint = np.zeros((HINT_CHANNELS, height, width), dtype=np.float32)
-    if check_polarity(polarity) != WHITE_ON_BLACK:
-        hint[0] = 1.0
-    return hint
+def empty_hint(height: int, width: int) -> np.ndarray:
+    """5 x height x width float32: no edge and no stroke anywhere."""
+    return np.zeros((HINT_CHANNELS, height, width), dtype=np.float32)
 
 
-def fit_hint(hint: np.ndarray, mode, height: int, width: int, polarity: str = WHITE_ON_BLACK) -> np.ndarray:
-    """5xHxW hint in ``polarity`` -> 5 x height x width, placed as the hosts place control maps.
+def fit_hint(hint: np.ndarray, mode, height: int, width: int) -> np.ndarray:
+    """5xHxW hint -> 5 x height x width, placed as the hosts place control maps.
 
     "Just Resize" stretches to the target. "Crop and Resize" scales by the larger ratio, to
     (round(H*k), round(W*k)), and keeps the centre. "Resize and Fill" scales by the smaller ratio and
@@ -59,17 +56,17 @@ def fit_hint(hint: np.ndarray, mode, height: int, width: int, polarity: str = WH
     if height < 1 or width < 1:
         raise HintError(f"cannot fit a hint into {width}x{height} pixels")
     if mode == JUST_RESIZE:
-        return resize_hint(hint, (height, width), polarity)
+        return resize_hint(hint, (height, width))
     old_height, old_width = hint.shape[1:]
     ratios = (height / old_height, width / old_width)
     scale = max(ratios) if mode == CROP_AND_RESIZE else min(ratios)
     # the hosts' int(np.round(x)); at least one pixel so that extreme aspect ratios still fit
     new_height, new_width = max(1, int(np.round(old_height * scale))), max(1, int(np.round(old_width * scale)))
-    scaled = resize_hint(hint, (new_height, new_width), polarity)
+    scaled = resize_hint(hint, (new_height, new_width))
     if mode == CROP_AND_RESIZE:
         top, left = max(0, (new_height - height) // 2), max(0, (new_width - width) // 2)
         return np.ascontiguousarray(scaled[:, top : top + height, left : left + width])
     top, left = max(0, (height - new_height) // 2), max(0, (width - new_width) // 2)
-    fitted = empty_hint(height, width, polarity)
+    fitted = empty_hint(height, width)
     fitted[:, top : top + new_height, left : left + new_width] = scaled
     return fitted

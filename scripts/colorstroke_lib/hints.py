@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from preprocessors import WHITE_ON_BLACK, check_polarity, inference_hint
+from preprocessors import WHITE_ON_BLACK, inference_hint
 
 from .geometry import fit_hint
 
@@ -28,7 +28,6 @@ SORTING_PRIORITY = {name: len(PREPROCESSORS) - rank for rank, name in enumerate(
 TAG = "ColorStroke"
 MODEL_NAME_FILTER = "colorstroke"
 DEFAULT_LOW, DEFAULT_HIGH = 100.0, 200.0
-PREVIEW_POLARITY = WHITE_ON_BLACK  # previews are built in it: light lines on dark, as the hosts show edge maps
 
 
 @dataclass(frozen=True)
@@ -45,10 +44,12 @@ class Drawing:
 
 @dataclass(frozen=True)
 class HintMap:
-    """A 5xHxW float32 hint in [0, 1] at the drawing's size, and the edge polarity it is in."""
+    """A 5xHxW float32 hint in [0, 1] at the drawing's size (white edges on black, as the library builds it),
+    and the edge polarity of the model it is for (``polarity.resolve``), into which ``cn_glue.hint_control``
+    turns it where sd-webui-controlnet hands it to the model."""
 
     hint: np.ndarray
-    polarity: str
+    model_polarity: str
 
 
 def thresholds(slider_1, slider_2) -> tuple[float, float]:
@@ -58,25 +59,23 @@ def thresholds(slider_1, slider_2) -> tuple[float, float]:
     return min(low, high), max(low, high)
 
 
-def build_hint(drawing: Drawing, strokes, polarity: str) -> HintMap:
-    """The hint of ``drawing`` with ``strokes`` (HxWx4 straight RGBA, any size, or None) in ``polarity``."""
-    hint = inference_hint(drawing.image, strokes, low=drawing.low, high=drawing.high, polarity=polarity)
-    return HintMap(hint, polarity)
+def build_hint(drawing: Drawing, strokes) -> np.ndarray:
+    """The 5xHxW hint of ``drawing`` with ``strokes`` (HxWx4 straight RGBA, any size, or None)."""
+    return inference_hint(drawing.image, strokes, low=drawing.low, high=drawing.high)
 
 
-def canny_preview(hint_map: HintMap) -> np.ndarray:
+def canny_preview(hint: np.ndarray) -> np.ndarray:
     """The hint's edges as the hosts show a Canny map: HxWx3 uint8, white lines on black."""
-    edges = hint_map.hint[0] if check_polarity(hint_map.polarity) == WHITE_ON_BLACK else 1.0 - hint_map.hint[0]
-    grey = (np.clip(edges, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    grey = (np.clip(hint[0], 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     return np.repeat(grey[..., None], 3, axis=2)
 
 
-def hint_batch(drawings, strokes, polarity: str, mode, height: int, width: int, batch_size: int) -> np.ndarray:
+def hint_batch(drawings, strokes, mode, height: int, width: int, batch_size: int) -> np.ndarray:
     """Bx5xheightxwidth float32: the hint of each drawing (with the same strokes), fitted by ``mode``.
 
     Sample i uses drawing i % len(drawings), as the hosts align a unit's inputs to the batch.
     """
     if not drawings:
         raise ValueError("no drawing was recorded for this ControlNet unit")
-    fitted = [fit_hint(build_hint(d, strokes, polarity).hint, mode, height, width, polarity) for d in drawings]
+    fitted = [fit_hint(build_hint(d, strokes), mode, height, width) for d in drawings]
     return np.stack([fitted[i % len(fitted)] for i in range(batch_size)])

@@ -1,16 +1,15 @@
 """The unit's model as our preprocessors see it: is it a Color Stroke ControlNet, which edge polarity.
 
-The rule is the project's everywhere: the polarity the checkpoint records (``model.inspect_checkpoint``)
-wins; else the one the person chose by the preprocessor (``colorstroke_canny_white_on_black``); else
-``UNRECORDED_EDGE_POLARITY``, black_on_white: the only 5-channel colour-stroke files without our
-metadata are the original model's, trained on black-on-white edges. The console says so once per file.
+The rule is the project's everywhere (``preprocessors.resolve_polarity``): the polarity the checkpoint records
+(``model.inspect_checkpoint``) wins; else the one the person chose by the preprocessor
+(``colorstroke_canny_white_on_black``); else black_on_white. The console says so once per file.
 """
 from __future__ import annotations
 
 import os
 from functools import lru_cache
 
-from preprocessors import UNRECORDED_EDGE_POLARITY, check_polarity, unrecorded_polarity_note
+from preprocessors import resolve_polarity, unrecorded_polarity_note
 
 from . import import_own, tell_once
 from .hints import WHITE_ON_BLACK_PREPROCESSOR
@@ -55,17 +54,12 @@ def choose_polarity(recorded: str | None, chosen: str | None, source: str = "the
     source: the model file's name, for the note. The note (or None) says why when the person's choice is
     overridden or when nothing decided.
     """
-    if chosen is not None:
-        check_polarity(chosen)
-    if recorded is not None:
-        check_polarity(recorded)
-        if chosen not in (None, recorded):
-            return recorded, f"{source} records {recorded} edges; using them instead of the preprocessor's {chosen}"
-        return recorded, None
-    if chosen is not None:
-        return chosen, None
-    remedy = f"pick the preprocessor {WHITE_ON_BLACK_PREPROCESSOR}"
-    return UNRECORDED_EDGE_POLARITY, unrecorded_polarity_note(source, remedy)
+    polarity, decided_by = resolve_polarity(recorded, chosen)
+    if decided_by == "metadata" and chosen not in (None, polarity):
+        return polarity, f"{source} records {polarity} edges; using them instead of the preprocessor's {chosen}"
+    if decided_by == "default":
+        return polarity, unrecorded_polarity_note(source, f"pick the preprocessor {WHITE_ON_BLACK_PREPROCESSOR}")
+    return polarity, None
 
 
 def check_model(path: str | None):

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import torch
 
-from preprocessors import DEFAULT_EDGE_POLARITY, EdgeParams, StrokeParams, random_strokes, training_hint
+from preprocessors import EdgeParams, StrokeParams, random_strokes, training_hint
 
 from .decode import SampleSkipped, decode_rgb
 
@@ -61,7 +61,6 @@ class SampleSpec:
     caption_dropout: float = 0.5
     strokes: StrokeParams = StrokeParams()
     edges: EdgeParams = EdgeParams()
-    polarity: str = DEFAULT_EDGE_POLARITY
     hint_on_gpu: bool = False
     seed: int = 0
     stroke_density_start: float = 1.0  # stroke count multiplier at step 0 ...
@@ -116,7 +115,7 @@ class TrainDataset(torch.utils.data.Dataset):
             item["edge_aug"] = torch.from_numpy(draw_edge_augmentation(rng, spec.edges))
             item["strokes"] = torch.from_numpy(np.moveaxis(random_strokes(pixels, rng, strokes), 2, 0).copy())
         else:
-            item["hint"] = torch.from_numpy(training_hint(pixels, rng, strokes, spec.edges, spec.polarity))
+            item["hint"] = torch.from_numpy(training_hint(pixels, rng, strokes, spec.edges))
         item["pixels"] = torch.from_numpy(pixels).permute(2, 0, 1).float().div(127.5).sub(1.0)
         return item
 
