@@ -64,7 +64,8 @@ def bench_preprocessor(package, size: int, repeats: int):
     def direct():
         return pp.hint_preview(pp.inference_hint(drawing_u8, layer, alpha))
 
-    total = median_ms(lambda: node.build(drawing, "canny", 100, 200, "no_stroke", 0xFFFFFF, strokes, mask), repeats)
+    total = median_ms(lambda: node.build(drawing, "canny", 100, 200, "no_stroke", "#FFFFFF", strokes=strokes,
+                                         strokes_mask=mask), repeats)
     preprocessors = median_ms(direct, repeats)
     edges = pp.canny(drawing_u8, 100, 200)
     stroke_layer = pp.user_strokes(layer, alpha)
@@ -117,8 +118,8 @@ def bench_apply(package, comfy_dir: str, latent: int, steps: int, tiny: bool):
             str(path), "white_on_black")
 
     drawing, strokes, mask = example_batch(latent * 8)
-    hint, _ = package.NODE_CLASS_MAPPINGS["ColorStrokeCanny"]().build(drawing, "canny", 100, 200, "no_stroke", 0xFFFFFF,
-                                                                      strokes, mask)
+    node = package.NODE_CLASS_MAPPINGS["ColorStrokeCanny"]()
+    hint, _ = node.build(drawing, "canny", 100, 200, "no_stroke", "#FFFFFF", strokes=strokes, strokes_mask=mask)
     generator = torch.Generator().manual_seed(1)
     positive = [[torch.randn(1, 77, 768, generator=generator), {}]]
     negative = [[torch.randn(1, 77, 768, generator=generator), {}]]

@@ -4,8 +4,9 @@
 
 Prints ms per sample for our strokes and for the naive reference (same algorithm, same seeds), their
 ratio, ms per full training hint (Canny + strokes + stacking), ms per call of a host's per-image steps
-``user_strokes`` (RGB + mask) and ``hint_preview`` at 1024x1024, and how well ``canny_batch`` (torch)
-agrees with ``canny`` (OpenCV) as edge F1 pixel for pixel on scikit-image's pictures.
+``user_strokes`` (RGB + mask) and ``hint_preview`` at 1024x1024, how well ``canny_batch`` (torch)
+agrees with ``canny`` (OpenCV) as edge F1 pixel for pixel on scikit-image's pictures, and whether Canny of a
+grey channel could stand in for the RGB Canny of the training hint (its ms and F1 against it).
 """
 from __future__ import annotations
 
@@ -83,6 +84,23 @@ def main() -> None:
         scores.append(score)
         print(f"canny_batch vs canny  {name:10s} F1 {score:.4f}")
     print(f"canny_batch vs canny  mean F1 {np.mean(scores):.4f}")
+    grey_canny_agreement({name: picture for name, picture in pictures.items() if picture.ndim == 3}, args.size,
+                         args.samples)
+
+
+def grey_canny_agreement(pictures: dict, size: int, samples: int) -> None:
+    """Would Canny of one grey channel do for the training hint's RGB Canny? Its ms and edge F1 (pixel for pixel)
+    against ``canny`` of the RGB picture at the trainer's default thresholds, for two greys: luma and the
+    brightest channel. An equal would need F1 >= 0.97."""
+    greys = {"luma": lambda rgb: cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY),
+             "max channel": lambda rgb: cv2.max(cv2.max(rgb[..., 0], rgb[..., 1]), rgb[..., 2])}
+    resized = [cv2.resize(picture, (size, size), interpolation=cv2.INTER_AREA) for picture in pictures.values()]
+    rgb_ms = np.mean([per_sample_ms(lambda rng, p=p: canny(p), max(samples // 4, 1)) for p in resized])
+    print(f"canny of RGB {size}x{size}: {rgb_ms:.2f} ms")
+    for name, grey in greys.items():
+        scores = [edge_f1(canny(grey(p)), canny(p), tolerance=0) for p in resized]
+        ms = np.mean([per_sample_ms(lambda rng, p=p, g=grey: canny(g(p)), max(samples // 4, 1)) for p in resized])
+        print(f"canny of {name:11s}: {ms:.2f} ms, F1 against RGB mean {np.mean(scores):.3f} min {np.min(scores):.3f}")
 
 
 if __name__ == "__main__":

@@ -137,14 +137,16 @@ def misread_message(coverage: float, read_from: str, mask_marks: str, background
             "strokes_mask; if the strokes are painted on another colour, set background to that colour")
 
 
-def share_on_the_lines(hint: np.ndarray) -> float:
+def share_on_the_lines(hint: np.ndarray, strokes: np.ndarray | None = None) -> float:
     """Of the stroke pixels (A > 0.5) of a 5xHxW hint (edges white on black), the share within 2 pixels of an
-    edge; 0 when strokes cover less than ON_LINES_MIN_COVERAGE of the picture."""
-    strokes = hint[4] > 0.5
-    if strokes.mean() < ON_LINES_MIN_COVERAGE:
+    edge; 0 when strokes cover less than ON_LINES_MIN_COVERAGE of the picture. strokes: ``hint[4] > 0.5`` when
+    the caller has it already."""
+    strokes = hint[4] > 0.5 if strokes is None else strokes
+    count = int(np.count_nonzero(strokes))
+    if count < ON_LINES_MIN_COVERAGE * strokes.size:
         return 0.0
-    near_lines = cv2.dilate((hint[0] > 0.5).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    return float((strokes & near_lines).sum() / strokes.sum())
+    near_lines = cv2.dilate((hint[0] > 0.5).view(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    return float(np.count_nonzero(strokes & near_lines) / count)
 
 
 def to_uint8(image) -> np.ndarray:
@@ -205,10 +207,11 @@ def build_hints(lineart, strokes=None, strokes_mask=None, low: float = 100, high
             background=colour,
             low=low, high=high, edge_source=edge_source,
         )
-        coverage = float((hint[4] > 0.5).mean())
+        on_strokes = hint[4] > 0.5
+        coverage = np.count_nonzero(on_strokes) / on_strokes.size
         if coverage > MOST_OF_THE_PICTURE:
             raise HintError(misread_message(coverage, read_from, mask_marks, background))
-        if share_on_the_lines(hint) > ON_THE_LINES:
+        if share_on_the_lines(hint, on_strokes) > ON_THE_LINES:
             raise HintError(f"the strokes lie on the drawing's lines (read from {LINE_SOURCES[read_from]}), so this is "
                             "the drawing's own mask or alpha, not a stroke layer: connect the MASK of the Load Image "
                             "that holds the strokes. " + PAINTER_REMEDY)
