@@ -31,36 +31,41 @@ from .evaluate import (
     base_parts,
     evaluate_systems,
     held_out_cases,
-    learned_results,
     load_exported,
-    mean_metrics,
-    measure,
+    results_with_and_without_strokes,
+    scores_and_effect,
     stroke_use,
-    without_strokes,
 )
 from .metrics import palette_variety
 from .stages import EXPORT_NAME, Settings, quick_settings, reuse_or_pretrain_base, train_controlnet, write_images
 
 
 def curve(parts: dict, train_dir: pathlib.Path, cases, steps: int, final: list, final_bare: list) -> list[dict]:
-    """Region/stroke error, edge F1 and stroke effect (region error without strokes - with) of each checkpoint's
-    exported model on ``cases``; ``final``/``final_bare`` hold the final model's results on them with and without
-    strokes already (the last checkpoint's weights), so those are not generated again."""
+    """``scores_and_effect`` of each checkpoint's exported model on ``cases``; ``final``/``final_bare`` hold the
+    final model's results on them with and without strokes already (the last checkpoint's weights), so those
+    are not generated again."""
     folders = sorted((train_dir / "checkpoints").glob("step-*"))
-    bare_cases = without_strokes(cases)
     points = []
     for index, folder in enumerate(folders):
         if index == len(folders) - 1:
             images, bare = final, final_bare
         else:
             controlnet = load_exported(folder / f"{EXPORT_NAME}.safetensors")
-            images = learned_results(parts, controlnet, cases, 1.0, steps, seed=0)
-            bare = learned_results(parts, controlnet, bare_cases, 1.0, steps, seed=0)
-        scores = mean_metrics([measure(r, c) for r, c in zip(images, cases, strict=True)])
-        without = mean_metrics([measure(r, c) for r, c in zip(bare, cases, strict=True)])
-        points.append({"step": int(folder.name.split("-")[1]), **scores,
-                       "stroke_effect": without["region_error"] - scores["region_error"]})
+            images, bare = results_with_and_without_strokes(parts, controlnet, cases, 1.0, steps)
+        points.append({"step": int(folder.name.split("-")[1]), **scores_and_effect(images, bare, cases)})
     return points
+
+
+DEFAULT_STRENGTHS = (1.5, 2.0, 3.0)
+
+
+def strength_sweep(parts: dict, exported: pathlib.Path, cases, steps: int, strengths) -> list[dict]:
+    """``scores_and_effect`` of the final model at each ControlNet strength in ``strengths`` (the conditioning
+    scale a host's user sets: ComfyUI's strength, A1111's control weight)."""
+    controlnet = load_exported(exported)
+    return [{"strength": strength,
+             **scores_and_effect(*results_with_and_without_strokes(parts, controlnet, cases, strength, steps), cases)}
+            for strength in strengths]
 
 
 def grid(cases, results: dict, rows: int = 6) -> Image.Image:
@@ -87,9 +92,10 @@ def device_name() -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def run(settings: Settings, out: pathlib.Path, evaluate_only: bool = False) -> dict:
+def run(settings: Settings, out: pathlib.Path, evaluate_only: bool = False, strengths=DEFAULT_STRENGTHS) -> dict:
     """All three stages into ``out``; ``evaluate_only`` re-measures a finished run there (its base and
-    ControlNet kept, its training time taken from the earlier results.json)."""
+    ControlNet kept, its training time taken from the earlier results.json); the final model is also measured
+    at each ControlNet strength in ``strengths``."""
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     base_dir, train_dir = out / "base", out / "controlnet"
@@ -116,6 +122,8 @@ def run(settings: Settings, out: pathlib.Path, evaluate_only: bool = False) -> d
     report = {
         "systems": systems, "curve": points, "settings": asdict(settings),
         "stroke_effect": systems["ours_without_strokes"]["region_error"] - systems["ours"]["region_error"],
+        "strength_sweep": strength_sweep(parts, train_dir / f"{EXPORT_NAME}.safetensors", cases,
+                                         settings.inference_steps, strengths),
         "stroke_use": stroke_use(parts, load_exported(train_dir / f"{EXPORT_NAME}.safetensors"), cases),
         "base": {**base_summary, **base_quality}, "controlnet_train_s": round(train_seconds, 1),
         "device": device_name(),
@@ -134,6 +142,9 @@ def main(argv=None) -> int:
                         help="measure the finished run in --out again (same settings) without training")
     parser.add_argument("--image_size", type=int, default=None, help="pixels of the world, base and training (128)")
     parser.add_argument("--steps", type=int, default=None, help="ControlNet training steps (default: Settings)")
+    parser.add_argument("--strengths", default=None,
+                        help="ControlNet strengths to measure the final model at besides 1, comma-separated "
+                             "(default: 1.5,2,3; '' for none)")
     parser.add_argument("--recipe", default=None,
                         help="trainer flags on top of its defaults, in one string (e.g. '--timestep_sampling=high')")
     args = parser.parse_args(argv)
@@ -144,12 +155,17 @@ def main(argv=None) -> int:
         settings.base = replace(settings.base, image_size=args.image_size)
     settings.controlnet_steps = args.steps or settings.controlnet_steps
     settings.recipe = args.recipe.split() if args.recipe else settings.recipe
-    report = run(settings, args.out, args.evaluate_only)
+    strengths = DEFAULT_STRENGTHS if args.strengths is None else \
+        tuple(float(value) for value in args.strengths.split(",") if value.strip())
+    report = run(settings, args.out, args.evaluate_only, strengths)
     print(table(report["systems"]))
     print(f"stroke effect (region error without strokes - with): {report['stroke_effect']:.2f}; stroke use per tenth "
           f"of the timesteps: {' '.join(f'{v:.4f}' for v in report['stroke_use'])}")
     for point in report["curve"]:
         print(f"step {point['step']:>6}: region error {point['region_error']:.2f}, stroke effect "
+              f"{point['stroke_effect']:.2f}, edge F1 {point['edge_f1']:.3f}")
+    for point in report["strength_sweep"]:
+        print(f"strength {point['strength']:>4}: region error {point['region_error']:.2f}, stroke effect "
               f"{point['stroke_effect']:.2f}, edge F1 {point['edge_f1']:.3f}")
     print(f"wrote {args.out / 'results.json'} and {args.out / 'grid.png'} in {report['wall_s']:.0f} s")
     return 0

@@ -24,12 +24,10 @@ from dataclasses import asdict, replace
 from .evaluate import (
     base_parts,
     held_out_cases,
-    learned_results,
     load_exported,
-    mean_metrics,
-    measure,
+    results_with_and_without_strokes,
+    scores_and_effect,
     stroke_use,
-    without_strokes,
 )
 from .stages import EXPORT_NAME, Settings, quick_settings, reuse_or_pretrain_base, train_controlnet, write_images
 
@@ -60,12 +58,8 @@ def recipes(steps: int) -> dict[str, list[str]]:
 def measure_row(parts: dict, exported: pathlib.Path, cases, steps: int) -> dict:
     """The row's figures on ``cases``: mean metrics with and without strokes, stroke effect, stroke use."""
     controlnet = load_exported(exported)
-    ours = learned_results(parts, controlnet, cases, 1.0, steps, seed=0)
-    bare = learned_results(parts, controlnet, without_strokes(cases), 1.0, steps, seed=0)
-    with_strokes = mean_metrics([measure(r, c) for r, c in zip(ours, cases, strict=True)])
-    without = mean_metrics([measure(r, c) for r, c in zip(bare, cases, strict=True)])
-    return {**with_strokes, "region_error_without_strokes": without["region_error"],
-            "stroke_effect": without["region_error"] - with_strokes["region_error"],
+    figures = scores_and_effect(*results_with_and_without_strokes(parts, controlnet, cases, 1.0, steps), cases)
+    return {**figures, "region_error_without_strokes": figures["region_error"] + figures["stroke_effect"],
             "stroke_use": [round(v, 5) for v in stroke_use(parts, controlnet, cases)]}
 
 

@@ -122,6 +122,20 @@ def without_strokes(cases: list[Case]) -> list[Case]:
     return [Case(case.truth, np.zeros_like(case.strokes)) for case in cases]
 
 
+def scores_and_effect(images: list, bare: list, cases) -> dict:
+    """Mean metrics of ``images`` on ``cases`` and the stroke effect: region error of ``bare`` (the same model
+    given the drawings without strokes) minus that of ``images``."""
+    scores = mean_metrics([measure(r, c) for r, c in zip(images, cases, strict=True)])
+    without = mean_metrics([measure(r, c) for r, c in zip(bare, cases, strict=True)])
+    return {**scores, "stroke_effect": without["region_error"] - scores["region_error"]}
+
+
+def results_with_and_without_strokes(parts: dict, controlnet, cases, strength: float, steps: int) -> tuple[list, list]:
+    """The model's results on ``cases`` at ``strength``, then on the same drawings without strokes."""
+    return (learned_results(parts, controlnet, cases, strength, steps, seed=0),
+            learned_results(parts, controlnet, without_strokes(cases), strength, steps, seed=0))
+
+
 def evaluate_systems(parts: dict, exported, cases: list[Case], steps: int, seed: int = 0) -> tuple[dict, dict]:
     """({system: mean metrics}, {system: results}) on ``cases`` for base, ours and flood fill, plus two
     diagnostics: ours given the drawing without strokes (does it use the strokes?) and the VAE's
