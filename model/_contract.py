@@ -18,6 +18,7 @@ try:  # a sub-package of the repo package (ComfyUI)
         inference_hint,
         resize_hint,
         resolve_polarity,
+        strokes_removed,
         to_model_polarity,
         unrecorded_polarity_note,
     )
@@ -36,6 +37,7 @@ except ImportError:  # top-level packages, the repo root on sys.path (A1111 / Fo
         inference_hint,
         resize_hint,
         resolve_polarity,
+        strokes_removed,
         to_model_polarity,
         unrecorded_polarity_note,
     )
@@ -43,5 +45,5 @@ except ImportError:  # top-level packages, the repo root on sys.path (A1111 / Fo
 __all__ = [
     "BLACK_ON_WHITE", "DEFAULT_EDGE_POLARITY", "EDGE_POLARITIES", "HINT_CHANNELS", "HINT_FORMAT", "HINT_VERSION",
     "UNRECORDED_EDGE_POLARITY", "WHITE_ON_BLACK", "HintError", "check_polarity", "inference_hint", "resize_hint",
-    "resolve_polarity", "to_model_polarity", "unrecorded_polarity_note",
+    "resolve_polarity", "strokes_removed", "to_model_polarity", "unrecorded_polarity_note",
 ]

@@ -23,7 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._contract import DEFAULT_EDGE_POLARITY, HintError, inference_hint, resize_hint, to_model_polarity
+from ._contract import (
+    DEFAULT_EDGE_POLARITY,
+    HintError,
+    inference_hint,
+    resize_hint,
+    strokes_removed,
+    to_model_polarity,
+)
 from .errors import CheckpointError
 
 _PARTS = ("vae", "text_encoder", "tokenizer", "unet", "scheduler")
@@ -73,29 +80,54 @@ def controlnet_pipeline(pipe_or_parts, controlnet):
                                              feature_extractor=None, requires_safety_checker=False)
 
 
+def strokes_only_in_conditional_half(controlnet):
+    """Stroke guidance for a diffusers pipeline: a forward pre-hook on ``controlnet`` that gives the
+    unconditional (first) half of each classifier-free-guidance batch the hint without its strokes, so that
+    guidance multiplies what the strokes change as it multiplies what the prompt changes. Returns the hook's
+    handle (``.remove()`` it after the pipeline call). Only for calls that run guidance (an even batch, the
+    negative half first, as diffusers' ControlNet pipelines lay it out).
+    """
+    def hook(module, args, kwargs):
+        hint = kwargs["controlnet_cond"]
+        half = hint.shape[0] // 2
+        return args, {**kwargs, "controlnet_cond": torch.cat([strokes_removed(hint[:half]), hint[half:]])}
+
+    return controlnet.register_forward_pre_hook(hook, with_kwargs=True)
+
+
 @torch.no_grad()
 def colorize(pipe_or_parts, controlnet, lineart, strokes=None, prompt: str = "", negative_prompt: str = "",
              steps: int = 20, guidance: float = 7.5, seed: int = 0, strength: float = 1.0, low: float = 100,
              high: float = 200, edge_polarity: str | None = None, edge_source: str = "canny", mask=None,
-             background=None, width: int | None = None, height: int | None = None):
+             background=None, width: int | None = None, height: int | None = None, stroke_guidance: bool = False):
     """Colour ``lineart`` following ``strokes``; returns a PIL image of the drawing's size (multiple of 8).
 
     pipe_or_parts: a diffusers SD 1.5 pipeline, or a dict with vae, text_encoder, tokenizer, unet, scheduler.
     lineart / strokes / mask / background: images as ``preprocessors.inference_hint`` takes them (strokes
     None = no colour hints). strength: ControlNet conditioning scale. low / high: Canny thresholds (0-255).
-    edge_polarity: None = the one recorded in the checkpoint. Same seed, same inputs -> same image.
+    edge_polarity: None = the one recorded in the checkpoint. stroke_guidance: the negative side of
+    classifier-free guidance gets the drawing without strokes (``strokes_only_in_conditional_half``), so
+    ``guidance`` (> 1) also amplifies the strokes' colour. Same seed, same inputs -> same image.
     """
+    if stroke_guidance and guidance <= 1:
+        raise ValueError(f"stroke_guidance works through classifier-free guidance: set guidance above 1 "
+                         f"(got {guidance})")
     polarity = edge_polarity or edge_polarity_of(controlnet)
     size = output_size(lineart, width, height)
     hint = to_model_polarity(build_hint(lineart, strokes, size, low, high, edge_source, mask, background), polarity)
     pipe = controlnet_pipeline(pipe_or_parts, controlnet)
     device = pipe.unet.device
     generator = torch.Generator(device="cpu").manual_seed(int(seed))
-    result = pipe(
-        prompt=prompt, negative_prompt=negative_prompt or None, image=hint.to(device, controlnet.dtype),
-        height=size[0], width=size[1], num_inference_steps=int(steps), guidance_scale=float(guidance),
-        controlnet_conditioning_scale=float(strength), generator=generator, output_type="pil",
-    )
+    hook = strokes_only_in_conditional_half(controlnet) if stroke_guidance else None
+    try:
+        result = pipe(
+            prompt=prompt, negative_prompt=negative_prompt or None, image=hint.to(device, controlnet.dtype),
+            height=size[0], width=size[1], num_inference_steps=int(steps), guidance_scale=float(guidance),
+            controlnet_conditioning_scale=float(strength), generator=generator, output_type="pil",
+        )
+    finally:
+        if hook is not None:
+            hook.remove()
     return result.images[0]
 
 

@@ -6,7 +6,7 @@ Importing this needs neither torch nor ComfyUI: the node functions import ``hint
 import hashlib
 import os
 
-from ..preprocessors import EDGE_POLARITIES, EDGE_SOURCES, UNRECORDED_EDGE_POLARITY, HintError
+from ..preprocessors import EDGE_POLARITIES, EDGE_SOURCES, UNRECORDED_EDGE_POLARITY, HintError, strokes_removed
 from .names import CATEGORY, DEFAULT_BACKGROUND, IMAGE_CATEGORY, MASK_MARKS, STROKE_HINT
 
 CANVAS_WIDGET = "COLORSTROKE_CANVAS"  # web/color_stroke.js draws the strokes widget as the canvas
@@ -193,7 +193,9 @@ class LoadColorStrokeControlNet:
 class ApplyColorStrokeControlNet:
     DESCRIPTION = ("Attaches a Color Stroke ControlNet with its hint to the positive and negative conditioning, "
                    "exactly like the stock Apply ControlNet (it stacks with other ControlNets), after checking "
-                   "that the model takes the 5-channel hint and turning the edges to the polarity it expects.")
+                   "that the model takes the 5-channel hint and turning the edges to the polarity it expects. "
+                   "With stroke_guidance the negative side gets the drawing without strokes, so the KSampler's "
+                   "CFG also amplifies the strokes' colour.")
     CATEGORY = CATEGORY
     FUNCTION = "apply"
     RETURN_TYPES = ("CONDITIONING", "CONDITIONING")
@@ -220,18 +222,28 @@ class ApplyColorStrokeControlNet:
             "optional": {
                 "vae": ("VAE", {"tooltip": "Not needed for SD 1.5 Color Stroke models; here for parity with the "
                         "stock node."}),
+                "stroke_guidance": ("BOOLEAN", {"default": False, "tooltip": "Give the negative conditioning the "
+                                    "drawing without the strokes: the KSampler's CFG then amplifies the strokes' "
+                                    "colour as it amplifies the prompt (needs CFG above 1; the ControlNet runs "
+                                    "twice per step instead of once for a batch)."}),
             },
         }
 
-    def apply(self, positive, negative, control_net, hint, strength, start_percent, end_percent, vae=None):
+    def apply(self, positive, negative, control_net, hint, strength, start_percent, end_percent, vae=None,
+              stroke_guidance=False):
         if strength == 0:
             return (positive, negative)
         from .comfy_host import comfy_nodes
         from .hint_tensors import hint_for_model
 
-        image = hint_for_model(hint, control_net)
-        return comfy_nodes().ControlNetApplyAdvanced().apply_controlnet(
-            positive, negative, control_net, image, strength, start_percent, end_percent, vae=vae)
+        attach = comfy_nodes().ControlNetApplyAdvanced().apply_controlnet
+        settings = (strength, start_percent, end_percent)
+        if not stroke_guidance:
+            return attach(positive, negative, control_net, hint_for_model(hint, control_net), *settings, vae=vae)
+        positive, _ = attach(positive, [], control_net, hint_for_model(hint, control_net), *settings, vae=vae)
+        _, negative = attach([], negative, control_net, hint_for_model(strokes_removed(hint), control_net), *settings,
+                             vae=vae)
+        return (positive, negative)
 
 
 class LineartOverlay:

@@ -10,6 +10,7 @@ from .contract import (
     hint_preview,
     make_hint,
     make_hint_batch,
+    strokes_removed,
     validate_hint,
 )
 from .edges import canny, canny_batch
@@ -50,6 +51,7 @@ __all__ = [
     "HINT_VERSION", "UNRECORDED_EDGE_POLARITY", "WHITE_ON_BLACK", "EdgeParams", "HintError", "StrokeParams", "canny",
     "canny_batch", "check_polarity", "hint_preview", "inference_hint", "lineart_edges", "load_image", "make_hint",
     "make_hint_batch", "random_strokes", "resize_drawing", "resize_edges", "resize_hint", "resize_hint_batch",
-    "resize_strokes", "resolve_polarity", "short_side_size", "stretch_note", "to_model_polarity", "training_edges",
-    "training_edges_batch", "training_hint", "unrecorded_polarity_note", "user_strokes", "validate_hint",
+    "resize_strokes", "resolve_polarity", "short_side_size", "stretch_note", "strokes_removed", "to_model_polarity",
+    "training_edges", "training_edges_batch", "training_hint", "unrecorded_polarity_note", "user_strokes",
+    "validate_hint",
 ]

@@ -61,6 +61,15 @@ def make_hint(edges: np.ndarray, strokes: np.ndarray | None) -> np.ndarray:
     return hint
 
 
+def strokes_removed(hint):
+    """A copy of ``hint`` (a hint or a batch of them, channels-first as above: ...x5xHxW numpy array or torch
+    tensor) with the stroke channels cleared (RGB = A = 0): the same drawing without colour hints. The edge
+    channel is kept as it is, in whichever polarity it is."""
+    bare = hint.clone() if hasattr(hint, "clone") else np.array(hint, copy=True)
+    bare[..., STROKE_CHANNELS, :, :] = 0
+    return bare
+
+
 def make_hint_batch(edges, strokes):
     """Torch version of ``make_hint``: edges Bx1xHxW, strokes Bx4xHxW (tensors in [0, 1]) -> Bx5xHxW."""
     import torch

@@ -247,6 +247,33 @@ def test_apply_chains_after_a_stock_controlnet_and_sums_both(comfy, reference, l
     assert_residuals(out, ([a + b for a, b in zip(stock_down, ours_down, strict=True)], stock_mid + ours_mid))
 
 
+def test_stroke_guidance_gives_the_negative_side_the_drawing_without_strokes(comfy, reference, loaded, hint):
+    control_net = loaded["ours"]
+    positive, negative = conditioning(1), conditioning(2)
+    apply = node(comfy, "ApplyColorStrokeControlNet")
+    pos, neg = apply.apply(positive, negative, control_net, hint, 0.8, 0.0, 1.0, stroke_guidance=True)
+    ours_positive, ours_negative = pos[0][1]["control"], neg[0][1]["control"]
+    assert ours_positive is not ours_negative  # ComfyUI runs the two sides apart, each with its own hint
+    with_strokes, without = ours_positive.cond_hint_original, ours_negative.cond_hint_original
+    assert float(with_strokes[:, 4].max()) == 1.0 and float(without[:, 1:].abs().max()) == 0.0
+    assert torch.equal(with_strokes[:, 0], without[:, 0]) and float(without[:, 0].mean()) > 0.5  # black on white
+
+    x = torch.randn(2, 4, 64, 64, generator=torch.Generator().manual_seed(6))
+    sigma = torch.full((2,), 4.0)
+    context = torch.cat([negative[0][0]] * 2)
+    out, sampling = run_control(comfy, ours_negative, x, sigma, context)
+    bare = hint.clone()
+    bare[:, 0] = 1.0 - hint[:, 0]
+    bare[:, 1:] = 0
+    assert_residuals(out, diffusers_residuals(reference, sampling, x, sigma, context, bare, 0.8))
+
+    stock, _ = comfy["nodes"].ControlNetApplyAdvanced().apply_controlnet(
+        positive, negative, loaded["stock"], torch.rand(1, 64, 64, 5), 0.5, 0.0, 1.0)
+    pos, neg = apply.apply(stock, stock, control_net, hint, 0.8, 0.0, 1.0, stroke_guidance=True)
+    assert pos[0][1]["control"].previous_controlnet is neg[0][1]["control"].previous_controlnet \
+        is stock[0][1]["control"]  # both sides stack on what came before
+
+
 def test_apply_percent_range_and_strength_0_behave_as_the_stock_node(comfy, loaded, hint):
     control_net = loaded["ours"]
     apply = node(comfy, "ApplyColorStrokeControlNet")
@@ -314,7 +341,8 @@ def test_server_lists_our_nodes_with_their_inputs(object_info):
     apply = object_info["ApplyColorStrokeControlNet"]
     assert set(apply["input"]["required"]) == {"positive", "negative", "control_net", "hint", "strength",
                                                "start_percent", "end_percent"}
-    assert apply["input"]["optional"] == {"vae": ["VAE", apply["input"]["optional"]["vae"][1]]}
+    assert set(apply["input"]["optional"]) == {"vae", "stroke_guidance"}
+    assert apply["input"]["optional"]["stroke_guidance"][:1] == ["BOOLEAN"]
     assert object_info["LoadColorStrokeControlNet"]["input"]["required"]["control_net_name"][0] == []
     assert object_info["LoadColorStrokeControlNet"]["output"] == ["CONTROL_NET"]
 

@@ -12,6 +12,7 @@ from preprocessors import (
     make_hint,
     make_hint_batch,
     random_strokes,
+    strokes_removed,
     training_hint,
     user_strokes,
     validate_hint,
@@ -114,3 +115,12 @@ def test_inference_hint_uses_the_same_contract(picture):
     validate_hint(hint)
     np.testing.assert_array_equal(hint[1:], np.moveaxis(user_strokes(layer), 2, 0))
     assert inference_hint(picture)[1:].max() == 0, "no strokes: A = 0 everywhere"
+
+
+def test_strokes_removed_clears_the_stroke_channels_of_a_copy_and_keeps_the_edges():
+    hint = np.random.default_rng(0).random((2, 5, 6, 7)).astype(np.float32)
+    for given in (hint, torch.from_numpy(hint)):
+        bare = strokes_removed(given)
+        assert type(bare) is type(given) and float(np.abs(np.asarray(bare[:, 1:])).max()) == 0.0
+        assert np.array_equal(np.asarray(bare[:, 0]), hint[:, 0]) and float(np.asarray(given[:, 4]).max()) > 0
+    assert float(np.abs(strokes_removed(hint[0])[1:]).max()) == 0.0  # one hint, 5xHxW

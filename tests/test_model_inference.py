@@ -73,6 +73,23 @@ def test_colorize_gives_an_image_of_the_drawing_size(tiny_parts, tiny_controlnet
     assert not np.array_equal(np.asarray(image), np.asarray(plain))  # the strokes change the picture
 
 
+def test_stroke_guidance_gives_the_negative_side_the_drawing_without_strokes(tiny_parts, tiny_controlnet):
+    seen = []
+    tiny_controlnet.register_forward_hook(lambda module, args, kwargs, out: seen.append(kwargs["controlnet_cond"]),
+                                          with_kwargs=True)
+    guided = colorize(tiny_parts, tiny_controlnet, _drawing(), _strokes(), steps=2, guidance=3, seed=1,
+                      stroke_guidance=True)
+    negative, positive = seen[0]
+    assert float(negative[1:].abs().max()) == 0.0 and float(positive[4].max()) == 1.0  # strokes on one side only
+    assert torch.equal(negative[0], positive[0])  # the same edges on both
+    seen.clear()
+    plain = colorize(tiny_parts, tiny_controlnet, _drawing(), _strokes(), steps=2, guidance=3, seed=1)
+    assert torch.equal(seen[0][0], seen[0][1]) and not np.array_equal(np.asarray(guided), np.asarray(plain))
+    assert not tiny_controlnet._forward_pre_hooks  # the hook is gone after the call
+    with pytest.raises(ValueError, match="set guidance above 1"):
+        colorize(tiny_parts, tiny_controlnet, _drawing(), _strokes(), steps=1, guidance=1, stroke_guidance=True)
+
+
 def test_build_hint_and_size_checks():
     hint = build_hint(_drawing(), _strokes(), size=(64, 48))
     assert hint.shape == (1, 5, 64, 48) and hint.dtype == torch.float32

@@ -53,16 +53,18 @@ def test_the_quick_run_trains_evaluates_and_writes_its_results(tmp_path):
     assert all(np.isfinite(point["stroke_effect"]) for point in report["curve"])  # colour over training
     assert [point["strength"] for point in report["strength_sweep"]] == [1.5, 2.0, 3.0]
     assert all(np.isfinite(point["region_error"]) for point in report["strength_sweep"])
+    assert [point["stroke_guidance"] for point in report["stroke_guidance_sweep"]] == [2.0, 3.0, 5.0]
+    assert all(np.isfinite(point["stroke_effect"]) for point in report["stroke_guidance_sweep"])
     assert len(report["stroke_use"]) == 10 and np.isfinite(report["stroke_effect"])
     assert 0.0 <= report["base"]["sample_variety"] <= 1.0 and report["base"]["truth_variety"] > 0.5  # 3 drawings
     assert report["base"]["vae_region_error"] == report["systems"]["vae_reconstruction"]["region_error"]
     assert (tmp_path / "controlnet" / "control_colorstroke_toy.safetensors").is_file()
     grid = Image.open(tmp_path / "grid.png")
     assert grid.size == (6 * 64, 3 * 64)
-    again = main(["--quick", "--evaluate_only", "--strengths", "0.5", "--out", str(tmp_path)])
+    again = main(["--quick", "--evaluate_only", "--strengths", "0.5", "--stroke_guidance", "", "--out", str(tmp_path)])
     report = json.loads((tmp_path / "results.json").read_text())
     assert again == 0 and report["evaluate_only"] is True
-    assert [point["strength"] for point in report["strength_sweep"]] == [0.5]
+    assert [point["strength"] for point in report["strength_sweep"]] == [0.5] and report["stroke_guidance_sweep"] == []
 
 
 def test_evaluate_only_without_a_finished_run_says_what_to_do(tmp_path):

@@ -15,7 +15,7 @@ import contextlib
 import torch
 
 from model import controlnet_residuals
-from preprocessors.contract import STROKE_CHANNELS
+from preprocessors import strokes_removed
 
 from .encoders import LatentEncoder, TextEmbedder
 from .recipe import denoising_target, x0_error_weight
@@ -36,8 +36,7 @@ def stroke_use_by_timestep(controlnet, unet, scheduler, latents: torch.Tensor, h
     """
     device = latents.device
     generator = torch.Generator(device=device).manual_seed(seed)
-    no_strokes = hints.clone()
-    no_strokes[:, STROKE_CHANNELS] = 0
+    no_strokes = strokes_removed(hints)
     steps = scheduler.config.num_train_timesteps
     width = steps / BINS
     autocast = autocast or contextlib.nullcontext

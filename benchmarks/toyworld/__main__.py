@@ -31,6 +31,7 @@ from .evaluate import (
     base_parts,
     evaluate_systems,
     held_out_cases,
+    learned_results,
     load_exported,
     results_with_and_without_strokes,
     scores_and_effect,
@@ -57,6 +58,7 @@ def curve(parts: dict, train_dir: pathlib.Path, cases, steps: int, final: list, 
 
 
 DEFAULT_STRENGTHS = (1.5, 2.0, 3.0)
+DEFAULT_STROKE_GUIDANCE = (2.0, 3.0, 5.0)
 
 
 def strength_sweep(parts: dict, exported: pathlib.Path, cases, steps: int, strengths) -> list[dict]:
@@ -66,6 +68,16 @@ def strength_sweep(parts: dict, exported: pathlib.Path, cases, steps: int, stren
     return [{"strength": strength,
              **scores_and_effect(*results_with_and_without_strokes(parts, controlnet, cases, strength, steps), cases)}
             for strength in strengths]
+
+
+def stroke_guidance_sweep(parts: dict, exported: pathlib.Path, cases, steps: int, scales, bare: list) -> list[dict]:
+    """``scores_and_effect`` of the final model at strength 1 with stroke guidance at each scale in ``scales``
+    (``learned_results``). Without strokes both sides of the guidance are the same, so the comparison for the
+    stroke effect is ``bare``: the model's results on the drawings without strokes, unguided."""
+    controlnet = load_exported(exported)
+    return [{"stroke_guidance": scale, **scores_and_effect(
+        learned_results(parts, controlnet, cases, 1.0, steps, seed=0, stroke_guidance=scale), bare, cases)}
+            for scale in scales]
 
 
 def grid(cases, results: dict, rows: int = 6) -> Image.Image:
@@ -92,10 +104,11 @@ def device_name() -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def run(settings: Settings, out: pathlib.Path, evaluate_only: bool = False, strengths=DEFAULT_STRENGTHS) -> dict:
+def run(settings: Settings, out: pathlib.Path, evaluate_only: bool = False, strengths=DEFAULT_STRENGTHS,
+        stroke_guidance=DEFAULT_STROKE_GUIDANCE) -> dict:
     """All three stages into ``out``; ``evaluate_only`` re-measures a finished run there (its base and
     ControlNet kept, its training time taken from the earlier results.json); the final model is also measured
-    at each ControlNet strength in ``strengths``."""
+    at each ControlNet strength in ``strengths`` and with each scale of stroke guidance in ``stroke_guidance``."""
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     base_dir, train_dir = out / "base", out / "controlnet"
@@ -124,6 +137,9 @@ def run(settings: Settings, out: pathlib.Path, evaluate_only: bool = False, stre
         "stroke_effect": systems["ours_without_strokes"]["region_error"] - systems["ours"]["region_error"],
         "strength_sweep": strength_sweep(parts, train_dir / f"{EXPORT_NAME}.safetensors", cases,
                                          settings.inference_steps, strengths),
+        "stroke_guidance_sweep": stroke_guidance_sweep(parts, train_dir / f"{EXPORT_NAME}.safetensors", cases,
+                                                       settings.inference_steps, stroke_guidance,
+                                                       results["ours_without_strokes"]),
         "stroke_use": stroke_use(parts, load_exported(train_dir / f"{EXPORT_NAME}.safetensors"), cases),
         "base": {**base_summary, **base_quality}, "controlnet_train_s": round(train_seconds, 1),
         "device": device_name(),
@@ -131,6 +147,11 @@ def run(settings: Settings, out: pathlib.Path, evaluate_only: bool = False, stre
     }
     (out / "results.json").write_text(json.dumps(report, indent=2, allow_nan=True), encoding="utf-8")
     return report
+
+
+def floats(text: str | None, default: tuple) -> tuple:
+    """A comma-separated option's numbers; ``default`` when it was not given."""
+    return default if text is None else tuple(float(value) for value in text.split(",") if value.strip())
 
 
 def main(argv=None) -> int:
@@ -145,6 +166,9 @@ def main(argv=None) -> int:
     parser.add_argument("--strengths", default=None,
                         help="ControlNet strengths to measure the final model at besides 1, comma-separated "
                              "(default: 1.5,2,3; '' for none)")
+    parser.add_argument("--stroke_guidance", default=None,
+                        help="guidance scales to measure the final model at with stroke guidance (the negative "
+                             "side without strokes), comma-separated (default: 2,3,5; '' for none)")
     parser.add_argument("--recipe", default=None,
                         help="trainer flags on top of its defaults, in one string (e.g. '--timestep_sampling=high')")
     args = parser.parse_args(argv)
@@ -155,9 +179,8 @@ def main(argv=None) -> int:
         settings.base = replace(settings.base, image_size=args.image_size)
     settings.controlnet_steps = args.steps or settings.controlnet_steps
     settings.recipe = args.recipe.split() if args.recipe else settings.recipe
-    strengths = DEFAULT_STRENGTHS if args.strengths is None else \
-        tuple(float(value) for value in args.strengths.split(",") if value.strip())
-    report = run(settings, args.out, args.evaluate_only, strengths)
+    report = run(settings, args.out, args.evaluate_only, floats(args.strengths, DEFAULT_STRENGTHS),
+                 floats(args.stroke_guidance, DEFAULT_STROKE_GUIDANCE))
     print(table(report["systems"]))
     print(f"stroke effect (region error without strokes - with): {report['stroke_effect']:.2f}; stroke use per tenth "
           f"of the timesteps: {' '.join(f'{v:.4f}' for v in report['stroke_use'])}")
@@ -167,6 +190,9 @@ def main(argv=None) -> int:
     for point in report["strength_sweep"]:
         print(f"strength {point['strength']:>4}: region error {point['region_error']:.2f}, stroke effect "
               f"{point['stroke_effect']:.2f}, edge F1 {point['edge_f1']:.3f}")
+    for point in report["stroke_guidance_sweep"]:
+        print(f"stroke guidance {point['stroke_guidance']:>4}: region error {point['region_error']:.2f}, stroke "
+              f"effect {point['stroke_effect']:.2f}, edge F1 {point['edge_f1']:.3f}")
     print(f"wrote {args.out / 'results.json'} and {args.out / 'grid.png'} in {report['wall_s']:.0f} s")
     return 0
 

@@ -80,11 +80,15 @@ def base_parts(base_dir) -> dict:
     return parts
 
 
-def learned_results(parts: dict, controlnet, cases: list[Case], strength: float, steps: int, seed: int) -> list:
+def learned_results(parts: dict, controlnet, cases: list[Case], strength: float, steps: int, seed: int,
+                    stroke_guidance: float = 1.0) -> list:
     """Results (HxWx3 uint8) of the ControlNet pipeline on ``cases`` at ``strength`` (0 = the base alone).
-    Guidance 1: the base is unconditional, so classifier-free guidance has nothing to amplify."""
-    return [np.asarray(colorize(parts, controlnet, case.truth.lineart, case.strokes, steps=steps, guidance=1.0,
-                                seed=seed + index, strength=strength))
+    The base is unconditional (empty prompts), so classifier-free guidance has nothing of the prompt's to
+    amplify: guidance 1, unless ``stroke_guidance`` > 1, which is then the guidance scale with the strokes
+    on its positive side only (``colorize(stroke_guidance=True)``) and amplifies the strokes alone."""
+    return [np.asarray(colorize(parts, controlnet, case.truth.lineart, case.strokes, steps=steps,
+                                guidance=stroke_guidance, seed=seed + index, strength=strength,
+                                stroke_guidance=stroke_guidance > 1))
             for index, case in enumerate(cases)]
 
 
