@@ -73,6 +73,12 @@ def _run_precision(given: str | None) -> tuple[str, str]:
     return resolve_mixed_precision(given, launcher, cuda, cuda and torch.cuda.get_device_capability()[0] >= 8)
 
 
+def adam_settings(config: TrainConfig) -> dict:
+    """AdamW's settings besides the learning rate, for a new run's optimiser and for a new phase's."""
+    return dict(betas=(config.adam_beta1, config.adam_beta2), weight_decay=config.adam_weight_decay,
+                eps=config.adam_epsilon)
+
+
 class TrainingError(RuntimeError):
     """Training cannot go on (NaN losses, no usable data); the message says why and what to try."""
 
@@ -194,8 +200,9 @@ class Trainer:
             if "colour_phase_start" in changes:
                 self.colour_from = recipe.colour_phase_step(config.colour_phase_start, config.max_train_steps)
             if changes:
-                phases.set_learning_rates(self.optimizer, self.lr_scheduler.scheduler, recipe.param_groups(
-                    accelerator.unwrap_model(self.controlnet), config.learning_rate, config.new_parts_lr_scale))
+                phases.set_optimiser_options(self.optimizer, self.lr_scheduler.scheduler, recipe.param_groups(
+                    accelerator.unwrap_model(self.controlnet), config.learning_rate, config.new_parts_lr_scale),
+                    adam_settings(config))
                 self.phases.append({"from_step": self.step, "changed": {k: new for k, (_, new) in changes.items()}})
                 logger.info("new phase from step %d: %s", self.step,
                             "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in sorted(changes.items())))
@@ -214,8 +221,7 @@ class Trainer:
 
     def _optimizer(self, groups):
         config = self.config
-        kwargs = dict(lr=config.learning_rate, betas=(config.adam_beta1, config.adam_beta2),
-                      weight_decay=config.adam_weight_decay, eps=config.adam_epsilon)
+        kwargs = dict(lr=config.learning_rate, **adam_settings(config))
         if config.use_8bit_adam:
             try:
                 import bitsandbytes as bnb

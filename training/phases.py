@@ -62,9 +62,10 @@ def check_resume(saved: dict, current: dict, new_phase: bool) -> dict:
     return changes
 
 
-def set_learning_rates(optimizer, scheduler, fresh_groups: list[dict]) -> None:
-    """Give each parameter group of a resumed optimiser (whose rates the checkpoint restored) the new
-    phase's rate as its base rate, and its current rate from the schedule at the resumed step.
+def set_optimiser_options(optimizer, scheduler, fresh_groups: list[dict], settings: dict) -> None:
+    """Give each parameter group of a resumed optimiser (whose rates and settings the checkpoint restored) the
+    new phase's options: its rate as the base rate, its current rate from the schedule at the resumed step,
+    and the optimiser's other ``settings`` (AdamW's betas, eps, weight decay: ``loop.adam_settings``).
 
     fresh_groups: ``recipe.param_groups`` of the new options (same groups, same order); scheduler: the
     LambdaLR that diffusers' ``get_scheduler`` builds (accelerate's wrapper unwrapped).
@@ -74,6 +75,7 @@ def set_learning_rates(optimizer, scheduler, fresh_groups: list[dict]) -> None:
                           f"phase {len(fresh_groups)}; start a new run from its exported model with --controlnet_init")
     scheduler.base_lrs = [fresh["lr"] for fresh in fresh_groups]
     for group, fresh, factor in zip(optimizer.param_groups, fresh_groups, scheduler.lr_lambdas, strict=True):
+        group.update(settings)
         group["initial_lr"], group["lr_scale"] = fresh["lr"], fresh["lr_scale"]
         group["lr"] = fresh["lr"] * factor(scheduler.last_epoch)
     scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
