@@ -99,7 +99,8 @@ class TrainConfig:
                              choices=("constant", "constant_with_warmup", "linear", "cosine"))
     lr_warmup_steps: int = _opt(0, "warm-up steps of the learning-rate schedule")
     adam_beta1: float = _opt(0.9, "AdamW beta1")
-    adam_beta2: float = _opt(0.999, "AdamW beta2")
+    adam_beta2: float = _opt(0.99, "AdamW beta2 (the diffusers examples' 0.999 let a long toy-world colour "
+                             "phase diverge: docs/training-recipe.md)")
     adam_weight_decay: float = _opt(1e-2, "AdamW weight decay")
     adam_epsilon: float = _opt(1e-8, "AdamW epsilon")
     use_8bit_adam: bool = _opt(False, "bitsandbytes' 8-bit AdamW (saves optimiser memory; needs bitsandbytes)")
