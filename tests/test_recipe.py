@@ -191,7 +191,7 @@ def test_a_run_with_every_lever_records_its_recipe_and_measures_stroke_use(tiny_
 
 def test_a_colour_phase_continues_an_edge_phase_with_new_learning_rates(tiny_base, image_folder, tmp_path):
     Trainer(tiny_config(tiny_base, image_folder, tmp_path / "run", max_train_steps=2, new_parts_lr_scale=1.0)).run()
-    colour = dict(timestep_sampling="high", new_parts_lr_scale=10.0, learning_rate=2e-4, adam_beta2=0.99,
+    colour = dict(timestep_sampling="high", new_parts_lr_scale=10.0, learning_rate=2e-4, adam_beta2=0.95,
                   adam_epsilon=1e-6, max_train_steps=4, resume_from_checkpoint="latest")
     with pytest.raises(ConfigError, match="new_phase"):
         Trainer(tiny_config(tiny_base, image_folder, tmp_path / "run", **colour)).run()
@@ -203,11 +203,11 @@ def test_a_colour_phase_continues_an_edge_phase_with_new_learning_rates(tiny_bas
     result = Trainer(tiny_config(tiny_base, image_folder, tmp_path / "run", new_phase=True, **colour),
                      on_step=rates).run()
     assert result.step == 4 and [rate for rate, _, _ in seen[3]] == [2e-4, pytest.approx(2e-3)]
-    assert all(betas == (0.9, 0.99) and eps == 1e-6 for _, betas, eps in seen[3])  # not the checkpoint's AdamW
+    assert all(betas == (0.9, 0.95) and eps == 1e-6 for _, betas, eps in seen[3])  # not the checkpoint's AdamW
     _, metadata = load_checkpoint(result.export_path, sd15_only=False)
     phases = json.loads(metadata["phases"])
     assert phases == [{"from_step": 2, "changed": {"timestep_sampling": "high", "new_parts_lr_scale": 10.0,
-                                                   "learning_rate": 2e-4, "adam_beta2": 0.99, "adam_epsilon": 1e-6}}]
+                                                   "learning_rate": 2e-4, "adam_beta2": 0.95, "adam_epsilon": 1e-6}}]
     # continuing the colour phase itself needs no flag; going back to the edge options would be another phase
     again = Trainer(tiny_config(tiny_base, image_folder, tmp_path / "run", **{**colour, "max_train_steps": 5})).run()
     assert again.step == 5
