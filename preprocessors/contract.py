@@ -65,7 +65,7 @@ def strokes_removed(hint):
     """A copy of ``hint`` (a hint or a batch of them, channels-first as above: ...x5xHxW numpy array or torch
     tensor) with the stroke channels cleared (RGB = A = 0): the same drawing without colour hints. The edge
     channel is kept as it is, in whichever polarity it is."""
-    bare = hint.clone() if hasattr(hint, "clone") else np.array(hint, copy=True)
+    bare = hint.copy() if isinstance(hint, np.ndarray) else hint.clone()
     bare[..., STROKE_CHANNELS, :, :] = 0
     return bare
 

@@ -54,8 +54,8 @@ def check_resume(saved: dict, current: dict, new_phase: bool) -> dict:
     if changes and not new_phase:
         listed = "; ".join(f"{name}: {old!r} -> {new!r}" for name, (old, new) in sorted(changes.items()))
         raise ConfigError(f"resuming with changed training options ({listed}). To continue under them as a new "
-                          "phase (weights, optimiser moments and step count kept; learning rates set anew), add "
-                          "--new_phase; to continue the same run, resume with the checkpoint's options")
+                          "phase (weights, optimiser moments and step count kept; learning rates and AdamW settings "
+                          "set anew), add --new_phase; to continue the same run, resume with the checkpoint's options")
     if new_phase and not changes:
         raise ConfigError("--new_phase: no training option differs from the checkpoint's; leave --new_phase out to "
                           "continue the same run, or change the options of the new phase")

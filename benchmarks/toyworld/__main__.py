@@ -61,20 +61,18 @@ DEFAULT_STRENGTHS = (1.5, 2.0, 3.0)
 DEFAULT_STROKE_GUIDANCE = (2.0, 3.0, 5.0)
 
 
-def strength_sweep(parts: dict, exported: pathlib.Path, cases, steps: int, strengths) -> list[dict]:
-    """``scores_and_effect`` of the final model at each ControlNet strength in ``strengths`` (the conditioning
+def strength_sweep(parts: dict, controlnet, cases, steps: int, strengths) -> list[dict]:
+    """``scores_and_effect`` of ``controlnet`` at each ControlNet strength in ``strengths`` (the conditioning
     scale a host's user sets: ComfyUI's strength, A1111's control weight)."""
-    controlnet = load_exported(exported)
     return [{"strength": strength,
              **scores_and_effect(*results_with_and_without_strokes(parts, controlnet, cases, strength, steps), cases)}
             for strength in strengths]
 
 
-def stroke_guidance_sweep(parts: dict, exported: pathlib.Path, cases, steps: int, scales, bare: list) -> list[dict]:
-    """``scores_and_effect`` of the final model at strength 1 with stroke guidance at each scale in ``scales``
+def stroke_guidance_sweep(parts: dict, controlnet, cases, steps: int, scales, bare: list) -> list[dict]:
+    """``scores_and_effect`` of ``controlnet`` at strength 1 with stroke guidance at each scale in ``scales``
     (``learned_results``). Without strokes both sides of the guidance are the same, so the comparison for the
     stroke effect is ``bare``: the model's results on the drawings without strokes, unguided."""
-    controlnet = load_exported(exported)
     return [{"stroke_guidance": scale, **scores_and_effect(
         learned_results(parts, controlnet, cases, 1.0, steps, seed=0, stroke_guidance=scale), bare, cases)}
             for scale in scales]
@@ -124,8 +122,8 @@ def run(settings: Settings, out: pathlib.Path, evaluate_only: bool = False, stre
         train_seconds = train_controlnet(settings, base_dir, data_dir, train_dir)
     parts = base_parts(base_dir)
     cases = held_out_cases(settings.eval_cases, settings.base.image_size)
-    systems, results = evaluate_systems(parts, train_dir / f"{EXPORT_NAME}.safetensors", cases,
-                                        settings.inference_steps)
+    final = load_exported(train_dir / f"{EXPORT_NAME}.safetensors")
+    systems, results = evaluate_systems(parts, final, cases, settings.inference_steps)
     points = curve(parts, train_dir, cases[:settings.curve_cases], settings.inference_steps,
                    results["ours"][:settings.curve_cases], results["ours_without_strokes"][:settings.curve_cases])
     grid(cases, results).save(out / "grid.png")
@@ -135,12 +133,10 @@ def run(settings: Settings, out: pathlib.Path, evaluate_only: bool = False, stre
     report = {
         "systems": systems, "curve": points, "settings": asdict(settings),
         "stroke_effect": systems["ours_without_strokes"]["region_error"] - systems["ours"]["region_error"],
-        "strength_sweep": strength_sweep(parts, train_dir / f"{EXPORT_NAME}.safetensors", cases,
-                                         settings.inference_steps, strengths),
-        "stroke_guidance_sweep": stroke_guidance_sweep(parts, train_dir / f"{EXPORT_NAME}.safetensors", cases,
-                                                       settings.inference_steps, stroke_guidance,
+        "strength_sweep": strength_sweep(parts, final, cases, settings.inference_steps, strengths),
+        "stroke_guidance_sweep": stroke_guidance_sweep(parts, final, cases, settings.inference_steps, stroke_guidance,
                                                        results["ours_without_strokes"]),
-        "stroke_use": stroke_use(parts, load_exported(train_dir / f"{EXPORT_NAME}.safetensors"), cases),
+        "stroke_use": stroke_use(parts, final, cases),
         "base": {**base_summary, **base_quality}, "controlnet_train_s": round(train_seconds, 1),
         "device": device_name(),
         "wall_s": round(time.perf_counter() - started, 1), "evaluate_only": evaluate_only,

@@ -134,22 +134,23 @@ def scores_and_effect(images: list, bare: list, cases) -> dict:
     return {**scores, "stroke_effect": without["region_error"] - scores["region_error"]}
 
 
-def results_with_and_without_strokes(parts: dict, controlnet, cases, strength: float, steps: int) -> tuple[list, list]:
+def results_with_and_without_strokes(parts: dict, controlnet, cases, strength: float, steps: int,
+                                     seed: int = 0) -> tuple[list, list]:
     """The model's results on ``cases`` at ``strength``, then on the same drawings without strokes."""
-    return (learned_results(parts, controlnet, cases, strength, steps, seed=0),
-            learned_results(parts, controlnet, without_strokes(cases), strength, steps, seed=0))
+    return (learned_results(parts, controlnet, cases, strength, steps, seed),
+            learned_results(parts, controlnet, without_strokes(cases), strength, steps, seed))
 
 
-def evaluate_systems(parts: dict, exported, cases: list[Case], steps: int, seed: int = 0) -> tuple[dict, dict]:
-    """({system: mean metrics}, {system: results}) on ``cases`` for base, ours and flood fill, plus two
-    diagnostics: ours given the drawing without strokes (does it use the strokes?) and the VAE's
-    reconstruction of the truth (the ceiling of any model on this base)."""
-    controlnet = load_exported(exported)
+def evaluate_systems(parts: dict, controlnet, cases: list[Case], steps: int, seed: int = 0) -> tuple[dict, dict]:
+    """({system: mean metrics}, {system: results}) on ``cases`` for base, ours (``controlnet``, as
+    ``load_exported`` reads it) and flood fill, plus two diagnostics: ours given the drawing without strokes
+    (does it use the strokes?) and the VAE's reconstruction of the truth (the ceiling of any model on this base)."""
+    ours, bare = results_with_and_without_strokes(parts, controlnet, cases, 1.0, steps, seed)
     results = {
         "base": learned_results(parts, controlnet, cases, 0.0, steps, seed),
-        "ours": learned_results(parts, controlnet, cases, 1.0, steps, seed),
+        "ours": ours,
         "flood_fill": flood_fill_results(cases),
-        "ours_without_strokes": learned_results(parts, controlnet, without_strokes(cases), 1.0, steps, seed),
+        "ours_without_strokes": bare,
         "vae_reconstruction": vae_reconstructions(parts["vae"], cases),
     }
     scores = {name: mean_metrics([measure(r, c) for r, c in zip(images, cases, strict=True)])
