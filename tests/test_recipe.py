@@ -182,8 +182,8 @@ def test_a_run_with_every_lever_records_its_recipe_and_measures_stroke_use(tiny_
     assert result.step == 2 and all(np.isfinite(result.losses))
     _, metadata = load_checkpoint(result.export_path, sd15_only=False)
     assert json.loads(metadata["recipe"]) == {**levers, "learning_rate": 1e-4, "caption_dropout": 0.5,
-                                              "colour_phase_start": 0.3, "colour_timestep_sampling": "high",
-                                              "colour_x0_weight_floor": 1.0, "colour_phase_step": 1}
+                                              "colour_phase_start": 0.12, "colour_timestep_sampling": "high",
+                                              "colour_x0_weight_floor": 1.0, "colour_phase_step": 0}
     assert json.loads(metadata["strokes"])["colour"] == "region" and json.loads(metadata["phases"]) == []
     use = result.validation[-1]["stroke_use"]
     assert len(use) == 10 and all(np.isfinite(use))

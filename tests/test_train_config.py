@@ -49,6 +49,7 @@ def test_help_explains_every_option():
         (["--base_model", "b", "--data", "d", "--output_dir", "o", "--strokes.count_min", "0"], "count_min"),
         (["--base_model", "b", "--data", "d", "--output_dir", "o", "--crop", "random", "--cache_latents", "yes"],
          "stale"),
+        (["--base_model", "b", "--data", "d", "--output_dir", "o", "--divergence_factor", "0.5"], "above 1"),
     ],
 )
 def test_bad_options_say_what_is_wrong(argv, message):

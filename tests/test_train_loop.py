@@ -1,5 +1,7 @@
-"""The training loop on a tiny base on CPU: checkpoints, export, exact resume, caching, signals, NaN, full disk."""
+"""The training loop on a tiny base on CPU: checkpoints, export, exact resume, caching, signals, NaN, divergence,
+full disk."""
 import errno
+import functools
 import json
 import math
 import os
@@ -13,7 +15,8 @@ from safetensors.torch import load_file
 from model import load_checkpoint
 from preprocessors import EdgeParams
 from tests.helpers import tiny_config
-from training import checkpointing
+from training import checkpointing, loop
+from training.divergence import DivergenceGuard
 from training.loop import Trainer, TrainingError
 
 
@@ -136,6 +139,23 @@ def test_nan_loss_is_skipped_then_stops(tiny_base, image_folder, tmp_path, monke
     config = tiny_config(tiny_base, image_folder, tmp_path / "all_nan", max_train_steps=10, max_nan_steps=3)
     with pytest.warns(UserWarning), pytest.raises(TrainingError, match="3 optimiser steps in a row"):
         Trainer(config).run()
+
+
+def test_a_diverged_run_stops_before_saving_and_names_the_checkpoint_before_it(tiny_base, image_folder, tmp_path,
+                                                                                monkeypatch):
+    real_loss = Trainer.loss
+    monkeypatch.setattr(Trainer, "loss", lambda self, batch: real_loss(self, batch) * (1e4 if self.step >= 12 else 1))
+    monkeypatch.setattr(loop, "DivergenceGuard", functools.partial(DivergenceGuard, recent=3, baseline=20,
+                                                                   min_baseline=5))
+    config = tiny_config(tiny_base, image_folder, tmp_path / "run", max_train_steps=30, checkpointing_steps=5,
+                         checkpoints_total_limit=2, colour_phase_start=1)
+    with pytest.raises(TrainingError, match="diverged") as stopped:
+        Trainer(config).run()
+    good = tmp_path / "run" / "checkpoints" / "step-0000010"
+    assert f"--resume_from_checkpoint {good}" in str(stopped.value) and "steps 12-14" in str(stopped.value)
+    # the loss jumps at step 13, the run stops at 14: the good checkpoints stay, no export of the diverged model
+    assert [p.name for p in checkpointing.list_checkpoints(config.output_dir)] == ["step-0000005", "step-0000010"]
+    assert not (tmp_path / "run" / f"{config.export_name}.safetensors").exists()
 
 
 def test_full_disk_during_checkpoint_keeps_the_previous_one(tiny_base, image_folder, tmp_path, monkeypatch):

@@ -38,6 +38,12 @@ def list_checkpoints(output_dir) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def newest_before(output_dir, step: int) -> Path | None:
+    """The newest complete checkpoint under ``output_dir`` from before optimiser step ``step``; None if none."""
+    earlier = [p for p in list_checkpoints(output_dir) if int(_NAME.match(p.name).group(1)) < step]
+    return earlier[-1] if earlier else None
+
+
 def resolve(output_dir, which: str) -> Path:
     """The checkpoint folder ``which`` names: 'latest' or a path; CheckpointError when there is none."""
     if which == "latest":

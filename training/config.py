@@ -120,6 +120,9 @@ class TrainConfig:
     cache_text_embeddings: bool = _opt(True, "keep caption embeddings in memory (the text encoder is frozen)")
     text_cache_size: int = _opt(50000, "most captions whose embeddings are cached")
     max_nan_steps: int = _opt(5, "stop after this many optimiser steps in a row with a NaN/inf loss (each is skipped)")
+    divergence_factor: float = _opt(10.0, "stop a diverged run: when the median loss of the last 20 steps exceeds "
+                                    "this multiple of the median of the 500 before, the run stops before it writes "
+                                    "another checkpoint and names the last one to resume from (0 = off)")
 
     # --- recipe: what makes the strokes set the colour (docs/training-recipe.md)
     timestep_sampling: str = _opt("uniform", "how training timesteps are drawn: uniform; cubic, t = (1 - u^3) T "
@@ -140,7 +143,7 @@ class TrainConfig:
                                        "--stroke_density_steps (dense-to-sparse strokes; 1 = off)", group="recipe")
     stroke_density_steps: int = _opt(0, "optimiser steps over which the stroke count falls from "
                                      "--stroke_density_start to 1", group="recipe")
-    colour_phase_start: float = _opt(0.3, "fraction of --max_train_steps after which the colour phase begins: "
+    colour_phase_start: float = _opt(0.12, "fraction of --max_train_steps after which the colour phase begins: "
                                      "timesteps and weights switch to --colour_timestep_sampling and "
                                      "--colour_x0_weight_floor (the step is fixed when the run starts and kept on "
                                      "resume; 1 = no colour phase)", group="recipe")
@@ -229,6 +232,8 @@ class TrainConfig:
         for name in ("min_snr_gamma", "x0_weight_floor", "stroke_loss_weight", "colour_x0_weight_floor"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative (0 = off), got {getattr(self, name)}")
+        if self.divergence_factor != 0 and self.divergence_factor <= 1:
+            raise ConfigError(f"divergence_factor must be above 1 (or 0 = off), got {self.divergence_factor}")
         if self.new_phase and not self.resume_from_checkpoint:
             raise ConfigError("--new_phase continues a run under new options: give --resume_from_checkpoint too")
         for name in ("max_train_steps", "train_batch_size", "gradient_accumulation_steps", "checkpoints_total_limit",

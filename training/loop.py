@@ -28,6 +28,7 @@ from . import controlnet as bridge
 from .base_model import load_base
 from .config import ConfigError, TrainConfig
 from .data import EpochBatchSampler, TrainDataset, build_source, collate, sample_spec
+from .divergence import DivergenceGuard
 from .encoders import LatentEncoder, TextEmbedder
 from .validation import held_out_samples, recommended_canny, run_validation, user_samples
 
@@ -304,10 +305,10 @@ class Trainer:
                 loss = self.loss(batch)
                 accelerator.backward(loss / len(batches))
             losses.append(loss.detach())
-        finite = torch.stack(losses).isfinite().all().float() if losses else torch.ones((), device=accelerator.device)
-        if accelerator.num_processes > 1:
-            finite = accelerator.reduce(finite, "min")
-        if not finite.item():
+        mean_loss = torch.stack(losses).mean()
+        if accelerator.num_processes > 1:  # every process sees the same loss: the same skips, the same verdicts
+            mean_loss = accelerator.reduce(mean_loss, "mean")  # NaN on one process makes the mean NaN
+        if not mean_loss.isfinite().item():
             self.optimizer.zero_grad(set_to_none=True)
             self.nan_streak += 1
             warnings.warn(f"step {self.step + 1}: loss is NaN/inf, step skipped ({self.nan_streak} in a row)",
@@ -326,7 +327,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         if self.ema is not None:
             self.ema.step(self.controlnet.parameters())
-        return float(torch.stack(losses).mean())
+        return float(mean_loss)
 
     def _next_batches(self, data):
         """The usable micro-batches of the next optimiser step (empty ones are counted and skipped)."""
@@ -503,10 +504,15 @@ class Trainer:
         """Optimiser steps until max_train_steps, with the periodic checkpoints and validations."""
         config, accelerator = self.config, self.accelerator
         started, samples_done = time.perf_counter(), 0
+        guard = DivergenceGuard(config.divergence_factor)
         while self.step < config.max_train_steps:
+            if self.step == self.colour_from:
+                guard.reset()  # the colour phase's loss weighs other timesteps: a level of its own
             batches = self._next_batches(data)
             loss = self._train_step(batches)
             self.step += 1
+            if guard.observe(loss):
+                raise TrainingError(self._divergence_message(guard))
             samples_done += sum(b["size"] for b in batches) * accelerator.num_processes
             result.losses.append(loss)
             speed = samples_done / max(time.perf_counter() - started, 1e-9)
@@ -524,6 +530,22 @@ class Trainer:
                 if self.last_saved != self.step:
                     self._checkpoint(result)
                 raise _Stop()
+
+    def _divergence_message(self, guard: DivergenceGuard) -> str:
+        """What a diverged run tells its user: where, and the checkpoint from before it to resume from."""
+        config = self.config
+        began = self.step - guard.recent + 1
+        good = checkpointing.newest_before(config.output_dir, began)
+        head = (f"the loss diverged: its median over steps {began}-{self.step} is {guard.ratio():.0f}x that of the "
+                f"steps before (--divergence_factor {config.divergence_factor:g}); stopped without saving the "
+                "diverged model. ")
+        if good is None:
+            return head + ("No checkpoint precedes it: start again with a lower --learning_rate or --adam_beta2 "
+                           "(docs/training-recipe.md)")
+        return head + (f"The last checkpoint before it is {good} (its exported model: "
+                       f"{good / (config.export_name + '.safetensors')}). Resume from it with "
+                       f"--resume_from_checkpoint {good} --new_phase and a lower --learning_rate or --adam_beta2 "
+                       "(docs/training-recipe.md)")
 
 
 def _progress(total: int, initial: int, disable: bool):

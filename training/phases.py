@@ -16,8 +16,8 @@ FREE_OPTIONS = frozenset({
     "new_phase", "validation_steps", "validation_dir", "num_validation_samples", "validation_inference_steps",
     "validation_guidance_scale", "report_to", "num_workers", "export_layout", "export_dtype", "export_name",
     "url_cache_dir", "url_connect_timeout", "url_read_timeout", "url_retries", "url_max_bytes", "cache_latents",
-    "latent_cache_size", "cache_text_embeddings", "text_cache_size", "max_nan_steps", "demo", "mixed_precision",
-    "allow_tf32", "gradient_checkpointing",
+    "latent_cache_size", "cache_text_embeddings", "text_cache_size", "max_nan_steps", "divergence_factor", "demo",
+    "mixed_precision", "allow_tf32", "gradient_checkpointing",
 })
 # Options that define the model, its hint or the data position: never changed on a resume.
 FIXED_OPTIONS = frozenset({

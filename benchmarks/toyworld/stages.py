@@ -26,7 +26,7 @@ DATA_SEEDS = 4 * 10**6  # training images for the ControlNet: seeds DATA_SEEDS +
 class Settings:
     base: BaseSettings = field(default_factory=BaseSettings)
     train_images: int = 4000
-    controlnet_steps: int = 3600
+    controlnet_steps: int = 9360
     controlnet_batch: int = 16
     learning_rate: float = 2e-4
     curve_points: int = 5
