@@ -109,7 +109,7 @@ def test_the_ablation_rows_spell_out_the_plain_recipe_and_the_default_row_is_the
         return {name: getattr(config, name) for name in RECIPE_OPTIONS}, config.stroke_params()
 
     rows = recipes(300)
-    assert recipe_of(PLAIN + rows["edges, then colour from 0.3 (the default)"]) == recipe_of([])
+    assert recipe_of(PLAIN + rows["edges, then colour from 0.12 (the default)"]) == recipe_of([])
     plain, plain_strokes = recipe_of(PLAIN)
     assert plain["timestep_sampling"] == "uniform" and plain["new_parts_lr_scale"] == 1.0
     assert plain["x0_weight_floor"] == plain["stroke_loss_weight"] == plain["min_snr_gamma"] == 0.0

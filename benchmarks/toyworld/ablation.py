@@ -49,7 +49,7 @@ def recipes(steps: int) -> dict[str, list[str]]:
         "region-mean strokes": ["--strokes.colour=region"],
         "no strokes 1/8": ["--strokes.empty_prob=0.125"],
         "dense to sparse": ["--stroke_density_start=4", f"--stroke_density_steps={max(1, steps // 2)}"],
-        "edges, then colour from 0.3 (the default)": ["--new_parts_lr_scale=10", "--colour_phase_start=0.3"],
+        "edges, then colour from 0.12 (the default)": ["--new_parts_lr_scale=10", "--colour_phase_start=0.12"],
         "combined": ["--timestep_sampling=cubic", "--new_parts_lr_scale=10", "--x0_weight_floor=1",
                      "--stroke_loss_weight=4", "--strokes.colour=region"],
     }
