@@ -28,19 +28,23 @@ def checkpoint_root(output_dir) -> Path:
     return Path(output_dir) / "checkpoints"
 
 
-def list_checkpoints(output_dir) -> list[Path]:
-    """Complete checkpoints under ``output_dir``, oldest first."""
+def _numbered(output_dir) -> list[tuple[int, Path]]:
+    """(step, folder) of the complete checkpoints under ``output_dir``, oldest first."""
     root = checkpoint_root(output_dir)
     if not root.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in root.iterdir() if (m := _NAME.match(p.name))
-             and (p / "trainer_state_0.pt").is_file()]
-    return [p for _, p in sorted(found)]
+    return sorted((int(m.group(1)), p) for p in root.iterdir() if (m := _NAME.match(p.name))
+                  and (p / "trainer_state_0.pt").is_file())
+
+
+def list_checkpoints(output_dir) -> list[Path]:
+    """Complete checkpoints under ``output_dir``, oldest first."""
+    return [p for _, p in _numbered(output_dir)]
 
 
 def newest_before(output_dir, step: int) -> Path | None:
     """The newest complete checkpoint under ``output_dir`` from before optimiser step ``step``; None if none."""
-    earlier = [p for p in list_checkpoints(output_dir) if int(_NAME.match(p.name).group(1)) < step]
+    earlier = [p for saved, p in _numbered(output_dir) if saved < step]
     return earlier[-1] if earlier else None
 
 

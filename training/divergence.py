@@ -26,6 +26,7 @@ class DivergenceGuard:
     def __init__(self, factor: float, recent: int = 20, baseline: int = 500, min_baseline: int = 100):
         self.factor, self.recent, self.min_baseline = factor, recent, min_baseline
         self.losses: deque[float] = deque(maxlen=recent + baseline)
+        self.ratio = 0.0  # the recent median over the baseline median at the last verdict (for the message)
 
     def reset(self) -> None:
         """Forget the history (the loss changes its meaning, e.g. where the colour phase begins)."""
@@ -38,9 +39,5 @@ class DivergenceGuard:
         if len(self.losses) < self.recent + self.min_baseline:
             return False
         history = list(self.losses)
-        return median(history[-self.recent:]) > self.factor * median(history[:-self.recent])
-
-    def ratio(self) -> float:
-        """The recent median over the baseline median now (for the message)."""
-        history = list(self.losses)
-        return median(history[-self.recent:]) / max(median(history[:-self.recent]), 1e-30)
+        self.ratio = median(history[-self.recent:]) / max(median(history[:-self.recent]), 1e-30)
+        return self.ratio > self.factor

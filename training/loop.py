@@ -536,7 +536,7 @@ class Trainer:
         config = self.config
         began = self.step - guard.recent + 1
         good = checkpointing.newest_before(config.output_dir, began)
-        head = (f"the loss diverged: its median over steps {began}-{self.step} is {guard.ratio():.0f}x that of the "
+        head = (f"the loss diverged: its median over steps {began}-{self.step} is {guard.ratio:.0f}x that of the "
                 f"steps before (--divergence_factor {config.divergence_factor:g}); stopped without saving the "
                 "diverged model. ")
         if good is None:
