@@ -4,7 +4,9 @@
 
 Prints ms per sample for our strokes and for the naive reference (same algorithm, same seeds), their
 ratio, ms per full training hint (Canny + strokes + stacking), ms per call of a host's per-image steps
-``user_strokes`` (RGB + mask) and ``hint_preview`` at 1024x1024, how well ``canny_batch`` (torch)
+``user_strokes`` (RGB + mask) and ``hint_preview`` at 1024x1024, ms per ``fill_strokes`` at 1024x1024 on the bundled
+example drawing and on Canny edges of a photograph (many small areas) against ``cv2.connectedComponents`` of the
+same lines (the ratio is the figure: both timed in this process), how well ``canny_batch`` (torch)
 agrees with ``canny`` (OpenCV) as edge F1 pixel for pixel on scikit-image's pictures, and whether Canny of a
 grey channel could stand in for the RGB Canny of the training hint (its ms and F1 against it).
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -24,15 +27,20 @@ from preprocessors import (
     StrokeParams,
     canny,
     canny_batch,
+    fill_strokes,
     hint_preview,
     inference_hint,
+    load_image,
     random_strokes,
+    resize_strokes,
     training_hint,
     user_strokes,
 )
+from preprocessors.fill import line_mask
 from training.metrics import edge_f1
 
 HOST_SIDE = 1024  # a host node's typical image side
+EXAMPLE = Path(__file__).resolve().parents[1] / "example_workflows"
 
 
 def per_sample_ms(make, samples: int) -> float:
@@ -51,6 +59,23 @@ def host_steps_ms(samples: int) -> tuple[float, float]:
     strokes = per_sample_ms(lambda rng: user_strokes(image, mask), samples)
     preview = per_sample_ms(lambda rng: hint_preview(hint), samples)
     return strokes, preview
+
+
+def fill_ms(samples: int) -> list[tuple[str, float, float]]:
+    """(picture, ms per ``fill_strokes``, ms per ``cv2.connectedComponents`` of its line-free pixels) at HOST_SIDE
+    square: the example drawing with its strokes, and Canny edges of the astronaut with procedural strokes."""
+    side = (HOST_SIDE, HOST_SIDE)
+    drawing = cv2.resize(load_image(EXAMPLE / "lineart.png"), side, interpolation=cv2.INTER_LINEAR)
+    strokes = resize_strokes(user_strokes(load_image(EXAMPLE / "strokes.png")), side)
+    photo = cv2.resize(skimage.data.astronaut(), side, interpolation=cv2.INTER_LINEAR)
+    cases = {"example drawing": (drawing, strokes),
+             "astronaut edges": (canny(photo), random_strokes(photo, np.random.default_rng(0), colour="mean"))}
+    rows = []
+    for name, (lines, layer) in cases.items():
+        free = (~line_mask(lines)).view(np.uint8)
+        rows.append((name, per_sample_ms(lambda rng, lines=lines, layer=layer: fill_strokes(lines, layer), samples),
+                     per_sample_ms(lambda rng, free=free: cv2.connectedComponents(free, connectivity=4), samples)))
+    return rows
 
 
 def main() -> None:
@@ -73,6 +98,9 @@ def main() -> None:
     strokes, preview = host_steps_ms(max(args.samples // 10, 5))
     print(f"host     {HOST_SIDE}x{HOST_SIDE} user_strokes (RGB + mask) {strokes:6.2f} ms, "
           f"hint_preview {preview:6.2f} ms")
+    for name, fill, components in fill_ms(max(args.samples // 10, 5)):
+        print(f"fill     {HOST_SIDE}x{HOST_SIDE} {name:16s} fill_strokes {fill:6.2f} ms, connectedComponents "
+              f"{components:5.2f} ms: x{fill / components:.1f}")
 
     pictures = {"astronaut": skimage.data.astronaut(), "chelsea": skimage.data.chelsea(),
                 "coffee": skimage.data.coffee(), "rocket": skimage.data.rocket(), "camera": skimage.data.camera()}

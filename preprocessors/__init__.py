@@ -14,6 +14,7 @@ from .contract import (
     validate_hint,
 )
 from .edges import canny, canny_batch
+from .fill import fill_strokes
 from .hints import (
     EDGE_SOURCES,
     EdgeParams,
@@ -49,9 +50,9 @@ from .strokes import StrokeParams, random_strokes, user_strokes
 __all__ = [
     "BLACK_ON_WHITE", "DEFAULT_EDGE_POLARITY", "EDGE_POLARITIES", "EDGE_SOURCES", "HINT_CHANNELS", "HINT_FORMAT",
     "HINT_VERSION", "UNRECORDED_EDGE_POLARITY", "WHITE_ON_BLACK", "EdgeParams", "HintError", "StrokeParams", "canny",
-    "canny_batch", "check_polarity", "hint_preview", "inference_hint", "lineart_edges", "load_image", "make_hint",
-    "make_hint_batch", "random_strokes", "resize_drawing", "resize_edges", "resize_hint", "resize_hint_batch",
-    "resize_strokes", "resolve_polarity", "short_side_size", "stretch_note", "strokes_removed", "to_model_polarity",
-    "training_edges", "training_edges_batch", "training_hint", "unrecorded_polarity_note", "user_strokes",
-    "validate_hint",
+    "canny_batch", "check_polarity", "fill_strokes", "hint_preview", "inference_hint", "lineart_edges", "load_image",
+    "make_hint", "make_hint_batch", "random_strokes", "resize_drawing", "resize_edges", "resize_hint",
+    "resize_hint_batch", "resize_strokes", "resolve_polarity", "short_side_size", "stretch_note", "strokes_removed",
+    "to_model_polarity", "training_edges", "training_edges_batch", "training_hint", "unrecorded_polarity_note",
+    "user_strokes", "validate_hint",
 ]

@@ -23,3 +23,4 @@ def test_bench_comfy_times_the_node():
 def test_bench_hints_times_every_part():
     out = run_module("benchmarks.bench_hints", "--size", "64", "--samples", "2")
     assert "speed-up x" in out and "hint     ours" in out and "mean F1" in out
+    assert "fill_strokes" in out and "connectedComponents" in out

@@ -1,0 +1,291 @@
+"""Flats: each area between the lines that a stroke touches takes its strokes' colour, as a painter's first pass.
+
+``fill_strokes(lines, strokes)`` returns the stroke layer with the areas filled: painted pixels keep their colour
+and alpha, filled pixels get the colour of the nearest painted pixel in their area at alpha ``fill_alpha`` (< 1,
+so the model can tell painted from propagated), lines and areas no stroke touches stay empty. The contract of the
+result is the stroke layer's (``contract``): HxWx4 float32 premultiplied RGBA in [0, 1].
+
+How the areas are found (all OpenCV, one pass each):
+
+1. ``lines``: the pixels of a line (an edge map's ones, or a drawing's dark pixels).
+2. Pixels with no line within ``ceil(gap / 2)`` pixels (a disc) are *cores*; their 8-connected parts are the
+   areas, so a gap in a line up to ``gap`` pixels wide does not join two areas (the gap's middle lies within
+   ``gap / 2`` of the line ends).
+3. Every other pixel that is not a line joins the core nearest to it (Euclidean) that lies in the same
+   4-connected part of the line-free picture; a part with no core (an area narrower than ``gap``) is an area of
+   its own. So no area crosses a line.
+4. A painted pixel (A > 0.5) *claims* its area when it lies on a core: a stroke that crosses a line by up to
+   ``gap / 2`` pixels does not flood the neighbour. An area without a core claims by coverage: when at least half
+   of it is painted.
+5. Each claimed area takes, pixel by pixel, the colour of the nearest claiming pixel in the area (Euclidean),
+   so two colours in one area split it between them, never a mixed colour.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .contract import HintError
+from .image_io import as_channels_last, composite_on_white, integer_scale, to_float, to_uint8
+
+DEFAULT_GAP = 6  # pixels: the widest line gap closed at 512² (toy world v2 draws gaps of 2-6 px)
+DEFAULT_FILL_ALPHA = 0.5  # alpha of filled (not painted) pixels
+PAINTED = 0.5  # alpha above which a stroke pixel is painted (claims, gives its colour)
+SOLID = 0.99  # alpha from which a painted pixel is inside its stroke, not on its antialiased rim
+THIN_AREA_COVERAGE = 0.5  # share of an area without a core that strokes must cover to claim it
+MEND_STEPS = 3  # growth steps that give a pixel beside a line the area of its own side (``_mend_across_lines``)
+COLOUR_TOLERANCE = 0.1  # largest per-channel difference (of full scale) of two stroke colours taken as one
+
+
+def line_mask(lines) -> np.ndarray:
+    """HxW bool, True on a line.
+
+    lines: HxW (or HxWx1) edge map, 1 (or above half of full scale) on a line, as the hint's edge channel; or an
+    HxWx3 / HxWx4 drawing, dark lines on light paper (alpha composited onto white), whose pixels darker than
+    mid-grey are lines. uint8, uint16 or float in [0, 1].
+    """
+    pixels = as_channels_last(lines, "lines")
+    if pixels.shape[2] == 1:
+        return pixels[..., 0] > integer_scale(pixels.dtype) / 2
+    grey = cv2.cvtColor(np.ascontiguousarray(composite_on_white(to_uint8(pixels, "lines"))), cv2.COLOR_RGB2GRAY)
+    return grey < 128
+
+
+def fill_strokes(lines, strokes, *, gap: int = DEFAULT_GAP, fill_alpha: float = DEFAULT_FILL_ALPHA) -> np.ndarray:
+    """The stroke layer with every area between the lines that a stroke claims filled (see the module).
+
+    lines: the drawing or its edges (``line_mask``). strokes: HxWx4 float premultiplied RGBA in [0, 1] of the
+    same size (``user_strokes`` / ``random_strokes``). gap: the widest line gap closed, whole pixels >= 0 (0: a
+    plain flood fill of the 4-connected areas). fill_alpha: the alpha of filled pixels, in (0, 1).
+    Returns an HxWx4 float32 premultiplied layer: the strokes composited over the flats (``strokes`` itself, or
+    its float32 copy, when nothing is painted or claims an area).
+    """
+    if isinstance(gap, bool) or int(gap) != gap or gap < 0:
+        raise HintError(f"gap is a whole number of pixels >= 0, got {gap!r}")
+    if not 0.0 < fill_alpha < 1.0:
+        raise HintError(f"fill_alpha must lie strictly between 0 and 1 (1 is a painted stroke), got {fill_alpha!r}")
+    layer = np.asarray(strokes)
+    if layer.ndim != 3 or layer.shape[2] != 4 or layer.dtype.kind != "f":
+        raise HintError(f"strokes must be an HxWx4 float premultiplied RGBA layer (as user_strokes returns it), got "
+                        f"shape {layer.shape} and dtype {layer.dtype}")
+    layer = to_float(layer, "strokes")
+    on_line = line_mask(lines)
+    if on_line.shape != layer.shape[:2]:
+        raise HintError(f"lines are {on_line.shape[1]}x{on_line.shape[0]} but strokes are "
+                        f"{layer.shape[1]}x{layer.shape[0]} (width x height); resize one to the other first")
+    painted = cv2.extractChannel(layer, 3) > PAINTED
+    if not painted.any():
+        return layer
+    areas = find_areas(on_line, -(-int(gap) // 2))
+    claims = claiming_pixels(areas, painted)
+    if not claims.size:
+        return layer
+    flats = flat_colours(layer, areas.labels, areas.count, claims, np.float32(fill_alpha))
+    # premultiplied "over", the painted strokes on top of the flats, where there is paint (few pixels)
+    soft = np.flatnonzero(cv2.extractChannel(layer, 3) > 0)
+    paint, under = layer.reshape(-1, 4)[soft], flats.reshape(-1, 4)[soft]
+    flats.reshape(-1, 4)[soft] = paint + under * (1.0 - paint[:, 3:])
+    return flats
+
+
+@dataclass(frozen=True)
+class Areas:
+    """The areas between the lines of a picture (steps 2-3 of the module).
+
+    labels: HxW int32, 0 on lines, areas numbered 1 .. count - 1; cores: HxW bool, the core pixels; the areas
+    numbered below ``core_count`` hold a core, those from it on (narrower than the gap) hold none.
+    """
+
+    labels: np.ndarray
+    count: int
+    cores: np.ndarray
+    core_count: int
+
+
+def near_lines(on_line: np.ndarray, radius: int) -> np.ndarray:
+    """HxW bool: the pixels with a line within ``radius`` pixels (a disc; 0: the lines themselves)."""
+    if radius == 0:
+        return on_line
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return cv2.dilate(on_line.view(np.uint8), disc).view(bool)
+
+
+def find_areas(on_line: np.ndarray, radius: int) -> Areas:
+    """The ``Areas`` of a picture whose lines are ``on_line`` (HxW bool), cores ``radius`` (= ceil(gap / 2))
+    pixels from every line; radius 0: the areas are the 4-connected line-free parts, all of them cores."""
+    part_count, parts = cv2.connectedComponents((~on_line).view(np.uint8), connectivity=4)
+    cores = ~near_lines(on_line, radius)
+    if radius == 0:
+        return Areas(parts, part_count, cores, part_count)
+    core_pixels = np.flatnonzero(cores)
+    if not core_pixels.size:
+        return Areas(parts, part_count, cores, 1)
+    # every pixel's nearest core, labelled by the core's 8-connected component (numbered from 1)
+    _, labels = cv2.distanceTransformWithLabels((~cores).view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5,
+                                                labelType=cv2.DIST_LABEL_CCOMP)
+    core_labels = np.take(labels, core_pixels)
+    core_count = int(core_labels.max()) + 1
+    core_part = np.zeros(core_count, np.int32)  # the line-free part each core lies in
+    core_part[core_labels] = np.take(parts, core_pixels)
+    # a pixel whose nearest core lies in another part (across a line) is mended below
+    wrong = np.take(core_part, labels) != parts
+    wrong &= ~on_line
+    np.putmask(labels, on_line, 0)
+    count = _mend_across_lines(labels, wrong, parts, part_count, core_part, core_count) if wrong.any() else core_count
+    return Areas(labels, count, cores, core_count)
+
+
+def _mend_across_lines(labels: np.ndarray, wrong: np.ndarray, parts: np.ndarray, part_count: int,
+                       core_part: np.ndarray, core_count: int) -> int:
+    """Relabel in place the pixels whose nearest core lies across a line (``wrong``): in ``MEND_STEPS`` steps each
+    takes the area of a 4-neighbour in its own line-free part (the sliver beside a line end or a corner); the rest
+    of a part (a strip narrower than the gap, or one reached only through it) becomes an area of its own, numbered
+    ``core_count`` + its part, so that no area crosses a line. Returns the new number of labels."""
+    pending = wrong.copy()
+    np.putmask(labels, pending, 0)
+    height, width = labels.shape
+    for _ in range(MEND_STEPS):
+        for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+            target = (slice(max(dy, 0), height + min(dy, 0)), slice(max(dx, 0), width + min(dx, 0)))
+            source = (slice(max(-dy, 0), height + min(-dy, 0)), slice(max(-dx, 0), width + min(-dx, 0)))
+            take = pending[target] & (labels[source] > 0) & (parts[source] == parts[target])
+            np.copyto(labels[target], labels[source], where=take)
+            pending[target] &= ~take
+    np.copyto(labels, parts + np.int32(core_count), where=pending)
+    return core_count + part_count
+
+
+def claiming_pixels(areas: Areas, painted: np.ndarray) -> np.ndarray:
+    """The flat (row-major) indices of the painted pixels (``painted``: HxW bool, A > PAINTED) that claim their
+    area (step 4 of the module): those on a core, and all of an area without a core that strokes cover at
+    least ``THIN_AREA_COVERAGE`` of."""
+    painted_pixels = np.flatnonzero(painted)
+    keep = np.take(areas.cores, painted_pixels)
+    painted_areas = np.take(areas.labels, painted_pixels)
+    thin = painted_areas >= areas.core_count
+    if thin.any():
+        sizes = np.bincount(areas.labels.ravel(), minlength=areas.count)
+        share = np.bincount(painted_areas, minlength=areas.count) / np.maximum(sizes, 1)
+        covered = share >= THIN_AREA_COVERAGE
+        covered[: areas.core_count] = False
+        keep |= np.take(covered, painted_areas)
+    return painted_pixels[keep]
+
+
+def flat_colours(layer: np.ndarray, areas: np.ndarray, count: int, claims: np.ndarray, alpha) -> np.ndarray:
+    """HxWx4 float32 premultiplied flats at ``alpha`` (step 5 of the module), 0 on lines and in unclaimed areas.
+
+    The colours of an area's claiming pixels (``claims``, flat indices; only its solid ones, A >= ``SOLID``, when it
+    has any) are grouped (``colour_groups``); an area with one group takes its colour, one with several takes, pixel
+    by pixel, the group colour of the nearest of those pixels (its *seeds*) in it (``nearest_seeds``).
+    """
+    claim_rgba = layer.reshape(-1, 4)[claims]
+    claim_areas = np.take(areas, claims)
+    order = np.argsort(claim_areas, kind="stable")
+    claims, claim_rgba, claim_areas = claims[order], claim_rgba[order], claim_areas[order]
+    # a stroke's solid pixels give its colour; its antialiased rim may be darkened or mixed
+    solid = claim_rgba[:, 3] >= SOLID
+    starts = _segment_starts(claim_areas)
+    has_solid = np.maximum.reduceat(solid.view(np.uint8), starts).view(bool)
+    keep = solid | ~np.repeat(has_solid, np.diff(np.r_[starts, len(claims)]))
+    claims, claim_areas = claims[keep], claim_areas[keep]
+    straight = claim_rgba[keep, :3] / claim_rgba[keep, 3:]
+    starts = _segment_starts(claim_areas)
+    stops = np.r_[starts[1:], len(claims)]
+    # an area whose colours all lie within the tolerance has one colour, their mean
+    plain = (np.maximum.reduceat(straight, starts) - np.minimum.reduceat(straight, starts)).max(axis=1)
+    plain = plain <= COLOUR_TOLERANCE
+    palette = np.zeros((count, 4), np.float32)
+    palette[claim_areas[starts[plain]], :3] = np.add.reduceat(straight, starts)[plain] / (stops - starts)[plain, None]
+    palette[claim_areas[starts], 3] = alpha
+    palette[claim_areas[starts], :3] *= alpha
+    seeds, seed_colours = [], []
+    for start, stop in zip(starts[~plain], stops[~plain], strict=True):
+        centres, group = colour_groups(straight[start:stop])
+        if len(centres) == 1:
+            palette[claim_areas[start], :3] = centres[0] * alpha
+        else:
+            seeds.append(claims[start:stop])
+            seed_colours.append(centres[group])
+    if not seeds:
+        return np.take(palette, areas, axis=0)  # 10x faster than palette[areas]
+    seeds, seed_colours = np.concatenate(seeds), np.concatenate(seed_colours)
+    order = np.argsort(seeds)
+    seeds, seed_colours = seeds[order], seed_colours[order]
+    seed_areas = np.take(areas, seeds)
+    split = np.zeros(count, bool)
+    split[seed_areas] = True
+    in_split_area = np.take(split, areas)
+    # one row per pixel of [palette; seed colours]: its area's colour, or that of its nearest seed
+    rows = nearest_seeds(areas, seeds, seed_areas, in_split_area)
+    rows += count - 1
+    np.copyto(rows, areas, where=~in_split_area)
+    table = np.concatenate([palette, np.concatenate([seed_colours * alpha,
+                                                     np.full((len(seeds), 1), alpha, np.float32)], axis=1)])
+    return np.take(table, rows, axis=0)
+
+
+def _segment_starts(sorted_labels: np.ndarray) -> np.ndarray:
+    """The indices where a new label begins in a sorted, non-empty label array."""
+    return np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
+
+
+def nearest_seeds(areas: np.ndarray, seeds: np.ndarray, seed_areas: np.ndarray, in_split_area: np.ndarray):
+    """HxW int32: for each pixel where ``in_split_area``, 1 + the index into ``seeds`` (N flat indices in
+    ascending order; ``seed_areas`` their areas) of the nearest seed in the pixel's own area (Euclidean); other
+    pixels hold any seed's.
+
+    The nearest seed of the whole picture is found once, at half size (``_nearest_seed_at_half_size``: where two
+    colours meet within an area, a pixel more or less makes no difference); an area where some pixel's nearest
+    seed lies in another area is solved again from its own seeds, at full size within its bounding box
+    (``cv2.distanceTransformWithLabels`` numbers the seeds 1..N in row-major order, which is ``seeds``' order).
+    """
+    nearest = _nearest_seed_at_half_size(areas.shape, seeds)
+    astray = np.take(np.r_[-1, seed_areas].astype(np.int32), nearest) != areas
+    astray &= in_split_area
+    width = areas.shape[1]
+    for area in np.unique(areas[astray]) if astray.any() else ():
+        rows, cols = np.nonzero(areas == area)
+        box = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
+        own = np.flatnonzero(seed_areas == area)  # in row-major order within the box as well
+        box_free = np.ones((box[0].stop - box[0].start, box[1].stop - box[1].start), np.uint8)
+        box_free[seeds[own] // width - box[0].start, seeds[own] % width - box[1].start] = 0
+        _, box_nearest = cv2.distanceTransformWithLabels(box_free, cv2.DIST_L2, cv2.DIST_MASK_5,
+                                                         labelType=cv2.DIST_LABEL_PIXEL)
+        np.copyto(nearest[box], (own + 1).astype(np.int32)[box_nearest - 1], where=areas[box] == area)
+    return nearest
+
+
+def _nearest_seed_at_half_size(shape: tuple[int, int], seeds: np.ndarray) -> np.ndarray:
+    """HxW int32: 1 + the index into ``seeds`` (ascending flat indices in a picture of ``shape``) of each pixel's
+    nearest seed, found on the picture halved (4x cheaper) and scaled back; one seed stands for all in its 2x2."""
+    height, width = shape
+    small = ((height + 1) // 2, (width + 1) // 2)
+    small_seeds = (seeds // width // 2) * small[1] + seeds % width // 2
+    cells, first = np.unique(small_seeds, return_index=True)  # ascending: the order distanceTransform numbers them
+    free = np.ones(small, np.uint8)
+    free.ravel()[cells] = 0
+    _, nearest = cv2.distanceTransformWithLabels(free, cv2.DIST_L2, cv2.DIST_MASK_5, labelType=cv2.DIST_LABEL_PIXEL)
+    seed_of_cell = np.r_[0, first + 1].astype(np.int32)
+    nearest = np.take(seed_of_cell, nearest)
+    return cv2.resize(nearest, (2 * small[1], 2 * small[0]), interpolation=cv2.INTER_NEAREST)[:height, :width]
+
+
+def colour_groups(colours: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Kx3 group colours, N group index of each colour) for Nx3 straight colours in [0, 1]: the commonest colour
+    (to 1/255) starts a group of every colour within ``COLOUR_TOLERANCE`` of it (per channel), and so on for the
+    rest, so antialiased or noisy stroke edges join their stroke's colour instead of splitting the area."""
+    packed = np.round(colours * 255.0).astype(np.int32) @ np.array([1 << 16, 1 << 8, 1], np.int32)
+    codes, inverse, counts = np.unique(packed, return_inverse=True, return_counts=True)
+    keys = np.stack([codes >> 16, (codes >> 8) & 255, codes & 255], axis=1)
+    group_of_key = np.full(len(keys), -1, np.int64)
+    centres = []
+    for key in np.argsort(-counts, kind="stable"):
+        if group_of_key[key] >= 0:
+            continue
+        near = (np.abs(keys - keys[key]).max(axis=1) <= COLOUR_TOLERANCE * 255.0) & (group_of_key < 0)
+        group_of_key[near] = len(centres)
+        centres.append(keys[key] / np.float32(255.0))
+    return np.array(centres, np.float32), group_of_key[inverse.ravel()]
