@@ -56,3 +56,34 @@ def palette_variety(images) -> float:
     share = np.bincount(nearest, minlength=len(PALETTE)) / len(nearest)
     share = share[share > 0]
     return float(-(share * np.log(share)).sum() / np.log(len(PALETTE)))
+
+
+def pixel_error(result: np.ndarray, truth: np.ndarray, regions: np.ndarray, strokes: np.ndarray) -> float:
+    """Mean per-pixel CIEDE2000 between ``result`` and the (shaded) ``truth`` (HxWx3 uint8 each) over the regions a
+    stroke touches (``region_error``'s regions; lines left out): rendering, not just the flat colour, counts."""
+    touched = np.unique(regions[(strokes[..., 3] >= 0.5) & (regions >= 0)])
+    if touched.size == 0:
+        return float("nan")
+    where = np.isin(regions, touched)
+    return float(deltaE_ciede2000(_lab(result[where]), _lab(truth[where])).mean())
+
+
+LEAK_DELTA_E = 10.0  # how near a stroke's colour a pixel must be, and how far from its own area's, to count as leaked
+
+
+def leak(result: np.ndarray, regions: np.ndarray, colours: np.ndarray, strokes: np.ndarray) -> float:
+    """The share of the pixels of the regions no stroke touches that took a stroke's colour: within LEAK_DELTA_E of
+    some painted colour (A >= 0.5) and farther than that from the region's true colour. 0 = the colour stayed where
+    it was painted; NaN when every region is touched or nothing is painted."""
+    on = strokes[..., 3] >= 0.5
+    touched = np.unique(regions[on & (regions >= 0)])
+    untouched = (regions >= 0) & ~np.isin(regions, touched)
+    if not on.any() or not untouched.any():
+        return float("nan")
+    painted = np.unique(np.round(strokes[on][:, :3] / strokes[on][:, 3:] * 255.0), axis=0)
+    pixels = _lab(result[untouched])
+    near_stroke = np.zeros(len(pixels), bool)
+    for colour in _lab(painted):
+        near_stroke |= deltaE_ciede2000(pixels, np.broadcast_to(colour, pixels.shape)) < LEAK_DELTA_E
+    own = _lab(colours[regions[untouched]])
+    return float((near_stroke & (deltaE_ciede2000(pixels, own) >= LEAK_DELTA_E)).mean())

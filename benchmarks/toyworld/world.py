@@ -23,12 +23,14 @@ PAPER = 255
 class Sample:
     """image: HxWx3 uint8 flat colours with outlines; lineart: HxWx3 uint8 dark lines on white paper;
     regions: HxW int32, 0 = background, k = k-th shape, -1 = outline pixels; colours: Kx3 uint8, the
-    true colour of each region index (0 = background)."""
+    true colour of each region index (0 = background); base_colours: Kx3 uint8, the colour a person paints
+    each region with, where it differs from ``colours`` (a shaded world, ``world_v2``), else None."""
 
     image: np.ndarray
     lineart: np.ndarray
     regions: np.ndarray
     colours: np.ndarray
+    base_colours: np.ndarray | None = None
 
 
 def _shape_mask(rng: np.random.Generator, size: int) -> np.ndarray:

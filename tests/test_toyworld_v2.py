@@ -1,0 +1,48 @@
+"""Toy world v2: shaded, continuous-colour drawings with broken outlines, and strokes as a person paints them."""
+import json
+
+import numpy as np
+
+from benchmarks.toyworld import flats
+from benchmarks.toyworld.metrics import leak
+from benchmarks.toyworld.world import PALETTE
+from benchmarks.toyworld.world_v2 import sample_v2, user_strokes_v2
+
+
+def test_a_sample_is_deterministic_shaded_and_off_the_v1_palette():
+    first, again = sample_v2(5, 96), sample_v2(5, 96)
+    np.testing.assert_array_equal(first.image, again.image)
+    background = first.image[first.regions == 0].astype(int)
+    assert background.std(axis=0).max() > 2  # shaded, not flat
+    distances = np.abs(first.base_colours[:, None, :].astype(int) - PALETTE[None].astype(int)).max(axis=2)
+    assert (distances.min(axis=1) > 0).any()  # colours come from no palette
+    assert (first.regions == -1).sum() == (first.lineart.mean(axis=2) < 128).sum()  # every line is no region
+
+
+def test_sloppy_strokes_are_the_clean_ones_carried_past_the_outline():
+    truth = sample_v2(7, 128)
+    clean, sloppy = user_strokes_v2(truth, np.random.default_rng(7))
+    painted, sloppy_painted = clean[..., 3] > 0, sloppy[..., 3] > 0
+    assert painted.any() and (sloppy_painted >= painted).all()
+    for index in np.unique(truth.regions[painted]):  # clean strokes stay in their area
+        assert index >= 0
+    extra = sloppy_painted & ~painted
+    assert extra.any() and (truth.regions[extra] != truth.regions[painted][0]).any()
+
+
+def test_leak_counts_a_stroke_colour_in_an_untouched_area_only():
+    truth = sample_v2(3, 64)
+    strokes = np.zeros((64, 64, 4), np.float32)
+    strokes[truth.regions == 0] = (1.0, 0.0, 1.0, 1.0)  # the background painted magenta
+    result = truth.image.copy()
+    assert leak(result, truth.regions, truth.colours, strokes) == 0
+    result[truth.regions == 1] = (255, 0, 255)
+    assert leak(result, truth.regions, truth.colours, strokes) > 0.5 * (truth.regions == 1).sum() / (
+        (truth.regions > 0).sum())
+
+
+def test_the_flats_benchmark_runs_and_our_fill_leaks_less_than_a_flood_fill(tmp_path):
+    assert flats.main(["--out", str(tmp_path), "--cases", "6", "--size", "96", "--gap", "3"]) == 0
+    systems = json.loads((tmp_path / "flats.json").read_text())["systems"]
+    assert systems["fill_only"]["leak"] < systems["flood_fill"]["leak"]
+    assert (tmp_path / "flats_grid.png").is_file()
