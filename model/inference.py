@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ._contract import (
+    DEFAULT_CANNY,
     DEFAULT_EDGE_POLARITY,
     HintError,
     inference_hint,
@@ -52,8 +53,8 @@ def edge_polarity_of(controlnet) -> str:
     return getattr(controlnet, "colorstroke_metadata", {}).get("edge_polarity", DEFAULT_EDGE_POLARITY)
 
 
-def build_hint(lineart, strokes=None, size=None, low: float = 100, high: float = 200, edge_source: str = "canny",
-               mask=None, background=None) -> torch.Tensor:
+def build_hint(lineart, strokes=None, size=None, low: float = DEFAULT_CANNY.low, high: float = DEFAULT_CANNY.high,
+               edge_source: str = "canny", mask=None, background=None) -> torch.Tensor:
     """The 1x5xHxW float32 hint tensor in [0, 1] (white edges on black) for a drawing and strokes, resized to
     ``size`` (height, width)."""
     hint = inference_hint(lineart, strokes, mask=mask, background=background, low=low, high=high,
@@ -97,9 +98,10 @@ def strokes_only_in_conditional_half(controlnet):
 
 @torch.no_grad()
 def colorize(pipe_or_parts, controlnet, lineart, strokes=None, prompt: str = "", negative_prompt: str = "",
-             steps: int = 20, guidance: float = 7.5, seed: int = 0, strength: float = 1.0, low: float = 100,
-             high: float = 200, edge_polarity: str | None = None, edge_source: str = "canny", mask=None,
-             background=None, width: int | None = None, height: int | None = None, stroke_guidance: bool = False):
+             steps: int = 20, guidance: float = 7.5, seed: int = 0, strength: float = 1.0,
+             low: float = DEFAULT_CANNY.low, high: float = DEFAULT_CANNY.high, edge_polarity: str | None = None,
+             edge_source: str = "canny", mask=None, background=None, width: int | None = None,
+             height: int | None = None, stroke_guidance: bool = False):
     """Colour ``lineart`` following ``strokes``; returns a PIL image of the drawing's size (multiple of 8).
 
     pipe_or_parts: a diffusers SD 1.5 pipeline, or a dict with vae, text_encoder, tokenizer, unet, scheduler.

@@ -3,26 +3,31 @@ and its IMAGE preview, a STROKE_HINT made ready for one loaded ControlNet, and t
 
 ComfyUI's types: IMAGE is BxHxWxC float in [0, 1] (C = 3, or 4 from JoinImageWithAlpha), MASK is
 BxHxW (or HxW) float in [0, 1]. LoadImage's MASK is 1 - alpha: 1 where the PNG is transparent.
-Every hint is built by ``preprocessors.inference_hint``; this module pairs up batches, reads the mask
-the right way round, refuses what is misread, and converts between torch and numpy.
+Every stroke picture is read by ``preprocessors.read_stroke_layer`` (the rules and misread guards the WebUIs
+share) and every hint built by ``preprocessors.inference_hint``; this module pairs up batches, reads the mask
+the right way round, words a misread in the node's terms, and converts between torch and numpy.
 """
 from __future__ import annotations
 
 import logging
 import re
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..preprocessors import (
+    DEFAULT_CANNY,
     HINT_CHANNELS,
     UNRECORDED_EDGE_POLARITY,
     HintError,
+    StrokeMisread,
+    check_not_the_drawing,
+    check_off_the_lines,
     check_polarity,
     hint_preview,
     inference_hint,
+    read_stroke_layer,
     resize_drawing,
     stretch_note,
     to_model_polarity,
@@ -32,13 +37,6 @@ from .names import DEFAULT_BACKGROUND, MASK_MARKS, POLARITY_ATTR, tell
 # --- IMAGE/MASK batches -> STROKE_HINT -------------------------------------------------------------------
 
 LOADIMAGE_PLACEHOLDER = (64, 64)  # LoadImage's all-zero MASK for an image without alpha
-# Strokes over more of the picture than this are a misread layer (a mask read the wrong way round, an
-# opaque image read by a background colour it lacks), not strokes: painted strokes leave most of it bare.
-MOST_OF_THE_PICTURE = 0.9
-# Strokes that lie almost all on the drawing's lines are the drawing's own mask or alpha read as strokes:
-# people paint regions, not lines. Checked when strokes cover at least ON_LINES_MIN_COVERAGE of the picture.
-ON_THE_LINES = 0.9
-ON_LINES_MIN_COVERAGE = 0.005
 LINE_SOURCES = {"mask": "strokes_mask", "alpha": "the strokes image's alpha", "background": "its colours"}
 PAINTER_REMEDY = ("To paint strokes inside ComfyUI, use Color Stroke Painter (it also reads a drawing painted "
                   "over in the Mask Editor when the Mask Editor is opened on the painter node).")
@@ -102,22 +100,6 @@ def stroke_alpha(mask, strokes_size: tuple[int, int], mask_marks: str):
     return 1.0 - mask if mask_marks == "no_stroke" else mask
 
 
-def same_picture(lineart, strokes) -> bool:
-    """Whether the stroke image is the drawing itself (same size, RGB within 1/255 everywhere). A sparse grid
-    of pixels is compared first, so two different pictures cost a fraction of a millisecond."""
-    if strokes is lineart:
-        return True
-    if strokes.shape[:3] != lineart.shape[:3] and not (strokes.shape[0] == 1
-                                                       and strokes.shape[1:3] == lineart.shape[1:3]):
-        return False
-    for step in (8, 1):
-        grid = (slice(None), slice(None, None, step), slice(None, None, step), slice(0, 3))
-        difference = (strokes[grid].float() - lineart[grid].float().to(strokes.device)).abs_()
-        if difference.max() > 1.0 / 255.0:
-            return False
-    return True
-
-
 def misread_message(coverage: float, read_from: str, mask_marks: str, background) -> str:
     """What to change when strokes were read over ``coverage`` (a fraction) of the picture.
 
@@ -132,21 +114,23 @@ def misread_message(coverage: float, read_from: str, mask_marks: str, background
     if read_from == "alpha":
         return (f"the strokes image is opaque over {share}, so the strokes would hide the drawing; a stroke layer "
                 "is transparent wherever nothing is painted")
-    return (f"{share} of the strokes image differs from background {background!r}, so the strokes would hide the "
-            "drawing. If the strokes image is a transparent PNG from Load Image, connect that Load Image's MASK to "
-            "strokes_mask; if the strokes are painted on another colour, set background to that colour")
+    return (f"{coverage:.0%} of the strokes image differs from background {background!r}, so the strokes would "
+            "hide the drawing. If the strokes image is a transparent PNG from Load Image, connect that Load Image's "
+            "MASK to strokes_mask; if the strokes are painted on another colour, set background to that colour")
 
 
-def share_on_the_lines(hint: np.ndarray, strokes: np.ndarray | None = None) -> float:
-    """Of the stroke pixels (A > 0.5) of a 5xHxW hint (edges white on black), the share within 2 pixels of an
-    edge; 0 when strokes cover less than ON_LINES_MIN_COVERAGE of the picture. strokes: ``hint[4] > 0.5`` when
-    the caller has it already."""
-    strokes = hint[4] > 0.5 if strokes is None else strokes
-    count = int(np.count_nonzero(strokes))
-    if count < ON_LINES_MIN_COVERAGE * strokes.size:
-        return 0.0
-    near_lines = cv2.dilate((hint[0] > 0.5).view(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    return float(np.count_nonzero(strokes & near_lines) / count)
+def node_message(error: StrokeMisread, mask_marks: str, background) -> str:
+    """A misread ``preprocessors`` found, in the node's terms: which input to connect or set."""
+    if error.reason == "most_of_the_picture":
+        return misread_message(error.share, error.read_from, mask_marks, background)
+    if error.reason == "on_the_lines":
+        return (f"the strokes lie on the drawing's lines (read from {LINE_SOURCES[error.read_from]}), so this is the "
+                "drawing's own mask or alpha, not a stroke layer: connect the MASK of the Load Image that holds the "
+                "strokes. " + PAINTER_REMEDY)
+    if error.reason == "the_drawing":
+        return ("the strokes image is the line drawing itself (the same picture is connected to lineart and "
+                "strokes); connect the stroke layer to strokes. " + PAINTER_REMEDY)
+    return str(error)
 
 
 def to_uint8(image) -> np.ndarray:
@@ -159,17 +143,18 @@ def to_numpy(tensor) -> np.ndarray:
     return tensor.detach().cpu().float().numpy()
 
 
-def build_hints(lineart, strokes=None, strokes_mask=None, low: float = 100, high: float = 200,
-                edge_source: str = "canny", mask_marks: str = "no_stroke", background=DEFAULT_BACKGROUND,
-                resolution: int = 0):
+def build_hints(lineart, strokes=None, strokes_mask=None, low: float = DEFAULT_CANNY.low,
+                high: float = DEFAULT_CANNY.high, edge_source: str = "canny", mask_marks: str = "no_stroke",
+                background=DEFAULT_BACKGROUND, resolution: int = 0):
     """Hints for a batch of drawings and stroke layers.
 
     lineart: IMAGE BxHxWxC. strokes: IMAGE BsxHsxWsxC or None. strokes_mask: MASK or None.
     Each input holds 1 item or the same N; a single item is used for every drawing. Stroke layers of
-    another size are stretched to the drawing (with a warning). Strokes are read from the mask when one
-    is given, else from the alpha of a 4-channel IMAGE, else as pixels differing from ``background``
-    (as ``parse_colour`` reads it). resolution: 0 keeps the drawing's size; else the drawing's shorter
-    side is scaled to that many pixels first (the stroke layers follow it).
+    another size are stretched to the drawing (with a warning). Each stroke picture is read once by
+    ``read_stroke_layer``: from the mask when one is given, else from the alpha of a 4-channel IMAGE that
+    tells strokes apart, else as pixels differing from ``background`` (as ``parse_colour`` reads it); its
+    warnings are told (toasts), its misreads raised in the node's words. resolution: 0 keeps the drawing's
+    size; else the drawing's shorter side is scaled to that many pixels first (the stroke layers follow it).
     Returns (hint Bx5xHxW float32 in [0, 1], edges white on black; preview BxHxWx3 float32).
     """
     sizes = {"lineart": batch_size("lineart", lineart, 4)}
@@ -180,43 +165,37 @@ def build_hints(lineart, strokes=None, strokes_mask=None, low: float = 100, high
             alpha = stroke_alpha(strokes_mask, tuple(strokes.shape[1:3]), mask_marks)
         if alpha is not None:
             sizes["strokes_mask"] = alpha.shape[0]
-        if same_picture(lineart, strokes):
-            raise HintError("the strokes image is the line drawing itself (the same picture is connected to lineart "
-                            "and strokes); connect the stroke layer to strokes. " + PAINTER_REMEDY)
-        note = stretch_note(strokes.shape[1:3], lineart.shape[1:3])
-        if note:
-            tell(note)
     elif strokes_mask is not None:
         raise HintError("strokes_mask is connected but strokes is not; connect the stroke image too")
     n = common_batch(sizes)
 
-    drawings = to_uint8(lineart)
-    if resolution:
-        drawings = [resize_drawing(drawing, resolution) for drawing in drawings]
+    originals = to_uint8(lineart)
+    drawings = [resize_drawing(drawing, resolution) for drawing in originals] if resolution else originals
     layers = None if strokes is None else to_numpy(strokes)
     alphas = None if alpha is None else to_numpy(alpha[:, 0])
-    read_from = None if strokes is None else "mask" if alphas is not None else "alpha" if strokes.shape[-1] == 4 \
-        else "background"
-    colour = parse_colour(background) if read_from == "background" else None
-    hints, previews = [], []
-    for i in range(n):
-        hint = inference_hint(
-            drawings[i % len(drawings)],
-            None if layers is None else layers[i % len(layers)],
-            mask=None if alphas is None else alphas[i % len(alphas)],
-            background=colour,
-            low=low, high=high, edge_source=edge_source,
-        )
-        on_strokes = hint[4] > 0.5
-        coverage = np.count_nonzero(on_strokes) / on_strokes.size
-        if coverage > MOST_OF_THE_PICTURE:
-            raise HintError(misread_message(coverage, read_from, mask_marks, background))
-        if share_on_the_lines(hint, on_strokes) > ON_THE_LINES:
-            raise HintError(f"the strokes lie on the drawing's lines (read from {LINE_SOURCES[read_from]}), so this is "
-                            "the drawing's own mask or alpha, not a stroke layer: connect the MASK of the Load Image "
-                            "that holds the strokes. " + PAINTER_REMEDY)
-        hints.append(torch.from_numpy(hint))
-        previews.append(torch.from_numpy(hint_preview(hint)))
+    colour = None if layers is None or alphas is not None else parse_colour(background)
+    readings, warnings, hints, previews = {}, {}, [], []
+    try:
+        for i in range(n):
+            reading = None
+            if layers is not None:
+                check_not_the_drawing(layers[i % len(layers)], originals[i % len(originals)])
+                pair = (i % len(layers), None if alphas is None else i % len(alphas))
+                if pair not in readings:
+                    readings[pair] = read_stroke_layer(layers[pair[0]], None if alphas is None else alphas[pair[1]],
+                                                       colour)
+                reading = readings[pair]
+                warnings.update(dict.fromkeys(reading.warnings))
+            hint = inference_hint(drawings[i % len(drawings)], reading, low=low, high=high, edge_source=edge_source)
+            if reading is not None:
+                check_off_the_lines(reading, hint)
+            hints.append(torch.from_numpy(hint))
+            previews.append(torch.from_numpy(hint_preview(hint)))
+    except StrokeMisread as error:
+        raise HintError(node_message(error, mask_marks, background)) from None
+    for warning in [*warnings, stretch_note(strokes.shape[1:3], lineart.shape[1:3]) if layers is not None else None]:
+        if warning:
+            tell(warning)
     return stack(hints), stack(previews).float().div_(255.0)
 
 

@@ -6,7 +6,15 @@ Importing this needs neither torch nor ComfyUI: the node functions import ``hint
 import hashlib
 import os
 
-from ..preprocessors import EDGE_POLARITIES, EDGE_SOURCES, UNRECORDED_EDGE_POLARITY, HintError, strokes_removed
+from ..preprocessors import (
+    DEFAULT_CANNY,
+    EDGE_POLARITIES,
+    EDGE_SOURCES,
+    UNRECORDED_EDGE_POLARITY,
+    HintError,
+    strokes_removed,
+)
+from ..preprocessors.stroke_layer import BACKGROUND_TOLERANCE
 from .names import CATEGORY, DEFAULT_BACKGROUND, IMAGE_CATEGORY, MASK_MARKS, STROKE_HINT
 
 CANVAS_WIDGET = "COLORSTROKE_CANVAS"  # web/color_stroke.js draws the strokes widget as the canvas
@@ -120,18 +128,21 @@ class ColorStrokeCanny:
                 "edge_source": (list(EDGE_SOURCES), {"default": "canny", "tooltip": "canny: Canny edges of the drawing "
                                 "(what the model was trained on). lineart: the drawing itself as the edge map (clean "
                                 "line art only)."}),
-                "low": ("INT", {"default": 100, "min": 0, "max": 1000, "step": 1, "tooltip": "Canny low threshold "
-                        "(OpenCV units on 0-255 pixels). Lower keeps fainter lines. Ignored for edge_source lineart."}),
-                "high": ("INT", {"default": 200, "min": 0, "max": 1000, "step": 1, "tooltip": "Canny high threshold; "
-                         "must be >= low. Lower starts more lines. Ignored for edge_source lineart."}),
+                "low": ("INT", {"default": DEFAULT_CANNY.low, "min": 0, "max": 1000, "step": 1, "tooltip": "Canny low "
+                        "threshold (OpenCV units on 0-255 pixels). Lower keeps fainter lines. Ignored for edge_source "
+                        "lineart."}),
+                "high": ("INT", {"default": DEFAULT_CANNY.high, "min": 0, "max": 1000, "step": 1, "tooltip": "Canny "
+                         "high threshold; must be >= low. Lower starts more lines. Ignored for edge_source lineart."}),
                 "mask_marks": (list(MASK_MARKS), {"default": "no_stroke", "tooltip": "What white (1) in strokes_mask "
                                "means. no_stroke: LoadImage's MASK of a transparent PNG layer (1 = transparent, "
                                "0 = painted). stroke: 1 = stroke, e.g. a mask drawn over the strokes in the Mask "
                                "Editor. Ignored without strokes_mask."}),
                 "background": ("STRING", {"default": DEFAULT_BACKGROUND, "widgetType": "COLORSTROKE_COLOR",
-                                          "tooltip": "Only for a strokes image with no alpha and no strokes_mask: "
-                                          "pixels of this colour (#RRGGBB, within 2%) are not strokes, e.g. #FFFFFF "
-                                          "for strokes painted on a white canvas. Click the swatch to pick one."}),
+                                          "tooltip": "Only for a strokes image with no transparency and no "
+                                          f"strokes_mask: pixels of this colour (#RRGGBB, within "
+                                          f"{BACKGROUND_TOLERANCE:.0%}) are not strokes, e.g. #FFFFFF for strokes "
+                                          "painted on a white canvas; a plain border near it gives the exact shade "
+                                          "(JPEG, off-white paper). Click the swatch to pick one."}),
                 "resolution": ("INT", {"default": 0, "min": 0, "max": 16384, "step": 64, "tooltip": "0 keeps the "
                                "drawing's size. Otherwise the drawing's shorter side is scaled to this many pixels "
                                "before its edges are found, as comfyui_controlnet_aux's preprocessors do; the stroke "

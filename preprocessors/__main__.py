@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from . import (
+    DEFAULT_CANNY,
     DEFAULT_EDGE_POLARITY,
     EDGE_POLARITIES,
     EDGE_SOURCES,
@@ -34,8 +35,9 @@ def main(argv=None) -> int:
     parser.add_argument("--strokes", default=EXAMPLES / "strokes.png", type=pathlib.Path,
                         help="stroke layer: a transparent PNG whose alpha marks the strokes")
     parser.add_argument("--out", default=pathlib.Path("demo_out"), type=pathlib.Path, help="output folder")
-    parser.add_argument("--low", type=float, default=100, help="Canny low threshold (0-255 gradient units)")
-    parser.add_argument("--high", type=float, default=200, help="Canny high threshold")
+    parser.add_argument("--low", type=float, default=DEFAULT_CANNY.low,
+                        help="Canny low threshold (0-255 gradient units)")
+    parser.add_argument("--high", type=float, default=DEFAULT_CANNY.high, help="Canny high threshold")
     parser.add_argument("--edge-source", choices=EDGE_SOURCES, default="canny",
                         help="canny: Canny of the drawing; lineart: the drawing itself as the edge map")
     parser.add_argument("--polarity", choices=EDGE_POLARITIES, default=DEFAULT_EDGE_POLARITY,

@@ -6,6 +6,8 @@ trainer can run it on the GPU; ``benchmarks/bench_hints.py`` reports their agree
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import cv2
 import numpy as np
 
@@ -17,13 +19,25 @@ _TAN_22_5 = 0.41421356237309503
 _TAN_67_5 = 2.414213562373095
 
 
+class CannyThresholds(NamedTuple):
+    """Canny's hysteresis thresholds (OpenCV's units: L1 Sobel gradient of the 0-255 image), low <= high."""
+
+    low: float
+    high: float
+
+
+# The thresholds every host offers first and every caller gets unless it says otherwise: the Canny ControlNet
+# annotators' 100 / 200. Every other place refers to this one.
+DEFAULT_CANNY = CannyThresholds(low=100, high=200)
+
+
 def check_thresholds(low: float, high: float) -> None:
     """Raise HintError unless 0 <= low <= high (OpenCV's units: gradient of 0-255 images)."""
     if not (0 <= low <= high):
         raise HintError(f"Canny thresholds must satisfy 0 <= low <= high, got low={low}, high={high}")
 
 
-def canny(image, low: float = 100, high: float = 200) -> np.ndarray:
+def canny(image, low: float = DEFAULT_CANNY.low, high: float = DEFAULT_CANNY.high) -> np.ndarray:
     """Canny edges of ``image`` as HxW float32 in {0, 1}, 1 on an edge.
 
     image: HxW, HxWx3 or HxWx4 (alpha composited onto white), uint8, uint16 or float in [0, 1].
@@ -36,7 +50,7 @@ def canny(image, low: float = 100, high: float = 200) -> np.ndarray:
     return (cv2.Canny(np.ascontiguousarray(pixels), low, high) > 0).astype(np.float32)
 
 
-def canny_batch(images, low: float = 100, high: float = 200):
+def canny_batch(images, low: float = DEFAULT_CANNY.low, high: float = DEFAULT_CANNY.high):
     """Canny edges of a Bx3xHxW (or Bx1xHxW) torch batch in [0, 1] -> Bx1xHxW float in {0, 1}.
 
     Same algorithm and thresholds as ``canny`` (Sobel 3x3 on the 0-255 image, L1 magnitude, the

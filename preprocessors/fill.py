@@ -54,6 +54,12 @@ def line_mask(lines) -> np.ndarray:
     return grey < 128
 
 
+def default_gap(height: int, width: int) -> int:
+    """The gap (pixels) closed in a picture of this size unless the person says otherwise: ``DEFAULT_GAP`` at a
+    512-pixel shorter side, in proportion to it, at least 2."""
+    return max(2, round(DEFAULT_GAP * min(height, width) / 512))
+
+
 def fill_strokes(lines, strokes, *, gap: int = DEFAULT_GAP, fill_alpha: float = DEFAULT_FILL_ALPHA) -> np.ndarray:
     """The stroke layer with every area between the lines that a stroke claims filled (see the module).
 

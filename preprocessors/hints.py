@@ -11,9 +11,11 @@ import cv2
 import numpy as np
 
 from .contract import HintError, make_hint
-from .edges import canny, canny_batch
+from .edges import DEFAULT_CANNY, canny, canny_batch
+from .fill import default_gap, fill_strokes
 from .image_io import composite_on_white, to_float, to_uint8
 from .resize import resize_edges, resize_strokes
+from .stroke_layer import StrokeReading
 from .strokes import StrokeParams, random_strokes, user_strokes
 
 EDGE_SOURCES = ("canny", "lineart")
@@ -50,7 +52,7 @@ class EdgeParams:
             raise HintError("need 0 < blur_sigma_min <= blur_sigma_max and 1 <= downscale_min <= downscale_max")
 
     @classmethod
-    def fixed(cls, low: float = 100, high: float = 200) -> "EdgeParams":
+    def fixed(cls, low: float = DEFAULT_CANNY.low, high: float = DEFAULT_CANNY.high) -> "EdgeParams":
         """No augmentation: Canny with exactly these thresholds."""
         return cls(low_min=low, low_max=low, ratio_min=high / low if low else 1.0, ratio_max=high / low if low else 1.0)
 
@@ -114,11 +116,21 @@ def training_hint(
     rng: np.random.Generator,
     strokes: StrokeParams = _DEFAULT_STROKES,
     edges: EdgeParams = EdgeParams(),
+    fill_probability: float = 0.0,
+    fill_gap: int = 0,
 ) -> np.ndarray:
     """The hint for one training image (already cropped): 5xHxW float32, procedural strokes + Canny (whose
-    edges also bound the areas of ``colour="region"`` strokes)."""
+    edges also bound the areas of ``colour="region"`` strokes).
+
+    fill_probability: the chance that the strokes are filled between the lines of these edges
+    (``fill_strokes``, gap ``fill_gap`` pixels, 0 = ``default_gap`` of the size), as the hosts fill a person's
+    strokes; 0 draws nothing more from ``rng``, so sparse-only runs keep their random stream.
+    """
     edge_map = training_edges(image, rng, edges)
-    return make_hint(edge_map, random_strokes(image, rng, strokes, edges=edge_map))
+    layer = random_strokes(image, rng, strokes, edges=edge_map)
+    if fill_probability > 0 and rng.random() < fill_probability:
+        layer = fill_strokes(edge_map, layer, gap=fill_gap or default_gap(*edge_map.shape))
+    return make_hint(edge_map, layer)
 
 
 def lineart_edges(lineart, invert: str = "auto") -> np.ndarray:
@@ -141,14 +153,15 @@ def inference_hint(
     strokes=None,
     mask=None,
     background=None,
-    low: float = 100,
-    high: float = 200,
+    low: float = DEFAULT_CANNY.low,
+    high: float = DEFAULT_CANNY.high,
     edge_source: str = "canny",
 ) -> np.ndarray:
     """The hint for a person's line drawing and painted strokes: 5xHxW float32 at the drawing's size.
 
     lineart: the drawing (HxW, HxWx3, HxWx4; uint8/uint16/float in [0, 1]).
-    strokes / mask / background: as ``user_strokes`` reads them; None = no strokes (A = 0).
+    strokes / mask / background: as ``user_strokes`` reads them, or ``strokes`` a ``StrokeReading`` alone (what
+    ``read_stroke_layer`` read: its layer is used as it is); None = no strokes (A = 0).
     A stroke layer of another size is resized to the drawing (stretched) by ``resize_strokes``.
     edge_source: "canny" (Canny of the drawing with low/high) or "lineart" (the drawing itself).
     """
@@ -158,7 +171,10 @@ def inference_hint(
         edges = lineart_edges(lineart)
     else:
         raise HintError(f"edge_source must be one of {EDGE_SOURCES}, got {edge_source!r}")
-    if strokes is None and (mask is not None or background is not None):
-        raise HintError("a stroke mask or background colour was given without a stroke image")
-    layer = None if strokes is None else resize_strokes(user_strokes(strokes, mask, background), edges.shape)
+    read = isinstance(strokes, StrokeReading)
+    if (strokes is None or read) and (mask is not None or background is not None):
+        raise HintError("a stroke mask or background colour was given without a stroke image (or with a StrokeReading, "
+                        "which is read already): give them with the stroke image")
+    layer = strokes.layer if read else None if strokes is None else user_strokes(strokes, mask, background)
+    layer = None if layer is None else resize_strokes(layer, edges.shape)
     return make_hint(edges, layer)

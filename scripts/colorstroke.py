@@ -160,8 +160,9 @@ class ColorStrokeScript(scripts.Script):
 
         A layer that cannot be used (see ``store``) or a unit that cannot give the control it asks for
         (``generation.check_unit``) stops the generation with the reason; no layer at all generates without
-        strokes. What the person should know (an opaque layer read by its background colour, strokes no unit
-        uses, a stretched layer) goes to the generation's infotext and, once, to the console.
+        strokes. What the person should know (the reading's warnings, such as an opaque layer read by its
+        background colour; strokes no unit uses; a stretched layer) goes to the generation's infotext and,
+        once, to the console.
         """
         if glue is None:
             return
@@ -183,9 +184,8 @@ class ColorStrokeScript(scripts.Script):
         if layer is not None and requests is not None and not GENERATION.expected:
             GENERATION.note(f"strokes were given but no ControlNet unit uses the preprocessor {DEFAULT_PREPROCESSOR}, "
                             "so they were not used")
-        if layer is not None and layer.background is not None:
-            colour = "#{:02x}{:02x}{:02x}".format(*layer.background)
-            GENERATION.note(f"the stroke layer has no transparency: its plain background {colour} counted as no stroke")
+        for warning in () if layer is None else layer.warnings:
+            GENERATION.note(warning)
 
     def postprocess(self, p, processed, *values):
         if glue is not None:

@@ -1,6 +1,6 @@
-"""What the tests share: tiny diffusers models, pictures and folders for the trainer, a tiny-run config, and
-stand-ins for the A1111/Forge webui. Import from here (``from tests.helpers import tiny_config``); the pytest
-fixtures built on them are in conftest.py.
+"""What the tests share: tiny diffusers models, pictures and folders for the trainer, a tiny-run config,
+stand-ins for the A1111/Forge webui, and the repo imported as ComfyUI imports it. Import from here
+(``from tests.helpers import tiny_config``); the pytest fixtures built on them are in conftest.py.
 """
 from __future__ import annotations
 
@@ -192,3 +192,21 @@ def processing(*units):
     p = types.SimpleNamespace(inits=[], units=list(units), extra_generation_params={})
     p.init = lambda prompts, seeds, subseeds: p.inits.append(prompts)
     return p
+
+
+# --- the repo as ComfyUI imports it ----------------------------------------------------------------------
+
+COMFY_PACKAGE = "color_stroke_nodes_under_test"
+
+
+def comfy_module(name: str):
+    """The module ``name`` (e.g. "nodes.hint_tensors") of the repo imported as a package under a test name, as
+    ComfyUI imports the clone folder, so that the nodes' relative imports work (the package once per process)."""
+    if COMFY_PACKAGE not in sys.modules:
+        root = Path(__file__).resolve().parents[1]
+        spec = importlib.util.spec_from_file_location(COMFY_PACKAGE, root / "__init__.py",
+                                                      submodule_search_locations=[str(root)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[COMFY_PACKAGE] = module
+        spec.loader.exec_module(module)
+    return importlib.import_module(f"{COMFY_PACKAGE}.{name}")

@@ -140,3 +140,23 @@ def test_nothing_painted_or_all_lines_gives_the_strokes_back():
 def test_bad_input_is_refused_with_what_to_do(lines, strokes, options, message):
     with pytest.raises(HintError, match=message):
         fill_strokes(lines, strokes, **options)
+
+
+def test_training_fills_the_procedural_strokes_between_the_images_own_edges_with_its_probability():
+    from preprocessors import StrokeParams, training_hint
+
+    image = 255 - two_boxes()  # white boxes on black: Canny finds their sides
+    params = StrokeParams(count_min=4, count_max=4, empty_prob=0.0)
+    sparse = training_hint(image, np.random.default_rng(5), params)
+    filled = training_hint(image, np.random.default_rng(5), params, fill_probability=1.0)
+    np.testing.assert_array_equal(sparse[0], filled[0])  # the same edges
+    painted = sparse[4] > 0.99
+    np.testing.assert_allclose(filled[:, painted], sparse[:, painted], atol=0.01)  # the paint is kept
+    flats = (filled[4] > 0) & (sparse[4] == 0)
+    assert flats.sum() > 5 * painted.sum()  # the areas the strokes touch are filled ...
+    np.testing.assert_allclose(filled[4][flats], DEFAULT_FILL_ALPHA)  # ... at the fill's alpha
+    # probability 0 draws nothing more: the sparse hint of runs before the fill, bit for bit
+    np.testing.assert_array_equal(training_hint(image, np.random.default_rng(5), params, fill_probability=0.0), sparse)
+    chosen = [bool((training_hint(image, np.random.default_rng(s), params, fill_probability=0.5)[4] == 0.5).any())
+              for s in range(40)]
+    assert 8 <= sum(chosen) <= 32

@@ -2,8 +2,6 @@
 
 The repo is imported as a package (as ComfyUI does), so that the nodes' relative imports work.
 """
-import importlib
-import importlib.util
 import pathlib
 import sys
 import types
@@ -12,24 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from tests.helpers import comfy_module as sub
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-PACKAGE = "color_stroke_nodes_under_test"
-
-
-def package():
-    """The repo imported as a package under a test name (once per process)."""
-    if PACKAGE not in sys.modules:
-        spec = importlib.util.spec_from_file_location(PACKAGE, ROOT / "__init__.py",
-                                                      submodule_search_locations=[str(ROOT)])
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[PACKAGE] = module
-        spec.loader.exec_module(module)
-    return sys.modules[PACKAGE]
-
-
-def sub(name):
-    package()
-    return importlib.import_module(f"{PACKAGE}.{name}")
 
 
 @pytest.fixture(scope="module")
@@ -351,9 +334,14 @@ def test_a_transparent_layer_without_its_mask_is_refused_with_the_wire_to_connec
         hb.build_hints(as_image(drawing), rgb, 1.0 - mask, mask_marks="no_stroke")
     with pytest.raises(pp.HintError, match="set mask_marks to no_stroke"):
         hb.build_hints(as_image(drawing), rgb, mask, mask_marks="stroke")
-    opaque = torch.cat([rgb, torch.ones_like(rgb[..., :1])], dim=-1)
-    with pytest.raises(pp.HintError, match="transparent wherever nothing is painted"):
+    opaque = torch.cat([rgb, torch.ones_like(rgb[..., :1])], dim=-1)  # one alpha everywhere: read as RGB is
+    with pytest.raises(pp.HintError, match="differs from background '#FFFFFF'.*connect that Load Image's MASK"):
         hb.build_hints(as_image(drawing), opaque)
+    mostly = as_image(layer).clone()
+    mostly[..., 3] = 1.0
+    mostly[0, :8, :8, 3] = 0.0  # an alpha that tells strokes apart, opaque nearly everywhere
+    with pytest.raises(pp.HintError, match="opaque over 100% of the picture.*transparent wherever nothing is painted"):
+        hb.build_hints(as_image(drawing), mostly)
     hint, _ = hb.build_hints(as_image(drawing), rgb, mask)  # wired right: read
     assert 0 < float(hint[0, 4].mean()) < 0.5
 
@@ -452,7 +440,7 @@ def test_the_drawings_own_mask_wired_as_strokes_mask_is_refused(drawing, layer, 
     with pytest.raises(pp.HintError, match="lie on the drawing's lines .*strokes_mask"):
         hb.build_hints(lines, rgb, 1.0 - alpha)  # its Load Image MASK, wired to strokes_mask
     hint, _ = hb.build_hints(lines, *loadimage(layer))
-    assert hb.share_on_the_lines(hint[0].numpy()) < 0.5  # painted strokes are regions
+    assert sub("preprocessors.stroke_layer").share_on_the_lines(hint[0].numpy()) < 0.5  # painted strokes are regions
 
 
 def test_the_loader_names_a_broken_file_by_its_name_in_models_controlnet(tmp_path):

@@ -183,8 +183,11 @@ def test_a_run_with_every_lever_records_its_recipe_and_measures_stroke_use(tiny_
     _, metadata = load_checkpoint(result.export_path, sd15_only=False)
     assert json.loads(metadata["recipe"]) == {**levers, "learning_rate": 1e-4, "caption_dropout": 0.5,
                                               "colour_phase_start": 0.12, "colour_timestep_sampling": "high",
-                                              "colour_x0_weight_floor": 1.0, "colour_phase_step": 0}
+                                              "colour_x0_weight_floor": 1.0, "colour_phase_step": 0,
+                                              "fill_probability": 0.5, "fill_gap": 0}
     assert json.loads(metadata["strokes"])["colour"] == "region" and json.loads(metadata["phases"]) == []
+    # the hosts read what the fill was: the gap of "0 = in proportion" as it was at 32 px
+    assert json.loads(metadata["fill"]) == {"probability": 0.5, "alpha": 0.5, "gap": 2}
     use = result.validation[-1]["stroke_use"]
     assert len(use) == 10 and all(np.isfinite(use))
 

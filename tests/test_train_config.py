@@ -1,5 +1,7 @@
 """Options: defaults < YAML < flags, stroke/Canny sections, --help, clear errors."""
 import dataclasses
+import pathlib
+import re
 import subprocess
 import sys
 
@@ -50,6 +52,10 @@ def test_help_explains_every_option():
         (["--base_model", "b", "--data", "d", "--output_dir", "o", "--crop", "random", "--cache_latents", "yes"],
          "stale"),
         (["--base_model", "b", "--data", "d", "--output_dir", "o", "--divergence_factor", "0.5"], "above 1"),
+        (["--base_model", "b", "--data", "d", "--output_dir", "o", "--learning_rate", "-1"],
+         "learning_rate must be positive, got -1"),
+        (["--base_model", "b", "--data", "d", "--output_dir", "o", "--adam_beta2", "1"], r"lie in \[0, 1\)"),
+        (["--base_model", "b", "--data", "d", "--output_dir", "o", "--hint_on_gpu"], "--fill_probability 0"),
     ],
 )
 def test_bad_options_say_what_is_wrong(argv, message):
@@ -160,3 +166,55 @@ def test_accelerate_launch_hands_its_precision_over_in_the_variable_we_read():
     assert f'current_env["{LAUNCHER_PRECISION_ENV}"] = str(mixed_precision)' in inspect.getsource(
         launch.prepare_simple_launcher_cmd_env)
     assert parse_config(["--base_model", "b", "--data", "d", "--output_dir", "o"]).mixed_precision is None
+
+
+def _just_outside(bounds):
+    """A value the bounds refuse, next to what they accept (None when they accept every finite number)."""
+    if bounds.low is not None:
+        return bounds.low if bounds.low_open else bounds.low - 1
+    if bounds.high is not None:
+        return bounds.high if bounds.high_open else bounds.high + 1
+    return None
+
+
+def test_every_numeric_option_is_checked_by_what_its_declaration_says():
+    base = {"base_model": "b", "data": "d", "output_dir": "o"}
+    bounded = [f for f in dataclasses.fields(TrainConfig) if f.metadata["bounds"] is not None]
+    numeric = [f for f in dataclasses.fields(TrainConfig)
+               if isinstance(f.default, (int, float)) and not isinstance(f.default, bool)]
+    assert {f.name for f in numeric} == {f.name for f in bounded}  # no number goes unchecked
+    for f in bounded:
+        bounds, value = f.metadata["bounds"], _just_outside(f.metadata["bounds"])
+        assert bounds.accepts(f.default), f.name
+        with pytest.raises(ConfigError, match=rf"^{f.name} must {re.escape(bounds.describe())}, got"):
+            TrainConfig(**base, **{f.name: value}).validate()
+        with pytest.raises(ConfigError, match=f.name):
+            TrainConfig(**base, **{f.name: float("nan")}).validate()
+
+
+def test_a_bad_number_on_the_command_line_ends_in_a_message_not_a_traceback():
+    script = pathlib.Path(__file__).resolve().parent.parent / "training" / "train.py"
+    done = subprocess.run([sys.executable, str(script), "--demo", "--output_dir", "o", "--learning_rate", "-1"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "learning_rate must be positive, got -1" in done.stderr
+
+
+def test_resume_rules_and_the_recorded_recipe_come_from_the_declarations():
+    from training.loop import RECIPE_OPTIONS
+    from training.phases import FIXED_OPTIONS, FREE_OPTIONS, check_resume, shaping_options
+
+    saved = TrainConfig(base_model="b", data="d", output_dir="o").to_dict()
+    for name in ("seed", "polarity", "train_batch_size"):  # declared FIXED: never within a run
+        assert name in FIXED_OPTIONS
+        changed = {**saved, name: "x"}
+        with pytest.raises(ConfigError, match="cannot change within a run"):
+            check_resume(shaping_options(saved), changed, new_phase=True)
+    # declared FREE: a resume may change it without a new phase
+    assert "max_train_steps" in FREE_OPTIONS
+    assert check_resume(shaping_options(saved), {**saved, "max_train_steps": 1}, new_phase=False) == {}
+    # a NEW_PHASE option (the fill) needs --new_phase, and is part of the recorded recipe
+    assert check_resume(shaping_options(saved), {**saved, "fill_probability": 1.0}, new_phase=True) == {
+        "fill_probability": (0.5, 1.0)}
+    assert {"fill_probability", "fill_gap", "learning_rate"} <= set(RECIPE_OPTIONS)
+    assert "output_dir" not in RECIPE_OPTIONS

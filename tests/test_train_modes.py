@@ -103,7 +103,8 @@ def edges_reaching(controlnet, action):
 def test_a_black_on_white_run_hands_its_controlnet_black_on_white_edges(tiny_base, image_folder, tmp_path,
                                                                          hint_on_gpu):
     """The library builds white-on-black hints; the loss and validation turn them into the run's polarity."""
-    config = tiny_config(tiny_base, image_folder, tmp_path / "run", polarity="black_on_white", hint_on_gpu=hint_on_gpu)
+    config = tiny_config(tiny_base, image_folder, tmp_path / "run", polarity="black_on_white", hint_on_gpu=hint_on_gpu,
+                         fill_probability=0.0 if hint_on_gpu else 0.5)
     trainer = Trainer(config)
     trainer._setup()
     batch = next(iter(trainer._loader()))

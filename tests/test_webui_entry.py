@@ -96,7 +96,7 @@ def test_an_rgb_png_on_a_plain_background_gives_its_strokes(entry_with_controlne
     flat = np.full((16, 16, 3), 255, np.uint8)
     flat[4:8, 4:8] = (200, 40, 40)
     script.before_process(p, png_base64(flat))
-    assert STROKES.get()[..., 3].sum() == 16 and STROKES.get()[5, 5, 3] == 1.0
+    assert STROKES.get().layer[..., 3].sum() == 16 and STROKES.get().layer[5, 5, 3] == 1.0
     GENERATION.deliver(object())  # ControlNet got the unit's hint
     p.init(["prompt"], [1], [1])
     assert p.inits == [["prompt"]], "the generation goes on"

@@ -28,10 +28,10 @@ import numpy as np
 import pytest
 import torch
 
-from preprocessors import BLACK_ON_WHITE, WHITE_ON_BLACK, to_model_polarity
+from preprocessors import BLACK_ON_WHITE, WHITE_ON_BLACK, HintError, StrokeMisread, read_stroke_layer, to_model_polarity
 
 MODEL_LESS = BLACK_ON_WHITE  # the polarity without a model file in sight: as for a file that records none
-from scripts.colorstroke_lib import geometry, hints, polarity
+from scripts.colorstroke_lib import generation, geometry, hints, unit_model
 from scripts.colorstroke_lib.store import STROKES
 from tests.helpers import STANDINS as ENTRY_STANDINS
 from tests.helpers import load_entry, png_base64, processing
@@ -41,7 +41,8 @@ FORGE_DIR = os.environ.get("FORGE_DIR")
 HOST_PACKAGES = {"modules", "internal_controlnet", "annotator", "lib_controlnet", "modules_forge", "backend", "scripts",
                  "gradio"}
 OUR_MODULES = ("scripts.colorstroke_lib", "scripts.colorstroke_lib.geometry", "scripts.colorstroke_lib.hints",
-               "scripts.colorstroke_lib.store", "scripts.colorstroke_lib.polarity")
+               "scripts.colorstroke_lib.store", "scripts.colorstroke_lib.unit_model",
+               "scripts.colorstroke_lib.generation")
 MODEL_NAME = "control_colorstroke_sd15 [deadbeef]"
 # (drawing height, width) -> generation (h, w) and hires (h, w), as get_target_dimensions gives them
 SIZES = [((480, 640), (512, 512), (1024, 1024)), ((600, 400), (512, 768), (768, 1152)),
@@ -189,7 +190,7 @@ def checkpoint_file(folder, recorded, hint_channels=5, name="control_colorstroke
     save_file({"controlnet_cond_embedding.conv_in.weight": np.zeros((16, hint_channels, 3, 3), np.float16),
                "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.weight": np.zeros((640, 768), np.float16)},
               str(path), metadata=None if recorded is None else {"colorstroke.edge_polarity": recorded})
-    polarity._inspect.cache_clear()
+    unit_model._inspect.cache_clear()
     return str(path)
 
 
@@ -384,7 +385,7 @@ class TestSdWebuiControlnet:
         p = cn_processing(cn, {"enabled": True, "module": "colorstroke_canny", "model": MODEL_NAME})
         with without_extension_on_sys_path():  # A1111 takes the extension's folder off sys.path after loading
             script.before_process(p, png_base64(layer))  # as an API call's alwayson_scripts args
-            np.testing.assert_array_equal(STROKES.get(), layer)
+            np.testing.assert_array_equal(STROKES.get().picture, layer)
             assert hasattr(cn.Script.__dict__["detectmap_proc"].__func__, "_colorstroke_original")
             result = cn.Preprocessor.get_preprocessor("colorstroke_canny").cached_call(
                 drawing(64, 64), resolution=512, slider_1=100, slider_2=200, model=MODEL_NAME)
@@ -402,7 +403,7 @@ class TestSdWebuiControlnet:
 
 
     def test_cn_a_unit_that_cannot_give_color_stroke_control_stops_the_generation(self, cn, tmp_path, monkeypatch):
-        """API units, read by sd-webui-controlnet's own get_all_units_in_processing: each failure is said."""
+        """API units, read field by field with sd-webui-controlnet's ControlNetUnit defaults: each failure is said."""
         from preprocessors import HintError
 
         script = load_entry().ColorStrokeScript()
@@ -428,6 +429,36 @@ class TestSdWebuiControlnet:
         # ControlNet's process failed inside the host's try/except: no hint reached detectmap_proc
         with pytest.raises(HintError, match="ControlNet did not apply the Color Stroke hint"):
             p.init(["prompt"], [1], [1])
+        script.postprocess(p, None, None)
+
+    def test_cn_units_are_read_without_decoding_their_images(self, cn, monkeypatch):
+        """sd-webui-controlnet decodes an API unit's images as it builds its ControlNetUnit; our check reads only
+        the fields it needs, so the images are decoded once, by ControlNet itself."""
+        decoded = []
+        monkeypatch.setattr(cn.external_code.ControlNetUnit, "cls_decode_base64",
+                            staticmethod(lambda text: decoded.append(text) or np.zeros((8, 8, 3), np.uint8)))
+        api_unit = {"enabled": True, "module": "colorstroke_canny", "model": MODEL_NAME,
+                    "image": png_base64(drawing(8, 8)), "effective_region_mask": png_base64(drawing(8, 8))}
+        p = cn_processing(cn, {"enabled": False, "module": "none", "model": "None"}, api_unit, {"module": "canny"})
+        ours = generation.UnitRequest(1, "colorstroke_canny", MODEL_NAME)
+        assert cn.glue.units(p) == [ours], "the third unit is off: enabled is False unless said"
+        assert decoded == []
+        cn.external_code.get_all_units_in_processing(p)  # what ControlNet reads: it decodes
+        assert len(decoded) == 1
+
+    def test_cn_a_layer_refused_at_the_units_hint_stops_the_generation_with_the_reason(self, cn, tmp_path,
+                                                                                       monkeypatch):
+        script = load_entry().ColorStrokeScript()
+        monkeypatch.setitem(cn.global_state.cn_models, MODEL_NAME, checkpoint_file(tmp_path, None))
+        p = cn_processing(cn, {"enabled": True, "module": "colorstroke_canny", "model": MODEL_NAME})
+        image = drawing(64, 64)
+        script.before_process(p, png_base64(image))  # the drawing itself uploaded as the stroke layer
+        with pytest.raises(StrokeMisread, match="the line drawing itself"):  # the host's try/except only prints it
+            cn.Preprocessor.get_preprocessor("colorstroke_canny").cached_call(
+                image, resolution=512, slider_1=100, slider_2=200, model=MODEL_NAME)
+        with pytest.raises(HintError, match="^Color Stroke: the stroke layer is the line drawing itself"):
+            p.init(["prompt"], [1], [1])
+        assert p.inits == []
         script.postprocess(p, None, None)
 
     def test_cn_a_stretched_layer_is_said_beside_the_image(self, cn, tmp_path, monkeypatch):
@@ -553,12 +584,33 @@ class TestForge:
                 process, cond, mask, unit=unit, params=params, cond_original=cond.clone(), mask_original=mask.clone())
             h, w = cond.shape[2:]
             assert hint.shape == (2, 5, h, w) and hint.dtype == cond.dtype and mask_out is mask
-            expected = to_model_polarity(hints.hint_batch([hints.Drawing(image)], layer, mode, h, w, 2), MODEL_LESS)
+            built = hints.build_hint(hints.Drawing(image), read_stroke_layer(layer))
+            expected = to_model_polarity(hints.hint_batch([built], mode, h, w, 2), MODEL_LESS)
             np.testing.assert_array_equal(hint.numpy(), expected)
             assert hint[:, 4].max() > 0.9
             # the preview Forge placed shows the strokes in colour over grey edges: its darkest channel is the edges
             host_edges = cond[0].min(dim=0).values.numpy()
             assert placed_alike(host_edges, 1.0 - hint[0, 0].numpy()) > 0.97, "placed where Forge placed its preview"
+
+    def test_forge_builds_a_units_hint_once_and_resolves_its_polarity_once(self, forge, tmp_path, monkeypatch):
+        forge.glue.register()
+        path = checkpoint_file(tmp_path, None)
+        monkeypatch.setitem(forge.global_state.controlnet_filename_dict, MODEL_NAME, path)
+        built, resolved = [], []
+        build, resolve = hints.build_hint, unit_model.edge_polarity
+        monkeypatch.setattr(hints, "build_hint", lambda *args: built.append(args) or build(*args))
+        monkeypatch.setattr(unit_model, "edge_polarity", lambda *args: resolved.append(args) or resolve(*args))
+        generation.GENERATION.start(())
+        image = drawing(96, 96)
+        unit = types.SimpleNamespace(module="colorstroke_canny", model=MODEL_NAME, resize_mode="Just Resize",
+                                     image=image, input_mode=forge.external_code.InputMode.SIMPLE)
+        process, preprocessor, params = forge_generation(forge, unit, image, (96, 96), (192, 192), batch_size=1)
+        for cond in (params.control_cond, params.control_cond_for_hr_fix, params.control_cond_for_hr_fix):
+            hint, _ = preprocessor.process_before_every_sampling(process, cond, None, unit=unit, params=params)
+            assert hint.shape[1] == 5 and hint[0, 0].mean() > 0.5, "black-on-white edges"
+        assert len(built) == 1, "the preview's hint is the hint of every pass"
+        assert resolved == [(path, None)]
+        generation.GENERATION.start(())
 
     def test_forge_img2img_without_unit_image_uses_img2img_resize_mode(self, forge):
         forge.glue.register()
@@ -568,8 +620,8 @@ class TestForge:
         process, preprocessor, params = forge_generation(forge, unit, image, (512, 512), (512, 512), batch_size=1)
         hint, _ = preprocessor.process_before_every_sampling(process, params.control_cond, None, unit=unit,
                                                              params=params)
-        expected = to_model_polarity(hints.hint_batch([hints.Drawing(image)], None, "Crop and Resize", 512, 512, 1),
-                                     MODEL_LESS)
+        expected = to_model_polarity(hints.hint_batch([hints.build_hint(hints.Drawing(image), None)],
+                                                      "Crop and Resize", 512, 512, 1), MODEL_LESS)
         np.testing.assert_array_equal(hint.numpy(), expected)
 
     def test_forge_polarity_comes_from_the_model_when_it_records_one(self, forge, tmp_path, monkeypatch):
@@ -582,8 +634,8 @@ class TestForge:
         process, preprocessor, params = forge_generation(forge, unit, image, (256, 256), (512, 512), batch_size=1)
         hint, _ = preprocessor.process_before_every_sampling(process, params.control_cond, None, unit=unit,
                                                              params=params)
-        expected = to_model_polarity(hints.hint_batch([hints.Drawing(image)], None, "Crop and Resize", 256, 256, 1),
-                                     BLACK_ON_WHITE)
+        expected = to_model_polarity(hints.hint_batch([hints.build_hint(hints.Drawing(image), None)],
+                                                      "Crop and Resize", 256, 256, 1), BLACK_ON_WHITE)
         np.testing.assert_array_equal(hint.numpy(), expected)
         assert hint[0, 0].mean() > 0.5, "black-on-white edges: mostly 1"
 
@@ -599,8 +651,8 @@ class TestForge:
         process, preprocessor, params = forge_generation(forge, unit, image, (128, 128), (256, 256), batch_size=1)
         hint, _ = preprocessor.process_before_every_sampling(process, params.control_cond, None, unit=unit,
                                                              params=params)
-        expected_hint = to_model_polarity(hints.hint_batch([hints.Drawing(image)], None, "Just Resize", 128, 128, 1),
-                                          expected)
+        expected_hint = to_model_polarity(hints.hint_batch([hints.build_hint(hints.Drawing(image), None)],
+                                                           "Just Resize", 128, 128, 1), expected)
         np.testing.assert_array_equal(hint.numpy(), expected_hint)
 
     def test_forge_sliders_start_at_1_as_on_a1111(self, forge):
@@ -618,7 +670,8 @@ class TestForge:
         unit = types.SimpleNamespace(module="colorstroke_canny", model="None", resize_mode="Just Resize", image=image,
                                      input_mode=forge.external_code.InputMode.SIMPLE)
         _, _, params = forge_generation(forge, unit, image, (128, 128), (256, 256), batch_size=1)
-        assert len(params.colorstroke.drawings) == 1 and params.colorstroke.drawings[0].image is image
+        assert len(params.colorstroke) == 1, "only the generation's drawing"
+        np.testing.assert_array_equal(params.colorstroke[0], hints.build_hint(hints.Drawing(image), None))
 
     def test_forge_preview_shows_the_strokes_over_the_edges(self, forge):
         forge.glue.register()
@@ -647,14 +700,14 @@ class TestForge:
         assert caption < canvas, "the canvas's caption comes first"
         layer = strokes(40, 40)
         script.before_process(processing(), None, png_base64(layer))  # painted on the canvas only
-        np.testing.assert_array_equal(STROKES.get(), layer)
+        np.testing.assert_array_equal(STROKES.get().picture, layer)
         script.postprocess(processing(), None, None, None)
         assert STROKES.get() is None
         opaque = np.full((8, 8, 4), 255, np.uint8)  # an RGB upload that gradio turned into RGBA: strokes on white
         opaque[2:4, 2:4, :3] = (40, 200, 40)
         p = processing()
         script.before_process(p, opaque, None)
-        assert STROKES.get()[..., 3].sum() == 4
+        assert STROKES.get().layer[..., 3].sum() == 4
         p.init([], [], [])
         assert "plain background #ffffff counted as no stroke" in capsys.readouterr().out
         assert "plain background #ffffff counted as no stroke" in p.extra_generation_params["Color Stroke"]

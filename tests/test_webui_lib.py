@@ -1,4 +1,4 @@
-"""The A1111/Forge extension's host-free parts: resize geometry, stroke store, hints, edge polarity."""
+"""The A1111/Forge extension's host-free parts: resize geometry, stroke store, hints, a unit's model, the units."""
 import base64
 import enum
 import io
@@ -8,8 +8,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from preprocessors import BLACK_ON_WHITE, WHITE_ON_BLACK, HintError, inference_hint, resize_hint, to_model_polarity
-from scripts.colorstroke_lib import generation, geometry, hints, polarity, store
+from preprocessors import (
+    BLACK_ON_WHITE,
+    WHITE_ON_BLACK,
+    HintError,
+    StrokeMisread,
+    inference_hint,
+    read_stroke_layer,
+    resize_hint,
+    to_model_polarity,
+    user_strokes,
+)
+from scripts.colorstroke_lib import generation, geometry, hints, store, unit_model
 from scripts.colorstroke_lib.geometry import CROP_AND_RESIZE, JUST_RESIZE, RESIZE_AND_FILL, fit_hint
 
 
@@ -181,7 +191,8 @@ def test_decode_refuses_what_is_not_an_image(value, message):
 def test_a_transparent_layer_is_read_by_its_alpha():
     layer = store.read_layer(rgba_layer())
     assert layer.background is None and layer.painted == pytest.approx(75 / (32 * 48))
-    np.testing.assert_array_equal(layer.pixels, rgba_layer())
+    assert layer.read_from == "alpha" and layer.warnings == ()
+    np.testing.assert_array_equal(layer.layer, user_strokes(rgba_layer()))
 
 
 @pytest.mark.parametrize(
@@ -199,21 +210,23 @@ def test_an_opaque_layer_on_a_plain_background_is_read_by_that_colour(form):
     }
     layer = store.read_layer(values[form])
     expected = np.abs(flat.astype(int) - 255).max(axis=2) > 0  # where the strokes are
-    alpha = layer.pixels[..., 3]
+    alpha = layer.layer[..., 3]
     if form == "JPEG over the API":  # JPEG blurs the strokes' borders by a pixel or so
         assert layer.background[0] >= 250 and np.mean((alpha > 0.5) == expected) > 0.97
         assert alpha[2:8, 8:17].min() == 1.0 and alpha[22:23, 33:37].min() == 1.0, "the pale stroke stays a stroke"
         return
     assert layer.background == (255, 255, 255)
     np.testing.assert_array_equal(alpha, expected.astype(np.float32))
-    np.testing.assert_allclose(layer.pixels[7, 10, :3], np.array([230, 20, 20]) / 255.0, atol=1e-6)
-    assert layer.pixels[..., :3][~expected].max() == 0.0, "no colour where there is no stroke"
+    np.testing.assert_allclose(layer.layer[7, 10, :3], np.array([230, 20, 20]) / 255.0, atol=1e-6)
+    assert layer.layer[..., :3][~expected].max() == 0.0, "no colour where there is no stroke"
+    assert layer.warnings == ("the stroke layer has no transparency: its plain background #ffffff counted as no "
+                              "stroke",)
     assert "plain background (#ffffff) counts as no stroke" in store.describe(values[form])
 
 
 def test_a_dark_plain_background_works_too():
     layer = store.read_layer(flat_layer(background=(1, 1, 1)))
-    assert layer.background == (1, 1, 1) and layer.pixels[15, 2, 3] == 0.0 and layer.pixels[22, 35, 3] == 1.0
+    assert layer.background == (1, 1, 1) and layer.layer[15, 2, 3] == 0.0 and layer.layer[22, 35, 3] == 1.0
 
 
 def test_an_opaque_layer_without_a_plain_background_is_refused():
@@ -238,9 +251,9 @@ def test_store_keeps_the_first_layer_with_strokes():
     empty = np.zeros((8, 8, 4), np.uint8)
     layer = rgba_layer()
     assert strokes.set(None, empty, layer, rgba_layer(4, 4)) is not None
-    np.testing.assert_array_equal(strokes.get(), layer)
+    assert strokes.get().picture is layer
     assert strokes.set(empty, None) is None and strokes.get() is None
-    assert strokes.set(flat_layer()).background == (255, 255, 255) and strokes.get().shape == (32, 48, 4)
+    assert strokes.set(flat_layer()).background == (255, 255, 255) and strokes.get().layer.shape == (32, 48, 4)
     strokes.clear()
     assert strokes.get() is None
 
@@ -270,26 +283,41 @@ def test_thresholds_default_and_order():
 def test_build_hint_is_the_contract_inference_hint():
     drawing = hints.Drawing(drawing_image(), 80, 160)
     expected = inference_hint(drawing.image, rgba_layer(64, 96), low=80, high=160)
-    np.testing.assert_array_equal(hints.build_hint(drawing, rgba_layer(64, 96)), expected)
+    np.testing.assert_array_equal(hints.build_hint(drawing, read_stroke_layer(rgba_layer(64, 96))), expected)
+    np.testing.assert_array_equal(hints.build_hint(drawing, None), inference_hint(drawing.image, low=80, high=160))
+
+
+def test_build_hint_refuses_the_drawing_and_strokes_on_its_lines():
+    drawing = hints.Drawing(drawing_image())
+    with pytest.raises(StrokeMisread, match="the line drawing itself") as caught:
+        hints.build_hint(drawing, read_stroke_layer(drawing.image))
+    assert caught.value.reason == "the_drawing"
+    lines = np.zeros((64, 96, 4), np.uint8)
+    lines[..., 3] = (inference_hint(drawing.image)[0] > 0.5) * 255  # alpha on the lines: the drawing's own alpha
+    with pytest.raises(StrokeMisread, match="lie on the drawing's lines") as caught:
+        hints.build_hint(drawing, read_stroke_layer(lines))
+    assert caught.value.reason == "on_the_lines"
 
 
 def test_canny_preview_is_white_on_black():
-    hint = hints.build_hint(hints.Drawing(drawing_image()), rgba_layer(64, 96))
+    hint = hints.build_hint(hints.Drawing(drawing_image()), read_stroke_layer(rgba_layer(64, 96)))
     preview = hints.canny_preview(hint)
     assert preview.shape == (64, 96, 3) and preview.dtype == np.uint8
     assert set(np.unique(preview)) == {0, 255} and (preview[..., 0] == 255).mean() < 0.5
 
 
-def test_hint_batch_aligns_drawings_to_the_batch():
-    first, second = hints.Drawing(drawing_image()), hints.Drawing(255 - drawing_image())
-    batch = hints.hint_batch([first, second], rgba_layer(), CROP_AND_RESIZE, 40, 56, batch_size=5)
+def test_hint_batch_fits_a_units_hints_and_aligns_them_to_the_batch():
+    strokes = read_stroke_layer(rgba_layer())
+    first = hints.build_hint(hints.Drawing(drawing_image()), strokes)
+    second = hints.build_hint(hints.Drawing(255 - drawing_image()), strokes)
+    batch = hints.hint_batch([first, second], CROP_AND_RESIZE, 40, 56, batch_size=5)
     assert batch.shape == (5, 5, 40, 56)
     np.testing.assert_array_equal(batch[0], batch[2])
     np.testing.assert_array_equal(batch[1], batch[3])
-    expected = fit_hint(hints.build_hint(first, rgba_layer()), CROP_AND_RESIZE, 40, 56)
-    np.testing.assert_array_equal(batch[4], expected)
+    np.testing.assert_array_equal(batch[4], fit_hint(first, CROP_AND_RESIZE, 40, 56))
+    np.testing.assert_array_equal(batch[1], fit_hint(second, CROP_AND_RESIZE, 40, 56))
     with pytest.raises(ValueError, match="no drawing"):
-        hints.hint_batch([], None, JUST_RESIZE, 8, 8, 1)
+        hints.hint_batch([], JUST_RESIZE, 8, 8, 1)
 
 
 # ---------------------------------------------------------------- edge polarity
@@ -310,15 +338,15 @@ def test_the_preprocessors_choose_nothing_or_white_on_black():
     ],
 )
 def test_the_recorded_polarity_wins_then_the_choice_then_black_on_white(recorded, chosen, expected, noted):
-    polarity_, note = polarity.choose_polarity(recorded, chosen)
+    polarity_, note = unit_model.choose_polarity(recorded, chosen)
     assert polarity_ == expected and bool(note) == noted
 
 
 def test_unknown_polarities_are_refused():
     with pytest.raises(HintError):
-        polarity.choose_polarity("grey", None)
+        unit_model.choose_polarity("grey", None)
     with pytest.raises(HintError):
-        polarity.choose_polarity(None, "sideways")
+        unit_model.choose_polarity(None, "sideways")
 
 
 def checkpoint_file(path, recorded=None, hint_channels=5, cross_attention_dim=768):
@@ -339,44 +367,44 @@ def fresh_cache():
     """No file facts cached and no console note printed yet."""
     from scripts import colorstroke_lib
 
-    polarity._inspect.cache_clear()
+    unit_model._inspect.cache_clear()
     colorstroke_lib._told.clear()
     yield
-    polarity._inspect.cache_clear()
+    unit_model._inspect.cache_clear()
 
 
 @pytest.mark.parametrize("recorded", [WHITE_ON_BLACK, BLACK_ON_WHITE])
 def test_a_recorded_polarity_overrides_the_choice(tmp_path, recorded, fresh_cache, capsys):
     path = checkpoint_file(tmp_path / "control_colorstroke_sd15.safetensors", recorded)
-    assert polarity.resolve(path, None) == recorded
+    assert unit_model.edge_polarity(path, None) == recorded
     other = BLACK_ON_WHITE if recorded == WHITE_ON_BLACK else WHITE_ON_BLACK
-    assert polarity.resolve(path, other) == recorded
+    assert unit_model.edge_polarity(path, other) == recorded
     assert f"control_colorstroke_sd15.safetensors records {recorded}" in capsys.readouterr().out
 
 
 def test_without_a_recorded_polarity_the_choice_decides_else_black_on_white(tmp_path, fresh_cache, capsys):
     path = checkpoint_file(tmp_path / "original_colorstroke.safetensors")
-    assert polarity.resolve(path, WHITE_ON_BLACK) == WHITE_ON_BLACK
+    assert unit_model.edge_polarity(path, WHITE_ON_BLACK) == WHITE_ON_BLACK
     assert capsys.readouterr().out == "", "the person's choice needs no note"
-    assert polarity.resolve(path, None) == BLACK_ON_WHITE
-    assert polarity.resolve(path, None) == BLACK_ON_WHITE
+    assert unit_model.edge_polarity(path, None) == BLACK_ON_WHITE
+    assert unit_model.edge_polarity(path, None) == BLACK_ON_WHITE
     assert capsys.readouterr().out == (
         "[Color Stroke] no edge polarity recorded in original_colorstroke.safetensors; assuming black_on_white (the "
         "original colour-stroke model); pick the preprocessor colorstroke_canny_white_on_black if your model was "
         "trained with white-on-black edges\n"), "once per file"
-    assert polarity.resolve(None, None) == BLACK_ON_WHITE, "no model in sight: the same rule, silently"
+    assert unit_model.edge_polarity(None, None) == BLACK_ON_WHITE, "no model in sight: the same rule, silently"
     assert capsys.readouterr().out == ""
-    assert polarity.resolve(str(tmp_path / "missing.safetensors"), WHITE_ON_BLACK) == WHITE_ON_BLACK
+    assert unit_model.edge_polarity(str(tmp_path / "missing.safetensors"), WHITE_ON_BLACK) == WHITE_ON_BLACK
 
 
 def test_the_file_is_read_once_per_version(tmp_path, fresh_cache):
     path = checkpoint_file(tmp_path / "control_colorstroke_sd15.safetensors", BLACK_ON_WHITE)
-    polarity.resolve(path, None)
-    polarity.resolve(path, None)
-    assert polarity._inspect.cache_info().misses == 1
+    unit_model.edge_polarity(path, None)
+    unit_model.edge_polarity(path, None)
+    assert unit_model._inspect.cache_info().misses == 1
     os.utime(path, (1, 1))
-    polarity.resolve(path, None)
-    assert polarity._inspect.cache_info().misses == 2
+    unit_model.edge_polarity(path, None)
+    assert unit_model._inspect.cache_info().misses == 2
 
 
 @pytest.mark.parametrize(
@@ -389,15 +417,15 @@ def test_a_model_that_is_not_a_color_stroke_controlnet_is_refused(tmp_path, fres
     path = checkpoint_file(tmp_path / "control_v11p_sd15_canny.safetensors", hint_channels=channels,
                            cross_attention_dim=cross)
     with pytest.raises(CheckpointError, match=message):
-        polarity.resolve(path, None)
+        unit_model.edge_polarity(path, None)
 
 
 def test_an_unreadable_checkpoint_counts_as_recording_none(tmp_path, fresh_cache, capsys):
     path = tmp_path / "broken.safetensors"
     path.write_bytes(b"not a safetensors file")
-    assert polarity.resolve(str(path), WHITE_ON_BLACK) == WHITE_ON_BLACK
+    assert unit_model.edge_polarity(str(path), WHITE_ON_BLACK) == WHITE_ON_BLACK
     assert "cannot read the metadata" in capsys.readouterr().out
-    assert polarity.resolve(str(path), None) == BLACK_ON_WHITE
+    assert unit_model.edge_polarity(str(path), None) == BLACK_ON_WHITE
 
 
 def test_import_own_refuses_a_foreign_package():
@@ -463,3 +491,49 @@ def test_the_generation_counts_each_delivered_hint_once():
     assert record.notes == ["a"]
     record.start(())
     assert record.notes == [] and record.shortfall() is None
+
+
+def test_the_units_are_read_field_by_field_with_the_hosts_defaults():
+    class Unit:  # a UI unit (or a stale one from before a reload): anything with the fields
+        def __init__(self, enabled, module, model):
+            self.enabled, self.module, self.model = enabled, module, model
+
+    class Image:  # what building the host's unit would decode: never touched
+        def __getattr__(self, name):
+            raise AssertionError("the unit's image was read")
+
+    defaults = {"enabled": True, "module": "none", "model": "None"}
+    args = [{"module": "colorstroke_canny", "model": "m", "image": Image()}, "not a unit",
+            Unit(False, "canny", "c"), {"enabled": False, "module": "depth"}, Unit(True, "canny", "c"), {}]
+    assert generation.requested_units(args, defaults) == [
+        generation.UnitRequest(0, "colorstroke_canny", "m"), generation.UnitRequest(3, "canny", "c"),
+        generation.UnitRequest(4, "none", "None")]
+    assert generation.requested_units([{"module": "colorstroke_canny"}], {**defaults, "enabled": False}) == []
+
+
+def test_a_units_polarity_is_resolved_once_per_generation(tmp_path, fresh_cache, monkeypatch):
+    path = checkpoint_file(tmp_path / "control_colorstroke_sd15.safetensors", BLACK_ON_WHITE)
+    calls = []
+    resolve = unit_model.edge_polarity
+    monkeypatch.setattr(unit_model, "edge_polarity", lambda *args: calls.append(args) or resolve(*args))
+    record = generation.Generation()
+    for _ in range(3):  # a unit's preview, generation pass and hires pass
+        assert record.model_polarity(path, WHITE_ON_BLACK) == BLACK_ON_WHITE
+    assert record.model_polarity(None, WHITE_ON_BLACK) == WHITE_ON_BLACK
+    assert calls == [(path, WHITE_ON_BLACK), (None, WHITE_ON_BLACK)]
+    record.start(())
+    record.model_polarity(path, WHITE_ON_BLACK)
+    assert len(calls) == 3, "a new generation looks at the file again"
+
+
+def test_a_layer_a_units_hint_refuses_stops_the_generation_with_the_reason():
+    record = generation.GENERATION
+    record.start([unit()])
+    drawing = hints.Drawing(drawing_image())
+    with pytest.raises(StrokeMisread):
+        generation.unit_hint(drawing, read_stroke_layer(drawing.image))
+    assert record.shortfall().startswith("the stroke layer is the line drawing itself")
+    record.start([unit()])
+    assert generation.unit_hint(drawing, None).shape == (5, 64, 96)
+    assert "0 of 1 reached it" in record.shortfall()
+    record.start(())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -24,9 +25,83 @@ class ConfigError(ValueError):
     """An option that cannot work; the message names it and says what to do."""
 
 
-def _opt(default, help: str, choices=None, group: str = "training"):
-    """A dataclass field carrying its --help text, allowed values and help group (``dict``: an empty dict)."""
-    metadata = {"help": help, "choices": choices, "group": group}
+# How a resume may change an option (``phase=`` of ``_opt``; ``training.phases`` applies the rules).
+FREE = "free"  # on any resume: it does not change what is learned (paths, lengths, logging, caches)
+FIXED = "fixed"  # never within a run: it defines the model, its hint or the data position
+NEW_PHASE = "new_phase"  # only by a --new_phase resume, which records the change (the default)
+
+
+def _number(value) -> str:
+    return str(int(value)) if float(value).is_integer() and abs(value) < 2**53 else f"{value:g}"
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The numbers a numeric option accepts: from ``low`` (excluded when ``low_open``) to ``high`` (excluded
+    when ``high_open``), None meaning unbounded; a multiple of ``multiple_of`` when given; never NaN or
+    infinite. ``zero_is_off``: 0 means "off" and is accepted whatever the range."""
+
+    low: float | None = None
+    low_open: bool = False
+    high: float | None = None
+    high_open: bool = False
+    multiple_of: int | None = None
+    zero_is_off: bool = False
+
+    def accepts(self, value) -> bool:
+        if self.zero_is_off and value == 0:
+            return True
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
+            return False
+        return not self.multiple_of or value % self.multiple_of == 0
+
+    def describe(self) -> str:
+        """What an accepted value is, to follow "must": "lie in [0, 1]", "be positive", "not be negative
+        (0 = off)", "be above 1 (or 0 = off)", "be a positive multiple of 8"."""
+        low, high = self.low, self.high
+        if low is not None and high is not None:
+            text = (f"lie in {'(' if self.low_open else '['}{_number(low)}, {_number(high)}"
+                    f"{')' if self.high_open else ']'}")
+        elif low is not None:
+            if low == 0:
+                text = "be positive" if self.low_open else "not be negative"
+            else:
+                text = f"be {'above' if self.low_open else 'at least'} {_number(low)}"
+        elif high is not None:
+            text = f"be {'below' if self.high_open else 'at most'} {_number(high)}"
+        else:
+            text = "be a finite number"
+        if self.multiple_of:
+            text = (f"be a positive multiple of {self.multiple_of}" if text == "be positive"
+                    else f"{text} and a multiple of {self.multiple_of}")
+        if self.zero_is_off:
+            text += " (0 = off)" if Bounds(low, self.low_open, high, self.high_open).accepts(0) else " (or 0 = off)"
+        return text
+
+
+def _opt(default, help: str, choices=None, group: str = "training", phase: str = NEW_PHASE, recipe: bool = False, *,
+         at_least=None, above=None, at_most=None, below=None, multiple_of=None, zero_is_off=False):
+    """A dataclass field carrying every fact of one option, from which the parser, the checks of
+    ``TrainConfig.validate``, the resume rules of ``training.phases`` and the recorded recipe derive.
+
+    default: the default (``dict``: an empty dict, a section); help: its --help text; choices: the allowed
+    values; group: its --help group; phase: how a resume may change it (FREE, FIXED or NEW_PHASE);
+    recipe: whether the exported file records it in its ``recipe`` metadata (``RECIPE_OPTIONS``); the
+    numeric bounds (``Bounds``): at_least/above (inclusive/exclusive lowest), at_most/below (inclusive/
+    exclusive highest), multiple_of, and zero_is_off (0 = off, accepted besides the range).
+    """
+    if phase not in (FREE, FIXED, NEW_PHASE):
+        raise ValueError(f"phase must be FREE, FIXED or NEW_PHASE, got {phase!r}")
+    if (at_least is not None and above is not None) or (at_most is not None and below is not None):
+        raise ValueError("give at most one of at_least/above and one of at_most/below")
+    low, high = (above if at_least is None else at_least), (below if at_most is None else at_most)
+    bounded = low is not None or high is not None or multiple_of or zero_is_off
+    bounds = Bounds(low, above is not None, high, below is not None, multiple_of, zero_is_off) if bounded else None
+    metadata = {"help": help, "choices": choices, "group": group, "phase": phase, "recipe": recipe, "bounds": bounds}
     if default is dict:
         return field(default_factory=dict, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -41,21 +116,21 @@ class TrainConfig:
 
     # --- model
     base_model: str | None = _opt(None, "Stable Diffusion 1.5 base: a diffusers folder, or a single .safetensors/.ckpt "
-                                  "file as ComfyUI/A1111 keep them", group="model")
+                                  "file as ComfyUI/A1111 keep them", group="model", phase=FIXED)
     base_config: str | None = _opt(None, "for a single-file base: a local diffusers folder whose configs describe it "
-                                   "(needed offline; weights are not read from it)", group="model")
+                                   "(needed offline; weights are not read from it)", group="model", phase=FIXED)
     allow_non_sd15: bool = _opt(False, "accept a base whose shapes are not SD 1.5's (tests, experiments)",
                                 group="model")
     controlnet_init: str | None = _opt(None, "start from this ControlNet file or folder instead of copying the UNet: "
                                        "one of ours, or a 3-channel (e.g. Canny) ControlNet, which is widened to 5 "
-                                       "channels", group="model")
+                                       "channels", group="model", phase=FIXED)
     middle_block_only: bool = _opt(False, "train a ControlNet that feeds only the UNet's middle block (less memory, "
-                                   "weaker control)", group="model")
+                                   "weaker control)", group="model", phase=FIXED)
     polarity: str | None = _opt(None, "edge channel polarity of the hint, recorded in the checkpoint (default: the one "
                                 "--controlnet_init records, else white_on_black)",
-                                choices=(None, *EDGE_POLARITIES), group="model")
+                                choices=(None, *EDGE_POLARITIES), group="model", phase=FIXED)
     prediction_type: str | None = _opt(None, "override the base scheduler's prediction type (default: its own)",
-                                       choices=(None, "epsilon", "v_prediction"), group="model")
+                                       choices=(None, "epsilon", "v_prediction"), group="model", phase=FIXED)
 
     # --- data
     data_source: str = _opt("folder", "kind of data: folder (images + sidecar .txt or metadata.jsonl/.csv), hf "
@@ -71,114 +146,141 @@ class TrainConfig:
                            "caption<TAB>url, as Conceptual Captions ships it)", group="data")
     hf_split: str = _opt("train", "split of a Hugging Face dataset", group="data")
     url_cache_dir: str | None = _opt(None, "on-disk cache of downloaded images (default OUTPUT_DIR/url_cache)",
-                                     group="data")
-    url_connect_timeout: float = _opt(5.0, "seconds to wait for a connection to an image server", group="data")
-    url_read_timeout: float = _opt(10.0, "seconds to wait for data from an image server", group="data")
-    url_retries: int = _opt(2, "retries of a failed download (connection errors and 5xx, with backoff)", group="data")
-    url_max_bytes: int = _opt(20_000_000, "largest image download in bytes; larger ones are skipped", group="data")
-    resolution: int = _opt(512, "training size in pixels (square; a multiple of 8)", group="data")
+                                     group="data", phase=FREE)
+    url_connect_timeout: float = _opt(5.0, "seconds to wait for a connection to an image server", group="data",
+                                      phase=FREE, above=0)
+    url_read_timeout: float = _opt(10.0, "seconds to wait for data from an image server", group="data",
+                                   phase=FREE, above=0)
+    url_retries: int = _opt(2, "retries of a failed download (connection errors and 5xx, with backoff)", group="data",
+                            phase=FREE, at_least=0)
+    url_max_bytes: int = _opt(20_000_000, "largest image download in bytes; larger ones are skipped", group="data",
+                              phase=FREE, at_least=1)
+    resolution: int = _opt(512, "training size in pixels (square; a multiple of 8)", group="data",
+                           above=0, multiple_of=8)
     crop: str = _opt("center", "how the image, resized so its short side is RESOLUTION, is cut square",
                      choices=("center", "random"), group="data")
     random_flip: bool = _opt(False, "flip images left-right at random", group="data")
     caption_dropout: float = _opt(0.5, "probability of training on the empty prompt instead of the caption",
-                                  group="data")
-    num_workers: int = _opt(4, "DataLoader worker processes (hints are made there)", group="data")
+                                  group="data", recipe=True, at_least=0, at_most=1)
+    num_workers: int = _opt(4, "DataLoader worker processes (hints are made there)", group="data",
+                            phase=FREE, at_least=0)
     hint_on_gpu: bool = _opt(False, "compute the Canny channel on the accelerator with canny_batch instead of on the "
                              "workers (strokes stay on the workers)", group="data")
     strokes: dict = _opt(dict, "procedural stroke parameters (preprocessors.StrokeParams fields)", group="hint")
     edges: dict = _opt(dict, "Canny augmentation parameters (preprocessors.EdgeParams fields)", group="hint")
+    fill_probability: float = _opt(0.5, "probability that a sample's procedural strokes are filled between the lines "
+                                   "of its own edges first (flats at alpha 0.5 beside the painted strokes at 1, as "
+                                   "every host fills a person's strokes: preprocessors.fill_strokes); the other "
+                                   "samples keep sparse strokes. 0 = sparse only, as models before the fill",
+                                   group="hint", recipe=True, at_least=0, at_most=1)
+    fill_gap: int = _opt(0, "widest gap in a line, in pixels, that the fill does not leak through (0 = in "
+                         "proportion to the resolution: 6 at 512)", group="hint", recipe=True, at_least=0)
 
     # --- optimisation
-    output_dir: str | None = _opt(None, "where checkpoints, logs, validation images and the exported model go")
-    max_train_steps: int = _opt(10000, "optimiser steps to train for")
-    train_batch_size: int = _opt(4, "samples per device per micro-batch")
+    output_dir: str | None = _opt(None, "where checkpoints, logs, validation images and the exported model go",
+                                  phase=FREE)
+    max_train_steps: int = _opt(10000, "optimiser steps to train for", phase=FREE, at_least=1)
+    train_batch_size: int = _opt(4, "samples per device per micro-batch", phase=FIXED, at_least=1)
     gradient_accumulation_steps: int = _opt(16, "micro-batches per optimiser step (effective batch = batch size x "
-                                            "this x number of processes; 64 is the paper's recipe)")
-    learning_rate: float = _opt(1e-5, "AdamW learning rate")
+                                            "this x number of processes; 64 is the paper's recipe)",
+                                            phase=FIXED, at_least=1)
+    learning_rate: float = _opt(1e-5, "AdamW learning rate", recipe=True, above=0)
     lr_scheduler: str = _opt("constant", "learning-rate schedule (diffusers get_scheduler names)",
                              choices=("constant", "constant_with_warmup", "linear", "cosine"))
-    lr_warmup_steps: int = _opt(0, "warm-up steps of the learning-rate schedule")
-    adam_beta1: float = _opt(0.9, "AdamW beta1")
+    lr_warmup_steps: int = _opt(0, "warm-up steps of the learning-rate schedule", at_least=0)
+    adam_beta1: float = _opt(0.9, "AdamW beta1", at_least=0, below=1)
     adam_beta2: float = _opt(0.99, "AdamW beta2 (the diffusers examples' 0.999 let a long toy-world colour "
-                             "phase diverge: docs/training-recipe.md)")
-    adam_weight_decay: float = _opt(1e-2, "AdamW weight decay")
-    adam_epsilon: float = _opt(1e-8, "AdamW epsilon")
-    use_8bit_adam: bool = _opt(False, "bitsandbytes' 8-bit AdamW (saves optimiser memory; needs bitsandbytes)")
-    max_grad_norm: float = _opt(1.0, "gradient clipping norm (0 = off)")
+                             "phase diverge: docs/training-recipe.md)", at_least=0, below=1)
+    adam_weight_decay: float = _opt(1e-2, "AdamW weight decay", at_least=0)
+    adam_epsilon: float = _opt(1e-8, "AdamW epsilon", above=0)
+    use_8bit_adam: bool = _opt(False, "bitsandbytes' 8-bit AdamW (saves optimiser memory; needs bitsandbytes)",
+                               phase=FIXED)
+    max_grad_norm: float = _opt(1.0, "gradient clipping norm (0 = off)", at_least=0)
     mixed_precision: str | None = _opt(None, "autocast precision; frozen models are stored in it too (default: what "
                                        "accelerate launch / accelerate config chose, else bf16 on a CUDA GPU that "
                                        "supports it, fp16 on other CUDA GPUs, no on CPU/MPS)",
-                                       choices=(None, "no", "fp16", "bf16"))
-    gradient_checkpointing: bool = _opt(False, "recompute ControlNet activations in the backward pass (less memory)")
-    allow_tf32: bool = _opt(True, "allow TF32 matmuls on Ampere+ GPUs")
-    use_ema: bool = _opt(False, "keep an exponential moving average of the ControlNet; exports use it")
-    ema_decay: float = _opt(0.9999, "EMA decay per optimiser step")
-    seed: int = _opt(0, "seed of everything random: shuffling, hints, noise, timesteps, caption dropout")
+                                       choices=(None, "no", "fp16", "bf16"), phase=FREE)
+    gradient_checkpointing: bool = _opt(False, "recompute ControlNet activations in the backward pass (less memory)",
+                                        phase=FREE)
+    allow_tf32: bool = _opt(True, "allow TF32 matmuls on Ampere+ GPUs", phase=FREE)
+    use_ema: bool = _opt(False, "keep an exponential moving average of the ControlNet; exports use it", phase=FIXED)
+    ema_decay: float = _opt(0.9999, "EMA decay per optimiser step", at_least=0, below=1)
+    seed: int = _opt(0, "seed of everything random: shuffling, hints, noise, timesteps, caption dropout",
+                     phase=FIXED, at_least=0)
     cache_latents: str = _opt("auto", "keep VAE latent distributions of training images in memory: auto = when no "
-                              "random crop/flip needs fresh ones", choices=("auto", "yes", "no"))
-    latent_cache_size: int = _opt(50000, "most images whose latents are cached")
-    cache_text_embeddings: bool = _opt(True, "keep caption embeddings in memory (the text encoder is frozen)")
-    text_cache_size: int = _opt(50000, "most captions whose embeddings are cached")
-    max_nan_steps: int = _opt(5, "stop after this many optimiser steps in a row with a NaN/inf loss (each is skipped)")
+                              "random crop/flip needs fresh ones", choices=("auto", "yes", "no"), phase=FREE)
+    latent_cache_size: int = _opt(50000, "most images whose latents are cached", phase=FREE, at_least=0)
+    cache_text_embeddings: bool = _opt(True, "keep caption embeddings in memory (the text encoder is frozen)",
+                                       phase=FREE)
+    text_cache_size: int = _opt(50000, "most captions whose embeddings are cached", phase=FREE, at_least=0)
+    max_nan_steps: int = _opt(5, "stop after this many optimiser steps in a row with a NaN/inf loss (each is skipped)",
+                              phase=FREE, at_least=1)
     divergence_factor: float = _opt(10.0, "stop a diverged run: when the median loss of the last 20 steps exceeds "
                                     "this multiple of the median of the 500 before, the run stops before it writes "
-                                    "another checkpoint and names the last one to resume from (0 = off)")
+                                    "another checkpoint and names the last one to resume from (0 = off)",
+                                    phase=FREE, above=1, zero_is_off=True)
 
     # --- recipe: what makes the strokes set the colour (docs/training-recipe.md)
     timestep_sampling: str = _opt("uniform", "how training timesteps are drawn: uniform; cubic, t = (1 - u^3) T "
                                   "(T2I-Adapter), more high-noise steps; high, t ~ U[T/2, T)",
-                                  choices=TIMESTEP_SAMPLINGS, group="recipe")
+                                  choices=TIMESTEP_SAMPLINGS, group="recipe", recipe=True)
     timestep_uniform_prob: float = _opt(0.0, "probability that a sample's timestep is drawn uniformly instead "
-                                        "(a mix with --timestep_sampling)", group="recipe")
+                                        "(a mix with --timestep_sampling)", group="recipe",
+                                        recipe=True, at_least=0, at_most=1)
     new_parts_lr_scale: float = _opt(10.0, "learning-rate multiplier of the newly initialised parts (hint encoder, "
-                                     "zero convolutions, middle-block out)", group="recipe")
+                                     "zero convolutions, middle-block out)", group="recipe", recipe=True, above=0)
     min_snr_gamma: float = _opt(0.0, "Min-SNR-gamma loss weighting (e.g. 5; 0 = off): low-noise steps count less",
-                                group="recipe")
+                                group="recipe", recipe=True, at_least=0)
     x0_weight_floor: float = _opt(0.0, "least weight of an x0 (colour) error at any timestep: loss weight "
                                   "max(SNR, this) / SNR, which lifts the high-noise steps where only the strokes "
-                                  "tell the colour (e.g. 1; 0 = off)", group="recipe")
+                                  "tell the colour (e.g. 1; 0 = off)", group="recipe", recipe=True, at_least=0)
     stroke_loss_weight: float = _opt(0.0, "extra loss weight on latent pixels under strokes: weight 1 + this "
-                                     "there (0 = off)", group="recipe")
+                                     "there (0 = off)", group="recipe", recipe=True, at_least=0)
     stroke_density_start: float = _opt(1.0, "stroke count multiplier at step 0, falling linearly to 1 over "
-                                       "--stroke_density_steps (dense-to-sparse strokes; 1 = off)", group="recipe")
+                                       "--stroke_density_steps (dense-to-sparse strokes; 1 = off)", group="recipe",
+                                       recipe=True, above=0)
     stroke_density_steps: int = _opt(0, "optimiser steps over which the stroke count falls from "
-                                     "--stroke_density_start to 1", group="recipe")
+                                     "--stroke_density_start to 1", group="recipe", recipe=True, at_least=0)
     colour_phase_start: float = _opt(0.12, "fraction of --max_train_steps after which the colour phase begins: "
                                      "timesteps and weights switch to --colour_timestep_sampling and "
                                      "--colour_x0_weight_floor (the step is fixed when the run starts and kept on "
-                                     "resume; 1 = no colour phase)", group="recipe")
+                                     "resume; 1 = no colour phase)", group="recipe", recipe=True, at_least=0, at_most=1)
     colour_timestep_sampling: str = _opt("high", "timestep sampling of the colour phase", choices=TIMESTEP_SAMPLINGS,
-                                         group="recipe")
+                                         group="recipe", recipe=True)
     colour_x0_weight_floor: float = _opt(1.0, "x0 weight floor of the colour phase (see --x0_weight_floor)",
-                                         group="recipe")
+                                         group="recipe", recipe=True, at_least=0)
     new_phase: bool = _opt(False, "with --resume_from_checkpoint: continue the weights, optimiser moments and step "
                            "count under changed recipe options (a colour phase after an edge phase); without it a "
-                           "resume refuses changed options", group="recipe")
+                           "resume refuses changed options", group="recipe", phase=FREE)
 
     # --- checkpoints, export, validation, logging
     checkpointing_steps: int = _opt(500, "save a resumable checkpoint every N optimiser steps (0 = only at the end)",
-                                    group="checkpoints")
-    checkpoints_total_limit: int = _opt(3, "keep the last K checkpoints", group="checkpoints")
+                                    group="checkpoints", phase=FREE, at_least=0)
+    checkpoints_total_limit: int = _opt(3, "keep the last K checkpoints", group="checkpoints", phase=FREE, at_least=1)
     resume_from_checkpoint: str | None = _opt(None, "'latest' or a checkpoint folder to continue from exactly",
-                                              group="checkpoints")
+                                              group="checkpoints", phase=FREE)
     export_layout: str = _opt("ldm", "layout of the exported single-file ControlNet (ldm: as ComfyUI/A1111 files; "
-                              "diffusers: ControlNetModel keys)", choices=("ldm", "diffusers"), group="checkpoints")
+                              "diffusers: ControlNetModel keys)", choices=("ldm", "diffusers"), group="checkpoints",
+                              phase=FREE)
     export_dtype: str = _opt("fp16", "dtype of the exported weights", choices=("fp16", "bf16", "fp32"),
-                             group="checkpoints")
+                             group="checkpoints", phase=FREE)
     export_name: str = _opt("control_colorstroke_sd15", "file name (without .safetensors) of the exported model",
-                            group="checkpoints")
-    validation_steps: int = _opt(500, "validate every N optimiser steps (0 = only at the end)", group="validation")
+                            group="checkpoints", phase=FREE)
+    validation_steps: int = _opt(500, "validate every N optimiser steps (0 = only at the end)", group="validation",
+                                 phase=FREE, at_least=0)
     validation_dir: str | None = _opt(None, "your validation triples: NAME.png (line drawing), NAME.strokes.png "
                                       "(transparent stroke layer), NAME.txt (prompt); default: held-out training "
-                                      "images with procedural strokes", group="validation")
+                                      "images with procedural strokes", group="validation", phase=FREE)
     num_validation_samples: int = _opt(4, "held-out images used for validation when no validation_dir is given",
-                                       group="validation")
-    validation_inference_steps: int = _opt(20, "denoising steps of a validation image", group="validation")
-    validation_guidance_scale: float = _opt(7.5, "classifier-free guidance of validation images", group="validation")
+                                       group="validation", phase=FREE, at_least=1)
+    validation_inference_steps: int = _opt(20, "denoising steps of a validation image", group="validation",
+                                           phase=FREE, at_least=1)
+    validation_guidance_scale: float = _opt(7.5, "classifier-free guidance of validation images", group="validation",
+                                            phase=FREE, at_least=0)
     report_to: str = _opt("tensorboard", "experiment tracker", choices=("tensorboard", "wandb", "none"),
-                          group="logging")
+                          group="logging", phase=FREE)
     demo: bool = _opt(False, "the built-in tiny run: random tiny SD-shaped base, skimage pictures, CPU, a few "
-                      "minutes; other options still apply on top", group="logging")
+                      "minutes; other options still apply on top", group="logging", phase=FREE)
 
     def __post_init__(self):
         self.strokes = dict(self.strokes or {})
@@ -221,33 +323,17 @@ class TrainConfig:
                                   "or use --demo")
             if not self.data:
                 raise ConfigError("--data is required (a folder, dataset, shard pattern or URL table), or use --demo")
-        if self.resolution <= 0 or self.resolution % 8:
-            raise ConfigError(f"resolution must be a positive multiple of 8, got {self.resolution}")
-        for name in ("caption_dropout", "timestep_uniform_prob", "colour_phase_start"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
-        for name in ("new_parts_lr_scale", "stroke_density_start"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("min_snr_gamma", "x0_weight_floor", "stroke_loss_weight", "colour_x0_weight_floor"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must not be negative (0 = off), got {getattr(self, name)}")
-        if self.divergence_factor != 0 and self.divergence_factor <= 1:
-            raise ConfigError(f"divergence_factor must be above 1 (or 0 = off), got {self.divergence_factor}")
+        for f in fields(self):  # each option's bounds and choices, as its ``_opt`` declares them
+            bounds, choices, value = f.metadata["bounds"], f.metadata["choices"], getattr(self, f.name)
+            if bounds is not None and value is not None and not bounds.accepts(value):
+                raise ConfigError(f"{f.name} must {bounds.describe()}, got {value}")
+            if choices and value not in choices:
+                raise ConfigError(f"{f.name} must be one of {choices}, got {value!r}")
         if self.new_phase and not self.resume_from_checkpoint:
             raise ConfigError("--new_phase continues a run under new options: give --resume_from_checkpoint too")
-        for name in ("max_train_steps", "train_batch_size", "gradient_accumulation_steps", "checkpoints_total_limit",
-                     "max_nan_steps"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("num_workers", "checkpointing_steps", "validation_steps", "lr_warmup_steps", "url_retries",
-                     "stroke_density_steps"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
-        for f in fields(self):
-            choices = f.metadata.get("choices")
-            if choices and getattr(self, f.name) not in choices:
-                raise ConfigError(f"{f.name} must be one of {choices}, got {getattr(self, f.name)!r}")
+        if self.hint_on_gpu and self.fill_probability > 0:
+            raise ConfigError("the fill needs each sample's edges on the data workers, but --hint_on_gpu makes them on "
+                              "the accelerator: leave --hint_on_gpu off, or set --fill_probability 0")
         self.stroke_params()
         self.edge_params()
         self.use_latent_cache  # noqa: B018 - raises on a contradiction
@@ -255,6 +341,14 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def option_names(*, phase: str | None = None, recipe: bool | None = None) -> tuple[str, ...]:
+    """The TrainConfig options, in declaration order, whose ``_opt`` facts match: ``phase`` (FREE, FIXED,
+    NEW_PHASE) and/or ``recipe`` (recorded in the exported file's metadata)."""
+    return tuple(f.name for f in fields(TrainConfig)
+                 if (phase is None or f.metadata["phase"] == phase)
+                 and (recipe is None or f.metadata["recipe"] == recipe))
 
 
 # What --demo changes before the YAML file and flags apply: a tiny CPU run of a few dozen steps.

@@ -21,12 +21,12 @@ import numpy as np
 import torch
 
 from model import controlnet_residuals, save_checkpoint
-from preprocessors import make_hint_batch, to_model_polarity, training_edges_batch
+from preprocessors import DEFAULT_FILL_ALPHA, default_gap, make_hint_batch, to_model_polarity, training_edges_batch
 
 from . import checkpointing, phases, recipe
 from . import controlnet as bridge
 from .base_model import load_base
-from .config import ConfigError, TrainConfig
+from .config import ConfigError, TrainConfig, option_names
 from .data import EpochBatchSampler, TrainDataset, build_source, collate, sample_spec
 from .divergence import DivergenceGuard
 from .encoders import LatentEncoder, TextEmbedder
@@ -35,10 +35,8 @@ from .validation import held_out_samples, recommended_canny, run_validation, use
 logger = logging.getLogger(__name__)
 _DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 _MAX_EMPTY_BATCHES = 50
-# The options that make strokes set the colour, recorded in every exported file.
-RECIPE_OPTIONS = ("learning_rate", "timestep_sampling", "timestep_uniform_prob", "new_parts_lr_scale", "min_snr_gamma",
-                  "x0_weight_floor", "stroke_loss_weight", "stroke_density_start", "stroke_density_steps",
-                  "caption_dropout", "colour_phase_start", "colour_timestep_sampling", "colour_x0_weight_floor")
+# The options that make strokes set the colour (their ``_opt(recipe=True)``), recorded in every exported file.
+RECIPE_OPTIONS = option_names(recipe=True)
 # Where ``accelerate launch`` puts its --mixed_precision flag or the ``accelerate config`` file's choice.
 LAUNCHER_PRECISION_ENV = "ACCELERATE_MIXED_PRECISION"
 
@@ -363,7 +361,9 @@ class Trainer:
                 "resolution": config.resolution, "ema": config.use_ema, "trainer": "training/train.py",
                 "recipe": {**{name: getattr(config, name) for name in RECIPE_OPTIONS},
                            "colour_phase_step": self.colour_from},
-                "strokes": config.stroke_params().to_dict(), "phases": list(self.phases)}
+                "strokes": config.stroke_params().to_dict(), "phases": list(self.phases),
+                "fill": {"probability": config.fill_probability, "alpha": DEFAULT_FILL_ALPHA,
+                         "gap": config.fill_gap or default_gap(config.resolution, config.resolution)}}
 
     def export(self, path) -> Path:
         """Write the (EMA) ControlNet to ``path`` as a single .safetensors file."""

@@ -8,22 +8,12 @@ with the new ones. Options that define the model or the data position never chan
 """
 from __future__ import annotations
 
-from .config import ConfigError
+from .config import FIXED, FREE, ConfigError, option_names
 
-# Options that do not change what is learned: free to change on any resume.
-FREE_OPTIONS = frozenset({
-    "output_dir", "max_train_steps", "checkpointing_steps", "checkpoints_total_limit", "resume_from_checkpoint",
-    "new_phase", "validation_steps", "validation_dir", "num_validation_samples", "validation_inference_steps",
-    "validation_guidance_scale", "report_to", "num_workers", "export_layout", "export_dtype", "export_name",
-    "url_cache_dir", "url_connect_timeout", "url_read_timeout", "url_retries", "url_max_bytes", "cache_latents",
-    "latent_cache_size", "cache_text_embeddings", "text_cache_size", "max_nan_steps", "divergence_factor", "demo",
-    "mixed_precision", "allow_tf32", "gradient_checkpointing",
-})
-# Options that define the model, its hint or the data position: never changed on a resume.
-FIXED_OPTIONS = frozenset({
-    "base_model", "base_config", "controlnet_init", "middle_block_only", "polarity", "prediction_type", "use_ema",
-    "train_batch_size", "gradient_accumulation_steps", "seed", "use_8bit_adam",
-})
+# Options that do not change what is learned (free on any resume), and those that define the model, its hint or
+# the data position (never changed on a resume): as each option's ``_opt(phase=...)`` in ``config`` declares it.
+FREE_OPTIONS = frozenset(option_names(phase=FREE))
+FIXED_OPTIONS = frozenset(option_names(phase=FIXED))
 
 
 def shaping_options(options: dict) -> dict:

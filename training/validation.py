@@ -44,7 +44,7 @@ def held_out_samples(source, indices, spec) -> list[ValidationSample]:
         image, caption = source.load(int(index))
         pixels = resize_and_crop(decode_rgb(image), spec.resolution, None, "center", False)
         rng = sample_rng(spec.seed, VALIDATION_EPOCH, int(index))
-        hint = training_hint(pixels, rng, spec.strokes, spec.edges)
+        hint = training_hint(pixels, rng, spec.strokes, spec.edges, spec.fill_probability, spec.fill_gap)
         samples.append(ValidationSample(hint, (caption or "").strip(), f"data-{index}", pixels))
     return samples
 

@@ -7,11 +7,14 @@ Files in this sub-folder are never run by them; the entry script imports the fol
 sd-webui-controlnet uses it) and everything it needs at load time, since later imports would no
 longer find the root on A1111.
 
-``geometry``, ``hints``, ``store`` and ``polarity`` are host-free; ``cn_glue`` (sd-webui-controlnet) and
-``forge_glue`` (Forge's built-in ControlNet) import their host and are imported only on it.
+``geometry``, ``hints``, ``store``, ``unit_model`` and ``generation`` are host-free; ``cn_glue``
+(sd-webui-controlnet) and ``forge_glue`` (Forge's built-in ControlNet) import their host and are imported
+only on it.
 
-The project's packages are imported under their top-level names (``preprocessors``, ``model``),
-which every extension shares on Forge; ``import_own`` refuses a same-named module of someone else.
+The extension uses two of the project's packages, ``preprocessors`` (the hint) and ``model`` (what a
+checkpoint file is, in ``unit_model``), under their top-level names, which every extension shares on Forge.
+This package checks both with ``import_own`` as it loads, refusing a same-named module of someone else;
+its modules then import them plainly (``from model import ...``).
 """
 from __future__ import annotations
 
@@ -42,3 +45,4 @@ def import_own(name: str):
 
 
 import_own("preprocessors")
+import_own("model")

@@ -5,7 +5,7 @@ Imported only on A1111 with sd-webui-controlnet loaded (its modules are in ``sys
 
 1. ``cached_call`` -> our ``__call__`` (never cached: the strokes are not in its cache key), which
    returns ``Result(HintMap, [Canny preview])``: the 5xHxW hint of the drawing and the stored strokes
-   at the drawing's size, with the edge polarity of the unit's model.
+   at the drawing's size (built once), with the edge polarity of the unit's model.
 2. ``Script.detectmap_proc(HintMap, module, resize_mode, h, w)``, once for the generation size and
    once for hires fix: the wrapper fits the hint with ``geometry.fit_hint`` and returns the
    1x5xhxw float tensor in the model's polarity (``to_model_polarity``, the one conversion) plus an
@@ -18,19 +18,19 @@ from pathlib import Path
 
 import torch
 from internal_controlnet.external_code import (
+    ControlNetUnit,
     Preprocessor,
     PreprocessorParameter,
     find_cn_script,
-    get_all_units_in_processing,
 )
 from modules import devices
 from modules import scripts as webui_scripts
 from scripts import global_state
 
-from preprocessors import hint_preview, to_model_polarity
+from preprocessors import DEFAULT_CANNY, hint_preview, to_model_polarity
 
-from . import hints, polarity
-from .generation import GENERATION, UnitRequest, check_unit
+from . import hints
+from .generation import GENERATION, UNIT_FIELDS, UnitRequest, check_unit, requested_units, unit_hint
 from .geometry import fit_hint
 from .store import STROKES
 
@@ -59,8 +59,10 @@ class ColorStrokeCanny(Preprocessor):
         # the hint is built at the drawing's own size and fitted later: resolution is not used
         self.slider_resolution = PreprocessorParameter(label="Resolution", minimum=64, maximum=2048, value=512, step=8,
                                                        visible=False)
-        self.slider_1 = PreprocessorParameter(label="Canny low threshold", minimum=1, maximum=255, step=1, value=100)
-        self.slider_2 = PreprocessorParameter(label="Canny high threshold", minimum=1, maximum=255, step=1, value=200)
+        self.slider_1 = PreprocessorParameter(label="Canny low threshold", minimum=1, maximum=255, step=1,
+                                              value=DEFAULT_CANNY.low)
+        self.slider_2 = PreprocessorParameter(label="Canny high threshold", minimum=1, maximum=255, step=1,
+                                              value=DEFAULT_CANNY.high)
         self.sorting_priority = hints.SORTING_PRIORITY[name]
 
     def _cached_call(self, *args, **kwargs):
@@ -71,8 +73,8 @@ class ColorStrokeCanny(Preprocessor):
         """input_image: HxWx3 uint8 RGB drawing; model: the unit's model name (absent in API previews)."""
         drawing = hints.Drawing(input_image, *hints.thresholds(slider_1, slider_2))
         strokes = STROKES.get()
-        hint_map = hints.HintMap(hints.build_hint(drawing, strokes),
-                                 polarity.resolve(model_path(model), self.chosen_polarity))
+        hint_map = hints.HintMap(unit_hint(drawing, strokes),
+                                 GENERATION.model_polarity(model_path(model), self.chosen_polarity))
         GENERATION.note_fit(strokes, drawing.image)
         return Preprocessor.Result(hint_map, [hints.canny_preview(hint_map.hint)])
 
@@ -141,9 +143,13 @@ def before_generation(p) -> None:
 
 
 def units(p) -> list[UnitRequest]:
-    """The enabled ControlNet units of the generation ``p`` (API dicts included), numbered as in the UI."""
-    return [UnitRequest(index, unit.module, unit.model)
-            for index, unit in enumerate(get_all_units_in_processing(p)) if unit.enabled]
+    """The enabled ControlNet units of the generation ``p`` (API dicts included), numbered as in the UI; read
+    without building sd-webui-controlnet's units, which decodes an API unit's images (its ControlNet does)."""
+    controlnet = find_cn_script(p.scripts)
+    if controlnet is None:
+        return []
+    defaults = {name: ControlNetUnit.__fields__[name].default for name in UNIT_FIELDS}  # pydantic 1, as A1111 pins
+    return requested_units(p.script_args[controlnet.args_from:controlnet.args_to], defaults)
 
 
 def check(unit: UnitRequest) -> None:

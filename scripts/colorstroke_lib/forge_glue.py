@@ -2,20 +2,18 @@
 
 Forge's ControlNet takes only 3/4-channel images through its image path, so for each unit:
 
-1. ``__call__`` records the drawing and returns the hint's preview, strokes over edges (HxWx3 uint8):
-   Forge shows and saves it, and crops/resizes it into the unit's cond, one for the generation size
-   and one for hires fix.
-2. ``process_after_running_preprocessors`` (after Forge loaded the unit's model) hands the recorded
-   drawings and the stored strokes to the unit's parameters (``params.colorstroke``), so later units
-   and generations cannot mix them up; ``generation.GENERATION`` counts the unit as delivered.
-3. ``process_before_every_sampling`` (each pass, hires included) replaces the Bx3xhxw cond with the
-   Bx5xhxw hint of those drawings, fitted to the cond's size with the unit's resize mode, turned into the
-   polarity of the unit's model (``to_model_polarity``, the one conversion). It changes no state, so
-   running it twice per pass is harmless.
+1. ``__call__`` builds the hint of the drawing and the stored strokes, once, records it and returns its
+   preview, strokes over edges (HxWx3 uint8): Forge shows and saves it, and crops/resizes it into the
+   unit's cond, one for the generation size and one for hires fix.
+2. ``process_after_running_preprocessors`` (after Forge loaded the unit's model) hands the recorded hints
+   to the unit's parameters (``params.colorstroke``), so later units and generations cannot mix them up;
+   ``generation.GENERATION`` counts the unit as delivered.
+3. ``process_before_every_sampling`` (each pass, hires included) replaces the Bx3xhxw cond with those
+   hints fitted to the cond's size with the unit's resize mode, turned into the polarity of the unit's
+   model (``to_model_polarity``, the one conversion; the polarity is resolved once per unit). It changes
+   no state, so running it twice per pass is harmless.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 from lib_controlnet import global_state
@@ -24,21 +22,13 @@ from lib_controlnet.external_code import ControlNetUnit
 from modules_forge.shared import add_supported_preprocessor
 from modules_forge.supported_preprocessor import Preprocessor, PreprocessorParameter
 
-from preprocessors import hint_preview, to_model_polarity
+from preprocessors import DEFAULT_CANNY, hint_preview, to_model_polarity
 
-from . import hints, polarity
-from .generation import GENERATION, UnitRequest, check_unit
+from . import hints
+from .generation import GENERATION, UNIT_FIELDS, UnitRequest, check_unit, requested_units, unit_hint
 from .store import STROKES
 
 CONTROLNET_TITLE = "ControlNet"  # Forge's ControlNet script, among the generation's always-on scripts
-
-
-@dataclass(frozen=True)
-class UnitInputs:
-    """What one unit's hint is built from: its drawings (one per input image) and the strokes."""
-
-    drawings: tuple
-    strokes: object  # HxWx4 straight RGBA or None
 
 
 def model_path(model_name) -> str | None:
@@ -74,10 +64,10 @@ class ColorStrokeCanny(Preprocessor):
         # the hint is built at the drawing's own size and fitted later: resolution is not used
         self.slider_resolution = PreprocessorParameter(visible=False)
         # as sd-webui-controlnet's (cn_glue): the same thresholds are reachable on both hosts
-        self.slider_1 = PreprocessorParameter(label="Canny low threshold", minimum=1, maximum=255, step=1, value=100,
-                                              visible=True)
-        self.slider_2 = PreprocessorParameter(label="Canny high threshold", minimum=1, maximum=255, step=1, value=200,
-                                              visible=True)
+        self.slider_1 = PreprocessorParameter(label="Canny low threshold", minimum=1, maximum=255, step=1,
+                                              value=DEFAULT_CANNY.low, visible=True)
+        self.slider_2 = PreprocessorParameter(label="Canny high threshold", minimum=1, maximum=255, step=1,
+                                              value=DEFAULT_CANNY.high, visible=True)
         self.sorting_priority = hints.SORTING_PRIORITY[name]
         self.use_soft_projection_in_hr_fix = True  # as Forge's canny
         self._recorded = []
@@ -86,22 +76,23 @@ class ColorStrokeCanny(Preprocessor):
         """input_image: HxWx3 uint8 RGB drawing -> HxWx3 uint8 preview: the strokes over the edges, as
         ``preprocessors.hint_preview`` draws them (the edges alone outside a generation)."""
         drawing = hints.Drawing(input_image, *hints.thresholds(slider_1, slider_2))
-        self._recorded.append(drawing)
         strokes = STROKES.get()
+        hint = unit_hint(drawing, strokes)
+        self._recorded.append(hint)
         GENERATION.note_fit(strokes, drawing.image)
-        return hint_preview(hints.build_hint(drawing, strokes))
+        return hint_preview(hint)
 
     def process_after_running_preprocessors(self, process, params, *args, **kwargs):
-        params.colorstroke = UnitInputs(tuple(self._recorded), STROKES.get())
+        params.colorstroke = tuple(self._recorded)  # the unit's 5xHxW hints, one per drawing
         self._recorded = []
         GENERATION.deliver(params)
 
     def process_before_every_sampling(self, process, cond, mask, *args, **kwargs):
         """cond: Bx3xhxw (the Canny, as Forge placed it) -> Bx5xhxw hint on cond's device and dtype."""
-        unit, inputs = kwargs["unit"], kwargs["params"].colorstroke
-        edge_polarity = polarity.resolve(model_path(unit.model), self.chosen_polarity)
+        unit = kwargs["unit"]
+        edge_polarity = GENERATION.model_polarity(model_path(unit.model), self.chosen_polarity)
         batch = hints.hint_batch(
-            inputs.drawings, inputs.strokes, resize_mode_of(process, unit),
+            kwargs["params"].colorstroke, resize_mode_of(process, unit),
             height=cond.shape[-2], width=cond.shape[-1], batch_size=cond.shape[0],
         )
         return torch.from_numpy(to_model_polarity(batch, edge_polarity)).to(device=cond.device, dtype=cond.dtype), mask
@@ -124,23 +115,14 @@ def before_generation(p) -> None:
 
 
 def units(p) -> list[UnitRequest]:
-    """The enabled ControlNet units of the generation ``p`` (API dicts included), numbered as in the UI."""
+    """The enabled ControlNet units of the generation ``p`` (API dicts included), numbered as in the UI; read
+    without building Forge's units, which decodes an API unit's images (its ControlNet does)."""
     runner = getattr(p, "scripts", None)
     controlnet = next((s for s in getattr(runner, "alwayson_scripts", ()) if s.title() == CONTROLNET_TITLE), None)
     if controlnet is None:
         return []
-    fields = ("enabled", "module", "model")
-    requests = []
-    for index, arg in enumerate(p.script_args[controlnet.args_from:controlnet.args_to]):
-        if isinstance(arg, dict):  # an API unit: its fields, with ControlNetUnit's defaults (images not decoded)
-            enabled, module, model = (arg.get(name, getattr(ControlNetUnit, name)) for name in fields)
-        elif isinstance(arg, ControlNetUnit):
-            enabled, module, model = (getattr(arg, name) for name in fields)
-        else:
-            continue
-        if enabled:
-            requests.append(UnitRequest(index, module, model))
-    return requests
+    defaults = {name: getattr(ControlNetUnit, name) for name in UNIT_FIELDS}  # a dataclass's defaults
+    return requested_units(p.script_args[controlnet.args_from:controlnet.args_to], defaults)
 
 
 def check(unit: UnitRequest) -> None:

@@ -11,18 +11,25 @@ that control (through the API: HTTP 200). So:
 2. when the host is about to sample, every unit with our preprocessor must have handed its hint to
    ControlNet (``Generation.delivered``); ``Generation.shortfall`` says which did not.
 
-Host-free: the glue reads the units and the model files (``cn_glue``, ``forge_glue``), the entry script
-stops the generation (``scripts/colorstroke.py``). The hosts run one generation at a time.
+A unit's hint that cannot be built (a misread stroke layer, ``unit_hint``) stops the generation with the
+reason. The edge polarity of a unit's model is resolved once per generation and (file, choice):
+``Generation.model_polarity``.
+
+Host-free: the glue reads the units (``requested_units``) and the model files (``cn_glue``, ``forge_glue``),
+the entry script stops the generation (``scripts/colorstroke.py``). The hosts run one generation at a time.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from preprocessors import HINT_CHANNELS, HintError, stretch_note
 
-from . import hints, polarity
+from . import hints, unit_model
 
 MODEL_LIST_ROUTE = "GET /controlnet/model_list"
+UNIT_FIELDS = ("enabled", "module", "model")  # what ``requested_units`` reads of a host's ControlNet unit
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,24 @@ class UnitRequest:
         return f"ControlNet Unit {self.index} ({self.module})"
 
 
+def requested_units(script_args, defaults: dict) -> list[UnitRequest]:
+    """The enabled ControlNet units among the ControlNet script's arguments, numbered from 0 among the units.
+
+    An argument is a unit when it is a dict (an API call's unit; a missing field takes ``defaults``, the host's
+    ControlNetUnit defaults of ``UNIT_FIELDS``) or an object with those fields (the UI's units). Only these
+    fields are read: building the host's unit from a dict would decode the API's images, which the host's
+    ControlNet does itself.
+    """
+    units = [arg for arg in script_args
+             if isinstance(arg, dict) or all(hasattr(arg, name) for name in UNIT_FIELDS)]
+    requests = []
+    for index, unit in enumerate(units):
+        fields = {**defaults, **unit} if isinstance(unit, dict) else {name: getattr(unit, name) for name in UNIT_FIELDS}
+        if fields["enabled"]:
+            requests.append(UnitRequest(index, fields["module"], fields["model"]))
+    return requests
+
+
 def same_name(model: str, known: str) -> bool:
     """True when two model names differ at most by their " [hash]" part or letter case."""
     return model.split(" [")[0].strip().lower() == known.split(" [")[0].strip().lower()
@@ -62,7 +87,7 @@ def check_unit(unit: UnitRequest, path: str | None, known_names) -> None:
     known_names: the model names the host lists (to suggest the one meant).
     """
     if not unit.ours:
-        info = polarity.checkpoint_info(path) if unit.has_model else None
+        info = unit_model.checkpoint_info(path) if unit.has_model else None
         if info is not None and info.kind == "controlnet" and info.hint_channels == HINT_CHANNELS:
             raise HintError(f"{unit.label}: {unit.model} is a Color Stroke ControlNet, which takes the 5-channel hint "
                             f"of the preprocessor {hints.DEFAULT_PREPROCESSOR}: pick that preprocessor for it")
@@ -80,7 +105,7 @@ def check_unit(unit: UnitRequest, path: str | None, known_names) -> None:
                       f"list, or pick a listed model ({MODEL_LIST_ROUTE} lists them)")
         raise HintError(f"{unit.label}: no ControlNet model is named {unit.model!r}; {advice}")
     try:
-        polarity.check_model(path)
+        unit_model.check_model(path)
     except ValueError as error:  # model.CheckpointError: what the file is, and what to do
         raise HintError(f"{unit.label}: {error}") from None
 
@@ -95,7 +120,21 @@ class Generation:
         """A new generation that asks for ``units`` (UnitRequest, ours and others)."""
         self.expected = [unit for unit in units if unit.ours]
         self._delivered = {}
+        self._refusals = []
+        self._polarities = {}
         self.notes = []
+
+    def model_polarity(self, path: str | None, chosen: str | None) -> str:
+        """The edge polarity for a unit's model file (None: none in sight) and the preprocessor's choice:
+        ``unit_model.edge_polarity``, once per generation for each (file, choice), so once per unit."""
+        if (path, chosen) not in self._polarities:
+            self._polarities[path, chosen] = unit_model.edge_polarity(path, chosen)
+        return self._polarities[path, chosen]
+
+    def refuse(self, reason: str) -> None:
+        """A unit's hint could not be built, for ``reason``: the generation stops with it (``shortfall``)."""
+        if reason not in self._refusals:
+            self._refusals.append(reason)
 
     def deliver(self, hint) -> None:
         """A unit's hint reached ControlNet; ``hint`` is any object standing for it (kept, counted once)."""
@@ -111,14 +150,17 @@ class Generation:
             self.notes.append(text)
 
     def note_fit(self, strokes, drawing) -> None:
-        """Note how a stroke layer (HxWx4, or None) is fitted to a drawing (HxW[xC]) of another size."""
+        """Note how a stroke layer (a ``StrokeReading``, or None) is fitted to a drawing (HxW[xC]) of another
+        size."""
         if strokes is not None:
-            self.note(stretch_note(strokes.shape, drawing.shape))
+            self.note(stretch_note(strokes.layer.shape, drawing.shape))
 
     def shortfall(self) -> str | None:
         """Why the generation must stop because a unit's hint never reached ControlNet, or None."""
         if self.delivered >= len(self.expected):
             return None
+        if self._refusals:
+            return "; ".join(self._refusals)
         units = ", ".join(f"{unit.label} with {unit.model}" for unit in self.expected)
         return (f"ControlNet did not apply the Color Stroke hint ({self.delivered} of {len(self.expected)} reached it; "
                 f"asked for: {units}). The console shows ControlNet's error; the generation stopped rather than "
@@ -126,3 +168,13 @@ class Generation:
 
 
 GENERATION = Generation()
+
+
+def unit_hint(drawing: hints.Drawing, strokes) -> np.ndarray:
+    """``hints.build_hint`` for a unit's preprocessor; a layer it refuses stops the generation with the reason
+    (the hosts only print what a preprocessor raises)."""
+    try:
+        return hints.build_hint(drawing, strokes)
+    except HintError as error:
+        GENERATION.refuse(str(error))
+        raise

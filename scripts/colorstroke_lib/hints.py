@@ -1,8 +1,8 @@
 """What both hosts' preprocessors compute: the hint of a drawing plus strokes, its previews, a batch.
 
 All hint building goes through ``preprocessors.inference_hint`` (Canny of the drawing at its own
-size, the stroke layer stretched to it); only the placement at the generation's size is ours
-(``geometry.fit_hint``).
+size, the stroke layer stretched to it) and the misread guards ComfyUI shares (``check_not_the_drawing``,
+``check_off_the_lines``); only the placement at the generation's size is ours (``geometry.fit_hint``).
 """
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from preprocessors import WHITE_ON_BLACK, inference_hint
+from preprocessors import (
+    DEFAULT_CANNY,
+    WHITE_ON_BLACK,
+    StrokeReading,
+    check_not_the_drawing,
+    check_off_the_lines,
+    inference_hint,
+)
 
 from .geometry import fit_hint
 
@@ -27,7 +34,6 @@ SORTING_PRIORITY = {name: len(PREPROCESSORS) - rank for rank, name in enumerate(
 # Stroke model must be named *colorstroke*, e.g. control_colorstroke_sd15.safetensors (the trainer's name)
 TAG = "ColorStroke"
 MODEL_NAME_FILTER = "colorstroke"
-DEFAULT_LOW, DEFAULT_HIGH = 100.0, 200.0
 
 
 @dataclass(frozen=True)
@@ -38,14 +44,14 @@ class Drawing:
     """
 
     image: np.ndarray
-    low: float = DEFAULT_LOW
-    high: float = DEFAULT_HIGH
+    low: float = DEFAULT_CANNY.low
+    high: float = DEFAULT_CANNY.high
 
 
 @dataclass(frozen=True)
 class HintMap:
     """A 5xHxW float32 hint in [0, 1] at the drawing's size (white edges on black, as the library builds it),
-    and the edge polarity of the model it is for (``polarity.resolve``), into which ``cn_glue.hint_control``
+    and the edge polarity of the model it is for (``Generation.model_polarity``), into which ``cn_glue.hint_control``
     turns it where sd-webui-controlnet hands it to the model."""
 
     hint: np.ndarray
@@ -54,14 +60,22 @@ class HintMap:
 
 def thresholds(slider_1, slider_2) -> tuple[float, float]:
     """The Canny (low, high) from a unit's two sliders; None means the default, swapped if reversed."""
-    low = DEFAULT_LOW if slider_1 is None else float(slider_1)
-    high = DEFAULT_HIGH if slider_2 is None else float(slider_2)
+    low = float(DEFAULT_CANNY.low if slider_1 is None else slider_1)
+    high = float(DEFAULT_CANNY.high if slider_2 is None else slider_2)
     return min(low, high), max(low, high)
 
 
-def build_hint(drawing: Drawing, strokes) -> np.ndarray:
-    """The 5xHxW hint of ``drawing`` with ``strokes`` (HxWx4 straight RGBA, any size, or None)."""
-    return inference_hint(drawing.image, strokes, low=drawing.low, high=drawing.high)
+def build_hint(drawing: Drawing, strokes: StrokeReading | None) -> np.ndarray:
+    """The 5xHxW hint of ``drawing`` with ``strokes`` (the stored ``StrokeReading``, any size, or None).
+
+    Raises ``preprocessors.StrokeMisread`` when the stroke layer is the drawing itself or lies on its lines.
+    """
+    if strokes is not None:
+        check_not_the_drawing(strokes.picture, drawing.image)
+    hint = inference_hint(drawing.image, strokes, low=drawing.low, high=drawing.high)
+    if strokes is not None:
+        check_off_the_lines(strokes, hint)
+    return hint
 
 
 def canny_preview(hint: np.ndarray) -> np.ndarray:
@@ -70,12 +84,12 @@ def canny_preview(hint: np.ndarray) -> np.ndarray:
     return np.repeat(grey[..., None], 3, axis=2)
 
 
-def hint_batch(drawings, strokes, mode, height: int, width: int, batch_size: int) -> np.ndarray:
-    """Bx5xheightxwidth float32: the hint of each drawing (with the same strokes), fitted by ``mode``.
+def hint_batch(unit_hints, mode, height: int, width: int, batch_size: int) -> np.ndarray:
+    """Bx5xheightxwidth float32: each of a unit's hints (``build_hint``'s, one per drawing) fitted by ``mode``.
 
-    Sample i uses drawing i % len(drawings), as the hosts align a unit's inputs to the batch.
+    Sample i uses hint i % len(unit_hints), as the hosts align a unit's inputs to the batch.
     """
-    if not drawings:
+    if not unit_hints:
         raise ValueError("no drawing was recorded for this ControlNet unit")
-    fitted = [fit_hint(build_hint(d, strokes), mode, height, width) for d in drawings]
+    fitted = [fit_hint(hint, mode, height, width) for hint in unit_hints]
     return np.stack([fitted[i % len(fitted)] for i in range(batch_size)])

@@ -1,54 +1,33 @@
-"""The colour-stroke layer of the generation in progress, and how a stroke layer is read.
+"""The colour-stroke layer of the generation in progress, and how the WebUIs' stroke input is decoded.
 
 The "Color Stroke" script section sets it before ControlNet reads its units and clears it when the
 generation ends; our preprocessors read it while it runs. The hosts run one generation at a time.
 
-A stroke layer must tell strokes from "no stroke". It is read as follows:
+A stroke layer comes as gradio's image, a PIL image or a base64 PNG/JPEG (the API); ``decode_image`` turns it
+into an array and ``preprocessors.read_stroke_layer`` reads it by the rules ComfyUI shares, with no
+background colour given:
 
 - with transparency (an RGBA PNG, Forge's canvas paint): alpha 0 means no stroke;
 - fully opaque (an RGB PNG or JPEG, which gradio's RGBA upload turns into alpha 255 everywhere): strokes
-  painted on a plain background, such as a white canvas exported flat. The border's most common colour
-  is that background when at least ``PLAIN_BORDER_SHARE`` of the outermost pixels lie within
-  ``BACKGROUND_TOLERANCE`` of it; pixels near it mean no stroke, all others are strokes (the background
-  mode of ``preprocessors.user_strokes``). Taking the whole picture as one stroke, as before, would
-  paint the canvas colour over the whole image, which nobody who uploads strokes on white wants;
-- an opaque layer without such a background (a photo, a fully coloured picture) cannot say where the
-  strokes are: HintError, and the generation stops with it rather than run without the strokes given.
+  painted on a plain background, such as a white canvas exported flat, which the border's most common colour
+  gives. Taking the whole picture as one stroke would paint the canvas colour over the whole image, which
+  nobody who uploads strokes on white wants;
+- an opaque layer without such a background (a photo, a fully coloured picture), or strokes over most of the
+  picture, cannot say where the strokes are: ``StrokeMisread``, and the generation stops with it rather than
+  run without the strokes given. So does a layer that is the drawing itself or lies on its lines, once a
+  unit's drawing is known (``hints.build_hint``).
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import io
-from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from preprocessors import HintError, user_strokes
-from preprocessors.image_io import to_uint8
-
-# largest per-channel difference (fraction of full scale) to the background colour still read as background:
-# wide enough for JPEG noise around strokes, narrow enough that pale stroke colours stay strokes
-BACKGROUND_TOLERANCE = 0.1
-PLAIN_BORDER_SHARE = 0.5  # share of the border pixels that must be the background colour
-
-
-@dataclass(frozen=True)
-class StrokeLayer:
-    """A readable stroke layer.
-
-    pixels: HxWx4 straight RGBA, uint8 or float32 in [0, 1]; alpha 0 = no stroke.
-    background: for an opaque layer, the 0-255 RGB colour read as "no stroke"; None when alpha said it.
-    """
-
-    pixels: np.ndarray
-    background: tuple[int, int, int] | None = None
-
-    @property
-    def painted(self) -> float:
-        """Share of the pixels that are strokes (alpha above 0)."""
-        return float(np.count_nonzero(self.pixels[..., 3])) / max(1, self.pixels[..., 3].size)
+from preprocessors import HintError, StrokeReading, read_stroke_layer
+from preprocessors.stroke_layer import hex_colour
 
 
 def _open_base64(text: str) -> Image.Image:
@@ -80,44 +59,13 @@ def decode_image(value) -> np.ndarray | None:
     return layer
 
 
-def is_opaque(layer: np.ndarray) -> bool:
-    """True when the layer's alpha cannot tell strokes apart: no alpha, or the same non-zero alpha everywhere."""
-    if layer.shape[2] == 3:
-        return True
-    alpha = layer[..., 3]
-    return bool(alpha.max() > 0 and alpha.min() == alpha.max())
-
-
-def plain_background(rgb: np.ndarray) -> tuple[int, int, int] | None:
-    """The most common colour (0-255 RGB) of the outermost pixels of ``rgb`` (HxWx3 uint8), if at least
-    ``PLAIN_BORDER_SHARE`` of them lie within ``BACKGROUND_TOLERANCE`` of it; else None."""
-    border = np.concatenate([rgb[0], rgb[-1], rgb[1:-1, 0], rgb[1:-1, -1]]).astype(np.int16)
-    colours, counts = np.unique(border, axis=0, return_counts=True)
-    colour = colours[counts.argmax()]
-    near = np.abs(border - colour).max(axis=1) <= BACKGROUND_TOLERANCE * 255
-    return tuple(int(c) for c in colour) if near.mean() >= PLAIN_BORDER_SHARE else None
-
-
-def read_layer(value) -> StrokeLayer | None:
+def read_layer(value) -> StrokeReading | None:
     """The stroke layer in ``value`` (as ``decode_image`` takes it), read as the module says; None if none.
 
-    Raises HintError when the value is not an image, or is opaque without a plain background.
+    Raises HintError when the value is not an image, or cannot say where the strokes are.
     """
     layer = decode_image(value)
-    if layer is None:
-        return None
-    if not is_opaque(layer):
-        return StrokeLayer(layer)
-    rgb = to_uint8(layer[..., :3], "stroke layer")
-    colour = plain_background(rgb)
-    if colour is None:
-        raise HintError(
-            "the stroke layer has no transparent pixels and no plain background colour around its border, so "
-            "strokes cannot be told from the rest: send a PNG whose transparent pixels mean 'no stroke', or "
-            "strokes painted on a plain (e.g. white) background"
-        )
-    pixels = user_strokes(rgb, background=np.array(colour, np.float32) / 255.0, tolerance=BACKGROUND_TOLERANCE)
-    return StrokeLayer(pixels, colour)
+    return None if layer is None else read_stroke_layer(layer)
 
 
 def describe(value) -> str:
@@ -131,14 +79,13 @@ def describe(value) -> str:
         return ""
     if not layer.painted:
         return "The stroke layer is fully transparent: no strokes."
-    height, width = layer.pixels.shape[:2]
+    height, width = layer.layer.shape[:2]
     fitting = (f" It is {width}x{height}: a drawing of another size gets it scaled, of another aspect stretched "
                "(the generation info then says so).")
     if layer.background is None:
         return f"Stroke layer: {layer.painted:.0%} of it painted, transparent elsewhere.{fitting}"
-    colour = "#{:02x}{:02x}{:02x}".format(*layer.background)
-    return (f"Stroke layer without transparency: its plain background ({colour}) counts as no stroke, "
-            f"the rest ({layer.painted:.0%}) as strokes.{fitting}")
+    return (f"Stroke layer without transparency: its plain background ({hex_colour(layer.background)}) counts as no "
+            f"stroke, the rest ({layer.painted:.0%}) as strokes.{fitting}")
 
 
 class StrokeStore:
@@ -147,7 +94,7 @@ class StrokeStore:
     def __init__(self):
         self._layer = None
 
-    def set(self, *values) -> StrokeLayer | None:
+    def set(self, *values) -> StrokeReading | None:
         """Keep the first of ``values`` (as ``read_layer`` reads them) that has strokes; None if none.
 
         Returns the kept layer. Raises HintError, keeping nothing, if a value cannot be used.
@@ -157,9 +104,9 @@ class StrokeStore:
         self._layer = next((layer for layer in layers if layer is not None and layer.painted), None)
         return self._layer
 
-    def get(self) -> np.ndarray | None:
-        """The kept layer's HxWx4 straight RGBA pixels, or None."""
-        return None if self._layer is None else self._layer.pixels
+    def get(self) -> StrokeReading | None:
+        """The kept layer, as ``preprocessors.read_stroke_layer`` read it, or None."""
+        return self._layer
 
     def clear(self) -> None:
         self._layer = None

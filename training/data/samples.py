@@ -62,6 +62,8 @@ class SampleSpec:
     strokes: StrokeParams = StrokeParams()
     edges: EdgeParams = EdgeParams()
     hint_on_gpu: bool = False
+    fill_probability: float = 0.0  # chance of a sample's strokes filled between its edges (``training_hint``)
+    fill_gap: int = 0  # the fill's gap in pixels (0 = ``preprocessors.default_gap`` of the resolution)
     seed: int = 0
     stroke_density_start: float = 1.0  # stroke count multiplier at step 0 ...
     stroke_density_steps: int = 0  # ... falling linearly to 1 over these optimiser steps (0 = constant 1)
@@ -115,7 +117,8 @@ class TrainDataset(torch.utils.data.Dataset):
             item["edge_aug"] = torch.from_numpy(draw_edge_augmentation(rng, spec.edges))
             item["strokes"] = torch.from_numpy(np.moveaxis(random_strokes(pixels, rng, strokes), 2, 0).copy())
         else:
-            item["hint"] = torch.from_numpy(training_hint(pixels, rng, strokes, spec.edges))
+            item["hint"] = torch.from_numpy(training_hint(pixels, rng, strokes, spec.edges, spec.fill_probability,
+                                                          spec.fill_gap))
         item["pixels"] = torch.from_numpy(pixels).permute(2, 0, 1).float().div(127.5).sub(1.0)
         return item
 

@@ -1,44 +1,35 @@
-"""The unit's model as our preprocessors see it: is it a Color Stroke ControlNet, which edge polarity.
+"""The WebUI's view of a ControlNet unit's model file: is it a Color Stroke ControlNet, which edge polarity.
 
-The rule is the project's everywhere (``preprocessors.resolve_polarity``): the polarity the checkpoint records
-(``model.inspect_checkpoint``) wins; else the one the person chose by the preprocessor
-(``colorstroke_canny_white_on_black``); else black_on_white. The console says so once per file.
+What the file is comes from ``model.inspect_checkpoint`` (cached per file version); the polarity rule is the
+project's (``preprocessors.resolve_polarity``): the polarity the checkpoint records wins; else the one the
+person chose by the preprocessor (``colorstroke_canny_white_on_black``); else black_on_white. The console
+says so once per file. ``generation.Generation.model_polarity`` asks ``edge_polarity`` once per unit.
 """
 from __future__ import annotations
 
 import os
 from functools import lru_cache
 
+from model import check_color_stroke, inspect_checkpoint
 from preprocessors import resolve_polarity, unrecorded_polarity_note
 
-from . import import_own, tell_once
+from . import tell_once
 from .hints import WHITE_ON_BLACK_PREPROCESSOR
 
 # what to do with a 3-channel (standard) ControlNet picked for our preprocessor, in the WebUIs' words
 STANDARD_REMEDY = ("in the ControlNet unit, pick that model's own preprocessor (such as canny) for it, or a Color "
                    "Stroke model for this preprocessor")
 
-try:
-    _model = import_own("model")
-    MODEL_IMPORT_ERROR = None
-except ImportError as error:  # the hint still works; only the model's own facts are unknown
-    _model = None
-    MODEL_IMPORT_ERROR = error
-
 
 @lru_cache(maxsize=32)
 def _inspect(path: str, mtime: float, size: int):
-    return _model.inspect_checkpoint(path)
+    return inspect_checkpoint(path)
 
 
 def checkpoint_info(path: str | None):
     """``model.CheckpointInfo`` of the file at ``path``, cached per file version; None when there is no
     file, or it cannot be read (the host reports that when it loads the model)."""
     if not path or not os.path.isfile(path):
-        return None
-    if _model is None:
-        tell_once(f"cannot read checkpoint metadata ({MODEL_IMPORT_ERROR}); taking every model as recording no "
-                  "edge polarity")
         return None
     stat = os.stat(path)
     try:
@@ -70,11 +61,11 @@ def check_model(path: str | None):
     """
     info = checkpoint_info(path)
     if info is not None:
-        _model.check_color_stroke(info, source=os.path.basename(path), standard_remedy=STANDARD_REMEDY)
+        check_color_stroke(info, source=os.path.basename(path), standard_remedy=STANDARD_REMEDY)
     return info
 
 
-def resolve(path: str | None, chosen: str | None) -> str:
+def edge_polarity(path: str | None, chosen: str | None) -> str:
     """The edge polarity for the unit's model file (None: no model in sight, as in a preview).
 
     Raises ``model.CheckpointError`` as ``check_model`` does. Prints the note of ``choose_polarity``
