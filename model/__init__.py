@@ -25,11 +25,18 @@ from .checkpoint import (
 )
 from .errors import CheckpointError
 from .metadata import PREFIX as METADATA_PREFIX
-from .validate import CheckpointInfo, check_color_stroke, inspect_checkpoint, inspect_state_dict
+from .validate import (
+    CheckpointInfo,
+    check_color_stroke,
+    fill_note,
+    inspect_checkpoint,
+    inspect_state_dict,
+    trained_with_fill,
+)
 
 __all__ = [
     "LAYOUTS", "METADATA_PREFIX", "CheckpointError", "CheckpointInfo", "build_controlnet", "check_color_stroke",
-    "controlnet_residuals", "export_state_dict", "inspect_checkpoint", "inspect_state_dict", "load_checkpoint",
-    "middle_block_only", "read_metadata", "resolve_dtype", "save_checkpoint", "save_pretrained",
-    "set_middle_block_only", "widen_controlnet",
+    "controlnet_residuals", "export_state_dict", "fill_note", "inspect_checkpoint", "inspect_state_dict",
+    "load_checkpoint", "middle_block_only", "read_metadata", "resolve_dtype", "save_checkpoint", "save_pretrained",
+    "set_middle_block_only", "trained_with_fill", "widen_controlnet",
 ]

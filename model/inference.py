@@ -18,6 +18,7 @@ Example::
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ from ._contract import (
     to_model_polarity,
 )
 from .errors import CheckpointError
+from .validate import fill_note, trained_with_fill
 
 _PARTS = ("vae", "text_encoder", "tokenizer", "unet", "scheduler")
 
@@ -54,11 +56,12 @@ def edge_polarity_of(controlnet) -> str:
 
 
 def build_hint(lineart, strokes=None, size=None, low: float = DEFAULT_CANNY.low, high: float = DEFAULT_CANNY.high,
-               edge_source: str = "canny", mask=None, background=None) -> torch.Tensor:
+               edge_source: str = "canny", mask=None, background=None, fill: bool = False,
+               fill_gap: int = 0) -> torch.Tensor:
     """The 1x5xHxW float32 hint tensor in [0, 1] (white edges on black) for a drawing and strokes, resized to
-    ``size`` (height, width)."""
+    ``size`` (height, width); fill / fill_gap as ``preprocessors.inference_hint`` takes them."""
     hint = inference_hint(lineart, strokes, mask=mask, background=background, low=low, high=high,
-                          edge_source=edge_source)
+                          edge_source=edge_source, fill=fill, fill_gap=fill_gap)
     if size is not None:
         hint = resize_hint(hint, size)
     return torch.from_numpy(np.ascontiguousarray(hint))[None]
@@ -101,7 +104,8 @@ def colorize(pipe_or_parts, controlnet, lineart, strokes=None, prompt: str = "",
              steps: int = 20, guidance: float = 7.5, seed: int = 0, strength: float = 1.0,
              low: float = DEFAULT_CANNY.low, high: float = DEFAULT_CANNY.high, edge_polarity: str | None = None,
              edge_source: str = "canny", mask=None, background=None, width: int | None = None,
-             height: int | None = None, stroke_guidance: bool = False):
+             height: int | None = None, stroke_guidance: bool = False, fill: bool | None = None,
+             fill_gap: int = 0):
     """Colour ``lineart`` following ``strokes``; returns a PIL image of the drawing's size (multiple of 8).
 
     pipe_or_parts: a diffusers SD 1.5 pipeline, or a dict with vae, text_encoder, tokenizer, unet, scheduler.
@@ -109,14 +113,23 @@ def colorize(pipe_or_parts, controlnet, lineart, strokes=None, prompt: str = "",
     None = no colour hints). strength: ControlNet conditioning scale. low / high: Canny thresholds (0-255).
     edge_polarity: None = the one recorded in the checkpoint. stroke_guidance: the negative side of
     classifier-free guidance gets the drawing without strokes (``strokes_only_in_conditional_half``), so
-    ``guidance`` (> 1) also amplifies the strokes' colour. Same seed, same inputs -> same image.
+    ``guidance`` (> 1) also amplifies the strokes' colour. fill: fill the strokes between the lines first
+    (flats, ``preprocessors.fill_strokes``; gap ``fill_gap`` pixels, 0 = in proportion to the drawing); None =
+    as the model was trained (on when its metadata records a fill); a fill the model was not trained with (or
+    the reverse) warns (``UserWarning``). Same seed, same inputs -> same image.
     """
     if stroke_guidance and guidance <= 1:
         raise ValueError(f"stroke_guidance works through classifier-free guidance: set guidance above 1 "
                          f"(got {guidance})")
     polarity = edge_polarity or edge_polarity_of(controlnet)
+    trained_fill = getattr(controlnet, "colorstroke_metadata", {}).get("fill")
+    fill = trained_with_fill(trained_fill) if fill is None else bool(fill)
+    note = fill_note(trained_fill, fill) if strokes is not None else None
+    if note:
+        warnings.warn(note, UserWarning, stacklevel=2)
     size = output_size(lineart, width, height)
-    hint = to_model_polarity(build_hint(lineart, strokes, size, low, high, edge_source, mask, background), polarity)
+    hint = build_hint(lineart, strokes, size, low, high, edge_source, mask, background, fill, fill_gap)
+    hint = to_model_polarity(hint, polarity)
     pipe = controlnet_pipeline(pipe_or_parts, controlnet)
     device = pipe.unet.device
     generator = torch.Generator(device="cpu").manual_seed(int(seed))

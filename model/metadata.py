@@ -18,6 +18,8 @@ key                                value
 ``colorstroke.recipe``             the trainer's recipe options as JSON (timestep sampling, loss weights, ...)
 ``colorstroke.strokes``            the stroke generator of training (``StrokeParams``) as JSON
 ``colorstroke.phases``             JSON list of ``--new_phase`` resumes: ``from_step`` and the changed options
+``colorstroke.fill``               JSON object: how training filled its strokes (``probability`` of a filled
+                                   sample, ``gap`` in pixels, ``alpha`` of filled pixels); absent before the fill
 =================================  =====================================================================
 
 Other keys given to ``save_checkpoint`` are written as ``colorstroke.<name>`` too. Reading never fails
@@ -30,6 +32,7 @@ import json
 PREFIX = "colorstroke."
 INT_KEYS = ("hint_version", "hint_channels", "cross_attention_dim", "training_step")
 BOOL_KEYS = ("middle_block_only",)
+JSON_OBJECT_KEYS = ("config", "fill")
 
 
 def encode(values: dict) -> dict[str, str]:
@@ -56,11 +59,11 @@ def _parse(name: str, text: str):
         return int(float(text))
     if name in BOOL_KEYS:
         return {"true": True, "false": False}[text.strip().lower()]
-    if name == "config":
-        config = json.loads(text)
-        if not isinstance(config, dict):
-            raise ValueError("config is not a JSON object")
-        return config
+    if name in JSON_OBJECT_KEYS:
+        value = json.loads(text)
+        if not isinstance(value, dict):
+            raise ValueError(f"{name} is not a JSON object")
+        return value
     return text
 
 

@@ -34,7 +34,8 @@ class CheckpointInfo:
     the SD weights (lllyasviel's training code); only its ``control_model.*`` part is a ControlNet.
     edge_polarity: from the file's metadata, else the caller's, else ``UNRECORDED_EDGE_POLARITY``
     (black_on_white: the original colour-stroke model, the only one without our metadata);
-    polarity_source says which ("metadata", "argument", "default").
+    polarity_source says which ("metadata", "argument", "default"). fill: how training filled its strokes
+    (``colorstroke.fill``: probability, gap, alpha), None when the file does not say (trained before the fill).
     """
 
     kind: str
@@ -49,6 +50,7 @@ class CheckpointInfo:
     training_step: int | None = None
     middle_block_only: bool = False
     whole_model: bool = False
+    fill: dict | None = None
     config: dict | None = field(default=None, repr=False)
 
     def as_metadata(self) -> dict:
@@ -117,6 +119,7 @@ def inspect_state_dict(state_dict, metadata: dict | None = None, polarity: str |
         training_step=values.get("training_step"),
         middle_block_only=values.get("middle_block_only", False),
         whole_model=layout == "ldm" and prefix == LDM_PREFIX and len(own) < len(keys),
+        fill=values.get("fill"),
         config=values.get("config"),
     )
 
@@ -171,3 +174,21 @@ def check_color_stroke(info: CheckpointInfo, source: str = "this checkpoint", sd
         raise CheckpointError(f"{source} uses hint version {info.hint_version}, newer than this package's "
                               f"{HINT_VERSION}; update the Color Stroke ControlNet package")
     return info
+
+
+def trained_with_fill(fill: dict | None) -> bool:
+    """Whether a model saw filled strokes in training: its ``CheckpointInfo.fill`` records a probability above 0."""
+    probability = (fill or {}).get("probability", 0)
+    return isinstance(probability, (int, float)) and probability > 0
+
+
+def fill_note(fill: dict | None, filled: bool, source: str = "the model") -> str | None:
+    """What to tell a person whose hint is ``filled`` (or not) for a model whose training ``fill`` is this
+    (``CheckpointInfo.fill``); None when the two agree. source: the model's name."""
+    if filled and not trained_with_fill(fill):
+        return (f"{source} was trained without filled strokes, so the fill between the lines is untested for it: "
+                "if its colours come out wrong, turn fill off")
+    if not filled and trained_with_fill(fill):
+        return (f"{source} was trained with strokes filled between the lines; turn fill on for colours that hold "
+                "to their areas")
+    return None

@@ -6,7 +6,7 @@ import sys
 
 from ..model import CheckpointError, check_color_stroke, inspect_checkpoint
 from ..preprocessors import HINT_CHANNELS, UNRECORDED_EDGE_POLARITY, unrecorded_polarity_note
-from .names import POLARITY_ATTR, tell
+from .names import POLARITY_ATTR, TRAINED_FILL_ATTR, tell
 
 
 def comfy_nodes():
@@ -89,6 +89,7 @@ def load_color_stroke(path: str, polarity_if_unknown: str, name: str | None = No
         raise CheckpointError(f"ComfyUI could not load {name!r} although it looks like a Color "
                               f"Stroke ControlNet ({info.layout} layout); see the console log for ComfyUI's reason")
     setattr(control_net, POLARITY_ATTR, info.edge_polarity)
+    setattr(control_net, TRAINED_FILL_ATTR, info.fill)
     return control_net
 
 

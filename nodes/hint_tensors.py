@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..model import fill_note
 from ..preprocessors import (
     DEFAULT_CANNY,
     HINT_CHANNELS,
@@ -32,7 +33,14 @@ from ..preprocessors import (
     stretch_note,
     to_model_polarity,
 )
-from .names import DEFAULT_BACKGROUND, MASK_MARKS, POLARITY_ATTR, tell
+from .names import (
+    DEFAULT_BACKGROUND,
+    FILLED_ATTR,
+    MASK_MARKS,
+    POLARITY_ATTR,
+    TRAINED_FILL_ATTR,
+    tell,
+)
 
 # --- IMAGE/MASK batches -> STROKE_HINT -------------------------------------------------------------------
 
@@ -145,7 +153,7 @@ def to_numpy(tensor) -> np.ndarray:
 
 def build_hints(lineart, strokes=None, strokes_mask=None, low: float = DEFAULT_CANNY.low,
                 high: float = DEFAULT_CANNY.high, edge_source: str = "canny", mask_marks: str = "no_stroke",
-                background=DEFAULT_BACKGROUND, resolution: int = 0):
+                background=DEFAULT_BACKGROUND, resolution: int = 0, fill: bool = False, fill_gap: int = 0):
     """Hints for a batch of drawings and stroke layers.
 
     lineart: IMAGE BxHxWxC. strokes: IMAGE BsxHsxWsxC or None. strokes_mask: MASK or None.
@@ -155,7 +163,9 @@ def build_hints(lineart, strokes=None, strokes_mask=None, low: float = DEFAULT_C
     tells strokes apart, else as pixels differing from ``background`` (as ``parse_colour`` reads it); its
     warnings are told (toasts), its misreads raised in the node's words. resolution: 0 keeps the drawing's
     size; else the drawing's shorter side is scaled to that many pixels first (the stroke layers follow it).
-    Returns (hint Bx5xHxW float32 in [0, 1], edges white on black; preview BxHxWx3 float32).
+    fill / fill_gap: fill the strokes between the lines first, as ``inference_hint`` does.
+    Returns (hint Bx5xHxW float32 in [0, 1], edges white on black, with ``FILLED_ATTR`` set to ``fill``;
+    preview BxHxWx3 float32).
     """
     sizes = {"lineart": batch_size("lineart", lineart, 4)}
     alpha = None
@@ -186,7 +196,8 @@ def build_hints(lineart, strokes=None, strokes_mask=None, low: float = DEFAULT_C
                                                        colour)
                 reading = readings[pair]
                 warnings.update(dict.fromkeys(reading.warnings))
-            hint = inference_hint(drawings[i % len(drawings)], reading, low=low, high=high, edge_source=edge_source)
+            hint = inference_hint(drawings[i % len(drawings)], reading, low=low, high=high, edge_source=edge_source,
+                                  fill=fill, fill_gap=fill_gap)
             if reading is not None:
                 check_off_the_lines(reading, hint)
             hints.append(torch.from_numpy(hint))
@@ -196,7 +207,9 @@ def build_hints(lineart, strokes=None, strokes_mask=None, low: float = DEFAULT_C
     for warning in [*warnings, stretch_note(strokes.shape[1:3], lineart.shape[1:3]) if layers is not None else None]:
         if warning:
             tell(warning)
-    return stack(hints), stack(previews).float().div_(255.0)
+    batch = stack(hints)
+    setattr(batch, FILLED_ATTR, bool(fill))
+    return batch, stack(previews).float().div_(255.0)
 
 
 def stack(items):
@@ -243,6 +256,10 @@ def hint_for_model(hint, control_net):
             f"it is not a Color Stroke ControlNet. Use the stock Apply ControlNet node with an IMAGE "
             f"(e.g. from the Canny node) for it, or load a Color Stroke model"
         )
+    note = fill_note(getattr(control_net, TRAINED_FILL_ATTR, None), getattr(hint, FILLED_ATTR, False),
+                     "this ControlNet")
+    if note:
+        tell(note)
     return to_model_polarity(hint, model_polarity(control_net)).movedim(1, -1)
 
 

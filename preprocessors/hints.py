@@ -156,6 +156,8 @@ def inference_hint(
     low: float = DEFAULT_CANNY.low,
     high: float = DEFAULT_CANNY.high,
     edge_source: str = "canny",
+    fill: bool = False,
+    fill_gap: int = 0,
 ) -> np.ndarray:
     """The hint for a person's line drawing and painted strokes: 5xHxW float32 at the drawing's size.
 
@@ -164,6 +166,8 @@ def inference_hint(
     ``read_stroke_layer`` read: its layer is used as it is); None = no strokes (A = 0).
     A stroke layer of another size is resized to the drawing (stretched) by ``resize_strokes``.
     edge_source: "canny" (Canny of the drawing with low/high) or "lineart" (the drawing itself).
+    fill: fill the strokes between the lines of these edges first (``fill_strokes``, as training fills its
+    strokes), closing gaps up to ``fill_gap`` pixels (0 = ``default_gap`` of the drawing's size).
     """
     if edge_source == "canny":
         edges = canny(lineart, low, high)
@@ -177,4 +181,6 @@ def inference_hint(
                         "which is read already): give them with the stroke image")
     layer = strokes.layer if read else None if strokes is None else user_strokes(strokes, mask, background)
     layer = None if layer is None else resize_strokes(layer, edges.shape)
+    if fill and layer is not None:
+        layer = fill_strokes(edges, layer, gap=fill_gap or default_gap(*edges.shape))
     return make_hint(edges, layer)

@@ -116,3 +116,29 @@ def test_load_base_pipeline_from_a_folder(tiny_parts, tmp_path):
     (tmp_path / "one.safetensors").write_bytes(b"x")
     with pytest.raises(Exception, match="config="):
         load_base_pipeline(tmp_path / "one.safetensors")
+
+
+def test_colorize_fills_as_the_model_was_trained_and_warns_when_it_was_not(tiny_parts, tiny_controlnet, tmp_path):
+    drawing = np.full((72, 48, 3), 255, np.uint8)
+    drawing[8:64, 6:42][[0, -1]] = 0  # a closed box: rows 8 and 63, columns 6 and 41
+    drawing[8:64, [6, 41]] = 0
+    strokes = np.zeros((72, 48, 4), np.uint8)
+    strokes[30:36, 18:26] = (220, 40, 30, 255)  # a dab in the box
+    seen = []
+    for name, fill in (("filled", {"probability": 0.5, "gap": 6, "alpha": 0.5}), ("sparse", None)):
+        path = save_checkpoint(tiny_controlnet, tmp_path / f"{name}.safetensors", metadata={"fill": fill})
+        controlnet, info = load_checkpoint(path, sd15_only=False)
+        assert info["fill"] == fill
+        controlnet.register_forward_hook(lambda module, args, kwargs, out: seen.append(kwargs["controlnet_cond"]),
+                                         with_kwargs=True)
+        seen.clear()
+        colorize(tiny_parts, controlnet, drawing, strokes, steps=1, seed=0)  # fill=None: as trained
+        alpha = seen[0][0, 4]
+        inside = alpha[20:50, 12:36]
+        if fill:
+            assert float(inside.min()) > 0.4 and float(alpha[2:6].max()) == 0.0  # the box is filled, not beyond
+        else:
+            assert float((inside > 0).float().mean()) < 0.2  # the strokes only
+        if not fill:
+            with pytest.warns(UserWarning, match="untested"):
+                colorize(tiny_parts, controlnet, drawing, strokes, steps=1, seed=0, fill=True)

@@ -79,7 +79,7 @@ def test_preprocessor_node_equals_the_contract_function(drawing, layer, pp):
     rgb, mask = loadimage(layer)
     hint, preview = node.build(as_image(drawing), "canny", 100, 200, "no_stroke", "#FFFFFF", strokes=rgb,
                                strokes_mask=mask)
-    expected = pp.inference_hint(drawing, layer)
+    expected = pp.inference_hint(drawing, layer, fill=True)  # the node fills by default
     assert hint.dtype == torch.float32 and hint.shape == (1, 5, 512, 512)
     np.testing.assert_allclose(hint[0].numpy(), expected, atol=1.5 / 255)
     assert preview.shape == (1, 512, 512, 3) and preview.dtype == torch.float32
@@ -451,3 +451,38 @@ def test_the_loader_names_a_broken_file_by_its_name_in_models_controlnet(tmp_pat
         ck.check_file(str(broken), "black_on_white", "sub/broken.safetensors")
     assert "sub/broken.safetensors (in models/controlnet)" in str(caught.value)
     assert str(tmp_path) not in str(caught.value)
+
+
+def test_the_fill_lays_flats_in_the_hint_and_preview_and_the_apply_node_says_when_the_model_lacks_it(
+        hb, drawing, layer, caplog):
+    sparse, sparse_preview = hb.build_hints(as_image(drawing), as_image(layer))
+    filled, filled_preview = hb.build_hints(as_image(drawing), as_image(layer), fill=True)
+    painted = sparse[0, 4] > 0.99
+    assert float((filled[0, 4] > 0).float().mean()) > 3 * float((sparse[0, 4] > 0).float().mean())
+    torch.testing.assert_close(filled[0, :, painted], sparse[0, :, painted], atol=0.01, rtol=0)  # paint kept
+    assert float(((filled[0, 4] - 0.5).abs() < 1e-6).float().mean()) > 0.1  # flats at the fill's alpha
+    assert not torch.equal(filled_preview, sparse_preview)  # the preview shows the flats
+    trained = fake_control_net(polarity="white_on_black")
+    trained.color_stroke_trained_fill = {"probability": 0.5, "gap": 6, "alpha": 0.5}
+    untrained = fake_control_net(polarity="white_on_black")
+    with caplog.at_level("WARNING", logger="color_stroke"):
+        hb.hint_for_model(filled, trained)
+        assert "untested" not in caplog.text and "turn fill on" not in caplog.text
+        hb.hint_for_model(filled, untrained)
+        assert "trained without filled strokes" in caplog.text and "untested" in caplog.text
+        hb.hint_for_model(sparse, trained)
+        assert "turn fill on" in caplog.text
+
+
+def test_the_preprocessor_node_fills_by_default():
+    nc = sub("nodes.node_classes")
+    optional = nc.ColorStrokeCanny.INPUT_TYPES()["optional"]
+    assert optional["fill"][1]["default"] is True and optional["fill_gap"][1]["default"] == 0
+    image = np.full((64, 64, 3), 255, np.uint8)
+    image[[8, 56], 8:57] = 0
+    image[8:57, [8, 56]] = 0
+    strokes = np.zeros((64, 64, 4), np.float32)
+    strokes[28:34, 28:34] = (1.0, 0.0, 0.0, 1.0)
+    hint, _ = nc.ColorStrokeCanny().build(as_image(image), "canny", 100, 200, "no_stroke", "#FFFFFF",
+                                          strokes=torch.from_numpy(strokes)[None])
+    assert hint.color_stroke_filled and float(hint[0, 4, 14:50, 14:50].min()) >= 0.5

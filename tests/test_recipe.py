@@ -187,7 +187,7 @@ def test_a_run_with_every_lever_records_its_recipe_and_measures_stroke_use(tiny_
                                               "fill_probability": 0.5, "fill_gap": 0}
     assert json.loads(metadata["strokes"])["colour"] == "region" and json.loads(metadata["phases"]) == []
     # the hosts read what the fill was: the gap of "0 = in proportion" as it was at 32 px
-    assert json.loads(metadata["fill"]) == {"probability": 0.5, "alpha": 0.5, "gap": 2}
+    assert metadata["fill"] == {"probability": 0.5, "alpha": 0.5, "gap": 2}
     use = result.validation[-1]["stroke_use"]
     assert len(use) == 10 and all(np.isfinite(use))
 
