@@ -164,7 +164,7 @@ def build_hints(lineart, strokes=None, strokes_mask=None, low: float = DEFAULT_C
     warnings are told (toasts), its misreads raised in the node's words. resolution: 0 keeps the drawing's
     size; else the drawing's shorter side is scaled to that many pixels first (the stroke layers follow it).
     fill / fill_gap: fill the strokes between the lines first, as ``inference_hint`` does.
-    Returns (hint Bx5xHxW float32 in [0, 1], edges white on black, with ``FILLED_ATTR`` set to ``fill``;
+    Returns (hint Bx5xHxW float32 in [0, 1], edges white on black, with ``FILLED_ATTR`` set when strokes were filled;
     preview BxHxWx3 float32).
     """
     sizes = {"lineart": batch_size("lineart", lineart, 4)}
@@ -208,7 +208,7 @@ def build_hints(lineart, strokes=None, strokes_mask=None, low: float = DEFAULT_C
         if warning:
             tell(warning)
     batch = stack(hints)
-    setattr(batch, FILLED_ATTR, bool(fill))
+    setattr(batch, FILLED_ATTR, bool(fill) and bool(batch[:, -1].any()))
     return batch, stack(previews).float().div_(255.0)
 
 

@@ -10,6 +10,9 @@ from ..preprocessors import (
     DEFAULT_CANNY,
     EDGE_POLARITIES,
     EDGE_SOURCES,
+    FILL_GAP_HELP,
+    FILL_HELP,
+    MAX_FILL_GAP,
     UNRECORDED_EDGE_POLARITY,
     HintError,
     strokes_removed,
@@ -155,14 +158,8 @@ class ColorStrokeCanny:
                             "to the drawing. Leave empty for edges only."}),
                 "strokes_mask": ("MASK", {"tooltip": "Where the strokes are; read as mask_marks says. Usually "
                                  "LoadImage's MASK of the stroke layer. Wins over an alpha channel of strokes."}),
-                "fill": ("BOOLEAN", {"default": True, "tooltip": "Fill between the lines first: each area a stroke "
-                         "touches takes its colour (half-transparent in the hint, so the model tells it from the "
-                         "paint), as a painter lays flats, and the model renders them. Two colours in one area "
-                         "split it; a stroke that crosses a line a little does not flood the neighbour. The "
-                         "preview shows the flats. Models trained with fill expect it on."}),
-                "fill_gap": ("INT", {"default": 0, "min": 0, "max": 64, "step": 1, "tooltip": "The widest gap in a "
-                             "line, in pixels, that the fill does not leak through; 0 = in proportion to the "
-                             "drawing (6 at 512 px). Raise it if colour runs through an open outline."}),
+                "fill": ("BOOLEAN", {"default": True, "tooltip": FILL_HELP}),
+                "fill_gap": ("INT", {"default": 0, "min": 0, "max": MAX_FILL_GAP, "step": 1, "tooltip": FILL_GAP_HELP}),
             },
         }
 

@@ -32,12 +32,20 @@ from .contract import HintError
 from .image_io import as_channels_last, composite_on_white, integer_scale, to_float, to_uint8
 
 DEFAULT_GAP = 6  # pixels: the widest line gap closed at 512² (toy world v2 draws gaps of 2-6 px)
+MAX_FILL_GAP = 64  # pixels: the widest gap a person may ask the hosts' fill to close
 DEFAULT_FILL_ALPHA = 0.5  # alpha of filled (not painted) pixels
 PAINTED = 0.5  # alpha above which a stroke pixel is painted (claims, gives its colour)
 SOLID = 0.99  # alpha from which a painted pixel is inside its stroke, not on its antialiased rim
 THIN_AREA_COVERAGE = 0.5  # share of an area without a core that strokes must cover to claim it
 MEND_STEPS = 3  # growth steps that give a pixel beside a line the area of its own side (``_mend_across_lines``)
 COLOUR_TOLERANCE = 0.1  # largest per-channel difference (of full scale) of two stroke colours taken as one
+# what every host's fill options say (ComfyUI's tooltips, the WebUIs' section)
+FILL_HELP = ("Fill between the lines first: each area a stroke touches takes its colour (half-transparent in the "
+             "hint, so the model tells it from the paint), as a painter lays flats, and the model renders them. Two "
+             "colours in one area split it; a stroke that crosses a line a little does not flood the neighbour. The "
+             "preview shows the flats. Models trained with fill expect it on.")
+FILL_GAP_HELP = ("The widest gap in a line, in pixels, that the fill does not leak through; 0 = in proportion to the "
+                 f"drawing ({DEFAULT_GAP} at 512 px). Raise it if colour runs through an open outline.")
 
 
 def line_mask(lines) -> np.ndarray:

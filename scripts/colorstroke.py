@@ -47,7 +47,7 @@ NO_CONTROLNET = "sd-webui-controlnet is not installed (or did not load): install
 
 HOST, glue, problem = detect_host(), None, None
 try:
-    from preprocessors import HintError
+    from preprocessors import FILL_GAP_HELP, FILL_HELP, MAX_FILL_GAP, HintError
     from scripts.colorstroke_lib import tell_once
     from scripts.colorstroke_lib.generation import GENERATION
     from scripts.colorstroke_lib.hints import DEFAULT_PREPROCESSOR
@@ -124,6 +124,15 @@ def forge_canvas():
     return ForgeCanvas(numpy=True, height=512, scribble_color="#ff0000", scribble_width=1)
 
 
+def fill_controls(tab: str) -> list:
+    """The fill checkbox and gap slider (``store.fill_options`` reads them)."""
+    return [
+        gr.Checkbox(label="Fill between the lines", value=True, info=FILL_HELP, elem_id=f"{tab}_colorstroke_fill"),
+        gr.Slider(label="Fill gap (pixels, 0 = by the drawing's size)", minimum=0, maximum=MAX_FILL_GAP, step=1,
+                  value=0, info=FILL_GAP_HELP, elem_id=f"{tab}_colorstroke_fill_gap"),
+    ]
+
+
 class ColorStrokeScript(scripts.Script):
     # Forge orders sections by it: right after its ControlNet (10), before its next built-in (11)
     sorting_priority = 10.5
@@ -135,7 +144,8 @@ class ColorStrokeScript(scripts.Script):
         return scripts.AlwaysVisible
 
     def ui(self, is_img2img):
-        """Inputs, in API order: [stroke layer (RGBA image / base64 PNG), Forge only: canvas foreground]."""
+        """Inputs, in API order (``store.ARGS``): [stroke layer (RGBA image / base64 PNG), fill (bool), fill gap
+        (int pixels), Forge only: canvas foreground]."""
         tab = "img2img" if is_img2img else "txt2img"
         with gr.Accordion("Color Stroke", open=False, elem_id=f"{tab}_colorstroke"):
             if problem:
@@ -147,12 +157,13 @@ class ColorStrokeScript(scripts.Script):
             if glue is not None:  # how the layer will be read, or why it cannot be, as soon as it is given
                 status = gr.Markdown("", elem_id=f"{tab}_colorstroke_status")
                 upload.change(fn=describe, inputs=[upload], outputs=[status])
-            controls = [upload]
+            canvas = None
             if HOST == FORGE:
                 gr.Markdown(FORGE_CANVAS_HELP)
-                controls.append(forge_canvas().foreground)
+                canvas = forge_canvas().foreground
+            fill_options = [] if glue is None else fill_controls(tab)  # they need the package, which did not load
             gr.Markdown(HELP)
-        return controls
+        return [upload, *fill_options] + ([] if canvas is None else [canvas])
 
     def before_process(self, p, *values):
         """Store this generation's strokes (the first input that has any) and check its ControlNet units,

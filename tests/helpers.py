@@ -126,9 +126,11 @@ STANDINS = {
                 return False
 
         class Accordion(Block): pass
+        class Checkbox(Block): pass
         class HTML(Block): pass
         class Image(Block): pass
         class Markdown(Block): pass
+        class Slider(Block): pass
         class Textbox(Block): pass
     """,
     "gradio/component_meta.py": "def create_or_modify_pyi(*args, **kwargs):\n    pass\n",

@@ -336,7 +336,9 @@ def test_server_lists_our_nodes_with_their_inputs(object_info):
     assert painter["input"]["required"]["strokes"][1]["widgetType"] == "COLORSTROKE_CANVAS"
     assert "color_stroke_example.png" in painter["input"]["required"]["image"][0]  # put in place for the example
     assert painter["output"] == ["IMAGE", "IMAGE", "MASK"]
-    assert set(pre["input"]["optional"]) == {"strokes", "strokes_mask"}
+    assert set(pre["input"]["optional"]) == {"strokes", "strokes_mask", "fill", "fill_gap"}
+    assert pre["input"]["optional"]["fill"][1]["default"] is True
+    assert pre["input"]["optional"]["fill_gap"][1]["max"] == 64
     assert pre["output"] == ["STROKE_HINT", "IMAGE"] and pre["output_name"] == ["hint", "preview"]
     apply = object_info["ApplyColorStrokeControlNet"]
     assert set(apply["input"]["required"]) == {"positive", "negative", "control_net", "hint", "strength",

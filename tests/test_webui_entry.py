@@ -83,7 +83,9 @@ def test_the_section_says_how_an_uploaded_layer_is_read(entry_with_controlnet):
     import gradio
 
     gradio.created.clear()
-    upload, = entry_with_controlnet.ColorStrokeScript().ui(is_img2img=True)
+    upload, fill, fill_gap = entry_with_controlnet.ColorStrokeScript().ui(is_img2img=True)
+    assert (type(fill).__name__, fill.value, type(fill_gap).__name__, fill_gap.value) == ("Checkbox", True, "Slider", 0)
+    assert fill_gap.kwargs["maximum"] == 64 and fill.kwargs["elem_id"] == "img2img_colorstroke_fill"
     (describe, inputs, outputs), = upload.listeners
     assert inputs == [upload] and type(outputs[0]).__name__ == "Markdown"
     flat = np.full((16, 16, 4), 255, np.uint8)  # gradio's RGBA of an RGB upload: strokes on white
@@ -102,6 +104,28 @@ def test_an_rgb_png_on_a_plain_background_gives_its_strokes(entry_with_controlne
     assert p.inits == [["prompt"]], "the generation goes on"
     note = "plain background #ffffff counted as no stroke"
     assert note in capsys.readouterr().out and note in p.extra_generation_params["Color Stroke"]
+
+
+def test_the_sections_fill_options_reach_the_store(entry_with_controlnet):
+    script, p = entry_with_controlnet.ColorStrokeScript(), processing(OUR_UNIT)
+    layer = np.zeros((16, 16, 4), np.uint8)
+    layer[4:8, 4:8] = (200, 40, 40, 255)
+    script.before_process(p, png_base64(layer), False, 9)
+    assert (STROKES.fill, STROKES.fill_gap, STROKES.filled) == (False, 9, False)
+    script.postprocess(p, None)
+    script.before_process(processing(OUR_UNIT), png_base64(layer))  # an API call of the layer alone
+    assert (STROKES.fill, STROKES.fill_gap, STROKES.filled) == (True, 0, True)
+
+
+def test_fill_options_out_of_order_stop_the_generation_naming_the_args(entry_with_controlnet, capsys):
+    from preprocessors import HintError
+
+    script, p = entry_with_controlnet.ColorStrokeScript(), processing(OUR_UNIT)
+    canvas = png_base64(np.zeros((8, 8, 4), np.uint8))
+    script.before_process(p, None, canvas)  # an API call that gives Forge's canvas layer where the fill goes
+    with pytest.raises(HintError, match=r"^Color Stroke: the section's args are \[stroke layer, fill"):
+        p.init(["prompt"], [1], [1])
+    assert p.inits == [] and STROKES.get() is None
 
 
 def test_a_unit_that_cannot_give_the_control_stops_the_generation(entry_with_controlnet, capsys):

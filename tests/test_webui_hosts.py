@@ -181,15 +181,18 @@ def placed_alike(host_edges: np.ndarray, our_edges: np.ndarray) -> float:
     return float((theirs & near_ours).sum() / max(theirs.sum(), 1))
 
 
-def checkpoint_file(folder, recorded, hint_channels=5, name="control_colorstroke_sd15.safetensors"):
+def checkpoint_file(folder, recorded, hint_channels=5, name="control_colorstroke_sd15.safetensors", fill=None):
     """A header-only stand-in of a Color Stroke ControlNet file that records ``recorded`` edge polarity
-    (None: no metadata, as the original colour-stroke model); with hint_channels=3, a standard one."""
+    (None: no metadata, as the original colour-stroke model) and the training's ``fill`` (None: none); with
+    hint_channels=3, a standard one."""
     from safetensors.numpy import save_file
+
+    from model.metadata import encode
 
     path = folder / name
     save_file({"controlnet_cond_embedding.conv_in.weight": np.zeros((16, hint_channels, 3, 3), np.float16),
                "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.weight": np.zeros((640, 768), np.float16)},
-              str(path), metadata=None if recorded is None else {"colorstroke.edge_polarity": recorded})
+              str(path), metadata=encode({"edge_polarity": recorded, "fill": fill}) or None)
     unit_model._inspect.cache_clear()
     return str(path)
 
@@ -379,7 +382,7 @@ class TestSdWebuiControlnet:
         assert entry.HOST == entry.SD_WEBUI_CONTROLNET and entry.problem is None
         assert isinstance(cn.Preprocessor.get_preprocessor("colorstroke_canny"), cn.glue.ColorStrokeCanny)
         script = entry.ColorStrokeScript()
-        assert len(script.ui(is_img2img=True)) == 1
+        assert [type(c).__name__ for c in script.ui(is_img2img=True)] == ["Image", "Checkbox", "Slider"]
         monkeypatch.setitem(cn.global_state.cn_models, MODEL_NAME, checkpoint_file(tmp_path, BLACK_ON_WHITE))
         layer = strokes(32, 32)
         p = cn_processing(cn, {"enabled": True, "module": "colorstroke_canny", "model": MODEL_NAME})
@@ -472,6 +475,29 @@ class TestSdWebuiControlnet:
         p.init(["prompt"], [1], [1])
         assert "the stroke layer is 40x40 and the drawing 96x48: the strokes were stretched" in (
             p.extra_generation_params["Color Stroke"])
+        script.postprocess(p, None, None)
+        cn.glue.remove_wrappers()
+
+    @pytest.mark.parametrize("fill, trained, note", [
+        (True, None, "was trained without filled strokes"), (False, None, None),
+        (True, {"probability": 0.5, "gap": 6, "alpha": 0.5}, None), (False, {"probability": 0.5}, "turn fill on"),
+    ])
+    def test_cn_the_sections_fill_reaches_the_hint_and_a_mismatch_is_noted(self, cn, tmp_path, monkeypatch, fill,
+                                                                          trained, note):
+        script = load_entry().ColorStrokeScript()
+        monkeypatch.setitem(cn.global_state.cn_models, MODEL_NAME, checkpoint_file(tmp_path, None, fill=trained))
+        p = cn_processing(cn, {"enabled": True, "module": "colorstroke_canny", "model": MODEL_NAME})
+        image, layer = drawing(64, 64), strokes(64, 64)
+        script.before_process(p, png_base64(layer), fill, 3)  # as the UI or an API call gives the section's args
+        result = cn.Preprocessor.get_preprocessor("colorstroke_canny").cached_call(
+            image, resolution=512, slider_1=100, slider_2=200, model=MODEL_NAME)
+        control, _ = cn.Script.detectmap_proc(result.value, "colorstroke_canny", cn.ResizeMode.RESIZE, 64, 64)
+        expected = hints.build_hint(hints.Drawing(image), read_stroke_layer(layer), fill, 3)
+        np.testing.assert_array_equal(result.value.hint, expected)
+        assert bool((control[0, 4] == 0.5).any()) is fill, "filled pixels (alpha 0.5) only with fill on"
+        p.init(["prompt"], [1], [1])
+        infotext = p.extra_generation_params.get("Color Stroke", "")
+        assert (note in infotext) if note else "fill" not in infotext
         script.postprocess(p, None, None)
         cn.glue.remove_wrappers()
 
@@ -584,7 +610,7 @@ class TestForge:
                 process, cond, mask, unit=unit, params=params, cond_original=cond.clone(), mask_original=mask.clone())
             h, w = cond.shape[2:]
             assert hint.shape == (2, 5, h, w) and hint.dtype == cond.dtype and mask_out is mask
-            built = hints.build_hint(hints.Drawing(image), read_stroke_layer(layer))
+            built = hints.build_hint(hints.Drawing(image), read_stroke_layer(layer), fill=True)  # the default
             expected = to_model_polarity(hints.hint_batch([built], mode, h, w, 2), MODEL_LESS)
             np.testing.assert_array_equal(hint.numpy(), expected)
             assert hint[:, 4].max() > 0.9
@@ -655,6 +681,29 @@ class TestForge:
                                                            "Just Resize", 128, 128, 1), expected)
         np.testing.assert_array_equal(hint.numpy(), expected_hint)
 
+    def test_forge_fill_off_keeps_the_strokes_sparse_and_notes_a_model_trained_with_fill(self, forge, tmp_path,
+                                                                                            monkeypatch):
+        forge.glue.register()
+        trained = {"probability": 0.5, "gap": 6, "alpha": 0.5}
+        monkeypatch.setitem(forge.global_state.controlnet_filename_dict, MODEL_NAME,
+                            checkpoint_file(tmp_path, None, fill=trained))
+        image, layer = drawing(64, 64), strokes(64, 64)
+        unit = types.SimpleNamespace(module="colorstroke_canny", model=MODEL_NAME, resize_mode="Just Resize",
+                                     image=image, input_mode=forge.external_code.InputMode.SIMPLE)
+        generation.GENERATION.start([generation.UnitRequest(0, "colorstroke_canny", MODEL_NAME)])
+        STROKES.set(png_base64(layer), False, 0)
+        process, preprocessor, params = forge_generation(forge, unit, image, (64, 64), (64, 64))
+        cond = params.control_cond
+        hint, _ = preprocessor.process_before_every_sampling(
+            process, cond, torch.ones(cond.shape[0], 1, 64, 64), unit=unit, params=params,
+            cond_original=cond.clone(), mask_original=None)
+        STROKES.clear()
+        np.testing.assert_array_equal(params.colorstroke[0],
+                                      hints.build_hint(hints.Drawing(image), read_stroke_layer(layer)))
+        assert not (hint[:, 4] == 0.5).any(), "no flats with fill off"
+        assert any("trained with strokes filled between the lines" in n for n in generation.GENERATION.notes)
+        generation.GENERATION.start(())
+
     def test_forge_sliders_start_at_1_as_on_a1111(self, forge):
         forge.glue.register()
         for name in hints.PREPROCESSORS:
@@ -694,12 +743,13 @@ class TestForge:
         script = entry.ColorStrokeScript()
         gradio.created.clear()
         controls = script.ui(is_img2img=False)
-        assert [type(c).__name__ for c in controls] == ["Image", "LogicalImage"], "upload, then Forge's canvas layer"
+        assert [type(c).__name__ for c in controls] == ["Image", "Checkbox", "Slider", "LogicalImage"], \
+            "upload, fill, fill gap, then Forge's canvas layer"
         caption = next(i for i, b in enumerate(gradio.created) if b.args and b.args[0] == entry.FORGE_CANVAS_HELP)
         canvas = next(i for i, b in enumerate(gradio.created) if type(b).__name__ == "HTML")
         assert caption < canvas, "the canvas's caption comes first"
         layer = strokes(40, 40)
-        script.before_process(processing(), None, png_base64(layer))  # painted on the canvas only
+        script.before_process(processing(), None, True, 0, png_base64(layer))  # painted on the canvas only
         np.testing.assert_array_equal(STROKES.get().picture, layer)
         script.postprocess(processing(), None, None, None)
         assert STROKES.get() is None

@@ -250,9 +250,9 @@ def test_store_keeps_the_first_layer_with_strokes():
     strokes = store.StrokeStore()
     empty = np.zeros((8, 8, 4), np.uint8)
     layer = rgba_layer()
-    assert strokes.set(None, empty, layer, rgba_layer(4, 4)) is not None
+    assert strokes.set(None, True, 0, empty, layer, rgba_layer(4, 4)) is not None
     assert strokes.get().picture is layer
-    assert strokes.set(empty, None) is None and strokes.get() is None
+    assert strokes.set(empty, True, 0, None) is None and strokes.get() is None
     assert strokes.set(flat_layer()).background == (255, 255, 255) and strokes.get().layer.shape == (32, 48, 4)
     strokes.clear()
     assert strokes.get() is None
@@ -262,8 +262,37 @@ def test_store_keeps_nothing_after_a_bad_value():
     strokes = store.StrokeStore()
     strokes.set(rgba_layer())
     with pytest.raises(HintError):
-        strokes.set(rgba_layer(), np.random.default_rng(1).integers(0, 256, (4, 4, 3), dtype=np.uint8))
+        strokes.set(rgba_layer(), True, 0, np.random.default_rng(1).integers(0, 256, (4, 4, 3), dtype=np.uint8))
     assert strokes.get() is None
+
+
+def test_store_keeps_the_fill_options_and_fills_only_strokes():
+    strokes = store.StrokeStore()
+    assert (strokes.fill, strokes.fill_gap) == (True, 0), "fill is on by default, as in ComfyUI"
+    strokes.set(rgba_layer())  # an API call that gives the layer only
+    assert (strokes.fill, strokes.fill_gap, strokes.filled) == (True, 0, True)
+    strokes.set(rgba_layer(), False, 12.0)  # gradio's slider may give a float
+    assert (strokes.fill, strokes.fill_gap, strokes.filled) == (False, 12, False)
+    strokes.set(None, True, 3)
+    assert strokes.filled is False, "no strokes: nothing was filled"
+    strokes.clear()
+    assert (strokes.fill, strokes.fill_gap) == (True, 0)
+
+
+@pytest.mark.parametrize("fill, gap, message", [
+    ("data:image/png;base64,AAAA", 0, "the fill must be true or false, got 'data:image/png"),
+    (1, 0, "the fill must be true or false, got 1"),
+    (True, -1, "fill gap must be a whole number of pixels from 0 to 64, got -1"),
+    (True, 65, "got 65"), (True, 2.5, "got 2.5"), (True, "6", "got '6'"), (True, True, "got True"),
+])
+def test_bad_fill_options_are_refused_naming_the_args(fill, gap, message):
+    strokes = store.StrokeStore()
+    strokes.set(rgba_layer(), False, 3)
+    with pytest.raises(HintError, match=r"^the section's args are \[stroke layer, fill \(true/false\), fill gap "
+                                        r"\(0-64 pixels\)\], on Forge then its canvas layer: ") as caught:
+        strokes.set(rgba_layer(), fill, gap)
+    assert message in str(caught.value)
+    assert strokes.get() is None and (strokes.fill, strokes.fill_gap) == (True, 0), "nothing of the bad call is kept"
 
 
 # ---------------------------------------------------------------- hints
@@ -285,6 +314,14 @@ def test_build_hint_is_the_contract_inference_hint():
     expected = inference_hint(drawing.image, rgba_layer(64, 96), low=80, high=160)
     np.testing.assert_array_equal(hints.build_hint(drawing, read_stroke_layer(rgba_layer(64, 96))), expected)
     np.testing.assert_array_equal(hints.build_hint(drawing, None), inference_hint(drawing.image, low=80, high=160))
+
+
+def test_build_hint_fills_as_the_contract_inference_hint_does():
+    drawing = hints.Drawing(drawing_image(64, 96))
+    strokes = read_stroke_layer(rgba_layer(64, 96))
+    filled = hints.build_hint(drawing, strokes, True, 3)
+    np.testing.assert_array_equal(filled, inference_hint(drawing.image, strokes, fill=True, fill_gap=3))
+    assert (filled[4] > 0).sum() > (hints.build_hint(drawing, strokes)[4] > 0).sum(), "the fill adds flats"
 
 
 def test_build_hint_refuses_the_drawing_and_strokes_on_its_lines():
@@ -349,16 +386,19 @@ def test_unknown_polarities_are_refused():
         unit_model.choose_polarity(None, "sideways")
 
 
-def checkpoint_file(path, recorded=None, hint_channels=5, cross_attention_dim=768):
-    """A header-only stand-in of a ControlNet file: the tensors inspect_checkpoint reads, and metadata."""
+def checkpoint_file(path, recorded=None, hint_channels=5, cross_attention_dim=768, fill=None):
+    """A header-only stand-in of a ControlNet file: the tensors inspect_checkpoint reads, and metadata (the
+    recorded edge polarity, the training's fill)."""
     from safetensors.numpy import save_file
+
+    from model.metadata import encode
 
     tensors = {
         "controlnet_cond_embedding.conv_in.weight": np.zeros((16, hint_channels, 3, 3), np.float16),
         "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.weight": np.zeros((640, cross_attention_dim),
                                                                                       np.float16),
     }
-    save_file(tensors, str(path), metadata={"colorstroke.edge_polarity": recorded} if recorded else None)
+    save_file(tensors, str(path), metadata=encode({"edge_polarity": recorded, "fill": fill}) or None)
     return str(path)
 
 
@@ -530,10 +570,42 @@ def test_a_layer_a_units_hint_refuses_stops_the_generation_with_the_reason():
     record = generation.GENERATION
     record.start([unit()])
     drawing = hints.Drawing(drawing_image())
+    strokes = store.StrokeStore()
+    strokes.set(drawing.image)
     with pytest.raises(StrokeMisread):
-        generation.unit_hint(drawing, read_stroke_layer(drawing.image))
+        generation.unit_hint(drawing, strokes)
     assert record.shortfall().startswith("the stroke layer is the line drawing itself")
     record.start([unit()])
-    assert generation.unit_hint(drawing, None).shape == (5, 64, 96)
+    strokes.set(None)
+    assert generation.unit_hint(drawing, strokes).shape == (5, 64, 96)
     assert "0 of 1 reached it" in record.shortfall()
     record.start(())
+
+
+def test_a_units_hint_uses_the_stores_fill_and_notes_a_stretched_layer():
+    record = generation.GENERATION
+    record.start([unit()])
+    drawing = hints.Drawing(drawing_image(64, 96))
+    strokes = store.StrokeStore()
+    strokes.set(rgba_layer(32, 32), True, 4)
+    expected = hints.build_hint(drawing, strokes.get(), True, 4)
+    np.testing.assert_array_equal(generation.unit_hint(drawing, strokes), expected)
+    assert any("stretched" in note for note in record.notes)
+    record.start(())
+
+
+@pytest.mark.parametrize("trained, filled, expected", [
+    ({"probability": 0.5, "gap": 6}, True, None), (None, False, None),
+    (None, True, "was trained without filled strokes"), ({"probability": 0.5}, False, "turn fill on"),
+])
+def test_a_model_trained_with_other_fill_is_noted_beside_the_image(tmp_path, fresh_cache, trained, filled,
+                                                                    expected):
+    path = checkpoint_file(tmp_path / "control_colorstroke_sd15.safetensors", fill=trained)
+    record = generation.Generation()
+    record.note_fill(path, filled)
+    record.note_fill(None, filled)  # a preview: no model in sight
+    if expected is None:
+        assert record.notes == []
+    else:
+        assert len(record.notes) == 1 and expected in record.notes[0]
+        assert record.notes[0].startswith("control_colorstroke_sd15.safetensors")

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from preprocessors import EDGE_POLARITIES, EdgeParams, HintError, StrokeParams
+from preprocessors import EDGE_POLARITIES, MAX_FILL_GAP, EdgeParams, HintError, StrokeParams
 
 from .recipe import TIMESTEP_SAMPLINGS
 
@@ -174,7 +174,8 @@ class TrainConfig:
                                    "samples keep sparse strokes. 0 = sparse only, as models before the fill",
                                    group="hint", recipe=True, at_least=0, at_most=1)
     fill_gap: int = _opt(0, "widest gap in a line, in pixels, that the fill does not leak through (0 = in "
-                         "proportion to the resolution: 6 at 512)", group="hint", recipe=True, at_least=0)
+                         "proportion to the resolution: 6 at 512)", group="hint", recipe=True, at_least=0,
+                         at_most=MAX_FILL_GAP)
 
     # --- optimisation
     output_dir: str | None = _opt(None, "where checkpoints, logs, validation images and the exported model go",

@@ -72,10 +72,9 @@ class ColorStrokeCanny(Preprocessor):
                  model=None, **kwargs):
         """input_image: HxWx3 uint8 RGB drawing; model: the unit's model name (absent in API previews)."""
         drawing = hints.Drawing(input_image, *hints.thresholds(slider_1, slider_2))
-        strokes = STROKES.get()
-        hint_map = hints.HintMap(unit_hint(drawing, strokes),
-                                 GENERATION.model_polarity(model_path(model), self.chosen_polarity))
-        GENERATION.note_fit(strokes, drawing.image)
+        path = model_path(model)
+        hint_map = hints.HintMap(unit_hint(drawing, STROKES), GENERATION.model_polarity(path, self.chosen_polarity))
+        GENERATION.note_fill(path, STROKES.filled)
         return Preprocessor.Result(hint_map, [hints.canny_preview(hint_map.hint)])
 
 

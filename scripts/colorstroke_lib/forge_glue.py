@@ -76,10 +76,8 @@ class ColorStrokeCanny(Preprocessor):
         """input_image: HxWx3 uint8 RGB drawing -> HxWx3 uint8 preview: the strokes over the edges, as
         ``preprocessors.hint_preview`` draws them (the edges alone outside a generation)."""
         drawing = hints.Drawing(input_image, *hints.thresholds(slider_1, slider_2))
-        strokes = STROKES.get()
-        hint = unit_hint(drawing, strokes)
+        hint = unit_hint(drawing, STROKES)
         self._recorded.append(hint)
-        GENERATION.note_fit(strokes, drawing.image)
         return hint_preview(hint)
 
     def process_after_running_preprocessors(self, process, params, *args, **kwargs):
@@ -90,7 +88,9 @@ class ColorStrokeCanny(Preprocessor):
     def process_before_every_sampling(self, process, cond, mask, *args, **kwargs):
         """cond: Bx3xhxw (the Canny, as Forge placed it) -> Bx5xhxw hint on cond's device and dtype."""
         unit = kwargs["unit"]
-        edge_polarity = GENERATION.model_polarity(model_path(unit.model), self.chosen_polarity)
+        path = model_path(unit.model)
+        edge_polarity = GENERATION.model_polarity(path, self.chosen_polarity)
+        GENERATION.note_fill(path, STROKES.filled)
         batch = hints.hint_batch(
             kwargs["params"].colorstroke, resize_mode_of(process, unit),
             height=cond.shape[-2], width=cond.shape[-1], batch_size=cond.shape[0],

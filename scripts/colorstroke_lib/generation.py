@@ -13,17 +13,19 @@ that control (through the API: HTTP 200). So:
 
 A unit's hint that cannot be built (a misread stroke layer, ``unit_hint``) stops the generation with the
 reason. The edge polarity of a unit's model is resolved once per generation and (file, choice):
-``Generation.model_polarity``.
+``Generation.model_polarity``; a model trained with fill other than the section's gets a note (``note_fill``).
 
 Host-free: the glue reads the units (``requested_units``) and the model files (``cn_glue``, ``forge_glue``),
 the entry script stops the generation (``scripts/colorstroke.py``). The hosts run one generation at a time.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from model import fill_note
 from preprocessors import HINT_CHANNELS, HintError, stretch_note
 
 from . import hints, unit_model
@@ -155,6 +157,13 @@ class Generation:
         if strokes is not None:
             self.note(stretch_note(strokes.layer.shape, drawing.shape))
 
+    def note_fill(self, path: str | None, filled: bool) -> None:
+        """Note when the unit's model file (None: none in sight) was trained with fill other than ``filled``
+        (``model.fill_note``: the section's fill was on and had strokes)."""
+        info = unit_model.checkpoint_info(path)
+        if info is not None:
+            self.note(fill_note(info.fill, filled, os.path.basename(path)))
+
     def shortfall(self) -> str | None:
         """Why the generation must stop because a unit's hint never reached ControlNet, or None."""
         if self.delivered >= len(self.expected):
@@ -170,11 +179,15 @@ class Generation:
 GENERATION = Generation()
 
 
-def unit_hint(drawing: hints.Drawing, strokes) -> np.ndarray:
-    """``hints.build_hint`` for a unit's preprocessor; a layer it refuses stops the generation with the reason
-    (the hosts only print what a preprocessor raises)."""
+def unit_hint(drawing: hints.Drawing, store) -> np.ndarray:
+    """``hints.build_hint`` for a unit's preprocessor, with the layer and fill options of ``store`` (the
+    ``StrokeStore``); notes how the layer is fitted to the drawing. A layer it refuses stops the generation with the
+    reason (the hosts only print what a preprocessor raises)."""
+    strokes = store.get()
     try:
-        return hints.build_hint(drawing, strokes)
+        hint = hints.build_hint(drawing, strokes, store.fill, store.fill_gap)
     except HintError as error:
         GENERATION.refuse(str(error))
         raise
+    GENERATION.note_fit(strokes, drawing.image)
+    return hint

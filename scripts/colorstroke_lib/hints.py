@@ -65,14 +65,15 @@ def thresholds(slider_1, slider_2) -> tuple[float, float]:
     return min(low, high), max(low, high)
 
 
-def build_hint(drawing: Drawing, strokes: StrokeReading | None) -> np.ndarray:
-    """The 5xHxW hint of ``drawing`` with ``strokes`` (the stored ``StrokeReading``, any size, or None).
+def build_hint(drawing: Drawing, strokes: StrokeReading | None, fill: bool = False, fill_gap: int = 0) -> np.ndarray:
+    """The 5xHxW hint of ``drawing`` with ``strokes`` (the stored ``StrokeReading``, any size, or None), filled
+    between the drawing's lines first when ``fill`` (closing gaps up to ``fill_gap`` px, 0 = by its size).
 
     Raises ``preprocessors.StrokeMisread`` when the stroke layer is the drawing itself or lies on its lines.
     """
     if strokes is not None:
         check_not_the_drawing(strokes.picture, drawing.image)
-    hint = inference_hint(drawing.image, strokes, low=drawing.low, high=drawing.high)
+    hint = inference_hint(drawing.image, strokes, low=drawing.low, high=drawing.high, fill=fill, fill_gap=fill_gap)
     if strokes is not None:
         check_off_the_lines(strokes, hint)
     return hint

@@ -16,6 +16,9 @@ background colour given:
   picture, cannot say where the strokes are: ``StrokeMisread``, and the generation stops with it rather than
   run without the strokes given. So does a layer that is the drawing itself or lies on its lines, once a
   unit's drawing is known (``hints.build_hint``).
+
+The section's fill options (fill between the lines, the gap it closes) come with the layer and hold for every
+unit of the generation (``fill_options``).
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ import io
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from preprocessors import HintError, StrokeReading, read_stroke_layer
+from preprocessors import MAX_FILL_GAP, HintError, StrokeReading, read_stroke_layer
 from preprocessors.stroke_layer import hex_colour
 
 
@@ -88,28 +91,55 @@ def describe(value) -> str:
             f"stroke, the rest ({layer.painted:.0%}) as strokes.{fitting}")
 
 
+# the section's inputs in API order (its ``alwayson_scripts`` args)
+ARGS = f"[stroke layer, fill (true/false), fill gap (0-{MAX_FILL_GAP} pixels)], on Forge then its canvas layer"
+
+
+def fill_options(fill, fill_gap) -> tuple[bool, int]:
+    """(fill, gap) from the section's checkbox and slider, or an API call's args; None takes the default (fill
+    on, gap 0 = in proportion to the drawing). Raises HintError naming the args' order for anything else."""
+    fill = True if fill is None else fill
+    fill_gap = 0 if fill_gap is None else fill_gap
+    if not isinstance(fill, bool):
+        raise HintError(f"the section's args are {ARGS}: the fill must be true or false, got {fill!r}")
+    if isinstance(fill_gap, bool) or not isinstance(fill_gap, (int, float)) or fill_gap != int(fill_gap) \
+            or not 0 <= fill_gap <= MAX_FILL_GAP:
+        raise HintError(f"the section's args are {ARGS}: the fill gap must be a whole number of pixels from 0 to "
+                        f"{MAX_FILL_GAP}, got {fill_gap!r}")
+    return fill, int(fill_gap)
+
+
 class StrokeStore:
-    """Holds the stroke layer of the generation in progress, or None."""
+    """Holds the stroke layer of the generation in progress (or None) and its fill options."""
 
     def __init__(self):
-        self._layer = None
+        self.clear()
 
-    def set(self, *values) -> StrokeReading | None:
-        """Keep the first of ``values`` (as ``read_layer`` reads them) that has strokes; None if none.
+    def set(self, layer=None, fill=True, fill_gap=0, *more_layers) -> StrokeReading | None:
+        """Keep the first of the layers (``layer``, then ``more_layers``: Forge's canvas; as ``read_layer`` reads
+        them) that has strokes, None if none, and the fill options (``fill_options``).
 
         Returns the kept layer. Raises HintError, keeping nothing, if a value cannot be used.
         """
-        self._layer = None
-        layers = [read_layer(value) for value in values]
+        self.clear()
+        options = fill_options(fill, fill_gap)
+        layers = [read_layer(value) for value in (layer, *more_layers)]
         self._layer = next((layer for layer in layers if layer is not None and layer.painted), None)
+        self.fill, self.fill_gap = options
         return self._layer
 
     def get(self) -> StrokeReading | None:
         """The kept layer, as ``preprocessors.read_stroke_layer`` read it, or None."""
         return self._layer
 
+    @property
+    def filled(self) -> bool:
+        """Whether the hints of this generation fill its strokes between the lines (fill on, and strokes)."""
+        return self.fill and self._layer is not None
+
     def clear(self) -> None:
         self._layer = None
+        self.fill, self.fill_gap = fill_options(None, None)
 
 
 STROKES = StrokeStore()
