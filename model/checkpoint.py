@@ -27,7 +27,7 @@ from ._contract import (
 )
 from .build import middle_block_only, set_middle_block_only
 from .errors import CheckpointError
-from .files import SAFETENSORS_SUFFIX, atomic_save_safetensors, read_file_metadata, read_tensors
+from .files import SAFETENSORS_SUFFIX, atomic_save_safetensors, honour_umask, read_file_metadata, read_tensors
 from .keymap import (
     LDM_PREFIX,
     diffusers_to_ldm,
@@ -117,6 +117,7 @@ def save_pretrained(controlnet, folder, dtype=None, metadata: dict | None = None
     dtype = resolve_dtype(dtype)
     temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
+        honour_umask(temp, folder=True)
         original = next(controlnet.parameters()).dtype
         controlnet.to(dtype or original)
         try:
@@ -127,6 +128,8 @@ def save_pretrained(controlnet, folder, dtype=None, metadata: dict | None = None
                   for k, v in checkpoint_metadata(controlnet, "diffusers", metadata).items()}
         header.pop("config")
         (temp / METADATA_FILE).write_text(json.dumps(header, indent=1), encoding="utf-8")
+        for written in temp.iterdir():  # safetensors writes its file private (0600) whatever the umask
+            honour_umask(written)
         old = None
         if folder.exists():
             old = folder.with_name(f".{folder.name}.old")

@@ -146,6 +146,20 @@ def _fsync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
+def current_umask() -> int:
+    """The process's file-mode creation mask (read by setting it, and set back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def honour_umask(path, folder: bool = False) -> None:
+    """Give a file (or ``folder``) made by ``tempfile`` (mode 0600 / 0700) the mode an ``open`` or ``mkdir`` would
+    give it: 0666 / 0777 less the umask (0644 / 0755 under the usual 022), as torch.save writes (safetensors
+    writes 0600 whatever the umask)."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~current_umask())
+
+
 def atomic_save_safetensors(tensors: dict, path, metadata: dict[str, str]) -> Path:
     """Write ``tensors`` with header ``metadata`` to ``path``: temp file in the same folder, fsync, rename.
 
@@ -162,8 +176,8 @@ def atomic_save_safetensors(tensors: dict, path, metadata: dict[str, str]) -> Pa
                               "choose another folder or fix its permissions") from None
     os.close(descriptor)
     try:
-        os.chmod(temp, 0o644)  # mkstemp makes it private; a checkpoint is read by the host's user too
         save_file(tensors, temp, metadata=metadata)
+        honour_umask(temp)  # mkstemp made it private (and safetensors keeps that); a host's user reads it too
         with open(temp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(temp, path)

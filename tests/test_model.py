@@ -194,6 +194,21 @@ def test_save_is_atomic(tmp_path, tiny_controlnet, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cn.safetensors"]  # no temp file left
 
 
+@pytest.mark.parametrize("umask, file_mode, folder_mode", [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750)])
+def test_saved_files_honour_the_umask(tmp_path, tiny_controlnet, umask, file_mode, folder_mode):
+    """A checkpoint is shared (the host runs as another user, a copy goes to a friend): written through a private
+    temporary file, it still gets the mode a plain write would."""
+    old = os.umask(umask)
+    try:
+        path = save_checkpoint(tiny_controlnet, tmp_path / "cn.safetensors")
+        folder = save_pretrained(tiny_controlnet, tmp_path / "cn_folder")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == file_mode
+    assert folder.stat().st_mode & 0o777 == folder_mode
+    assert {f.stat().st_mode & 0o777 for f in folder.iterdir()} == {file_mode}
+
+
 def test_save_into_missing_folder(tmp_path, tiny_controlnet):
     with pytest.raises(CheckpointError, match="does not exist; create it first"):
         save_checkpoint(tiny_controlnet, tmp_path / "nowhere" / "cn.safetensors")

@@ -88,12 +88,13 @@ class WebUI:
         _, body = self.call("/controlnet/model_list")
         return next(name for name in body["model_list"] if name.split(" [")[0] == stem)
 
-    def txt2img(self, units=(), layer=None, **extra):
+    def txt2img(self, units=(), layer=None, section=(), **extra):
+        """section: the Color Stroke section's args after the layer (fill, fill gap, ...); none = its defaults."""
         scripts = {}
         if units:
             scripts["controlnet"] = {"args": list(units)}
         if layer is not None:
-            scripts["Color Stroke"] = {"args": [png64(layer)] + ([None] if self.host == "forge" else [])}
+            scripts["Color Stroke"] = {"args": [png64(layer), *section]}
         payload = {"prompt": "a cat", "steps": STEPS, "width": SIZE, "height": SIZE, "sampler_name": "Euler",
                    "seed": 1, "alwayson_scripts": scripts, **extra}
         return self.call("/sdapi/v1/txt2img", payload)
@@ -118,6 +119,19 @@ def shows_strokes(detected_map: np.ndarray) -> bool:
     y, x = SIZE * 2 // 5, SIZE * 2 // 5
     r, g, b = detected_map[y, x].astype(int)
     return r > 150 and g < 100 and b < 100
+
+
+def shows_flats(detected_map: np.ndarray) -> bool:
+    """True when the returned map shows the red blob's flat: its shape (``drawing``'s rectangle), away from the
+    blob, in a dimmer red (filled pixels have alpha 0.5)."""
+    r, g, b = detected_map[SIZE // 5 + 8, SIZE // 5 + 8].astype(int)
+    return r > 60 and g < 60 and b < 60
+
+
+def generation_info(status: int, body: dict) -> str:
+    """What the generation info says of Color Stroke (its extra parameter and the infotexts)."""
+    info = json.loads(body.get("info", "{}")) if status == 200 else {}
+    return str(info.get("extra_generation_params", {}).get("Color Stroke", "")) + str(info.get("infotexts", ""))
 
 
 def run_cases(webui: WebUI) -> list[dict]:
@@ -161,6 +175,19 @@ def run_cases(webui: WebUI) -> list[dict]:
                                  denoising_strength=0.5, hr_second_pass_steps=STEPS, hr_additional_modules=[])
     case("hires fix", "HTTP 200 at 1.5x", status == 200 and image_of(body["images"][0]).shape[0] == SIZE * 3 // 2)
 
+    status, body = webui.txt2img([unit(ours)], strokes(), section=[False, 0])
+    sparse, sparse_maps = image_of(body["images"][0]), [image_of(i) for i in body["images"][1:]]
+    case("fill between the lines", "HTTP 200 both ways; the returned map shows the flats with fill on (the "
+         "default) and not with it off; the image differs",
+         status == 200 and any(shows_flats(m) for m in maps) and not any(shows_flats(m) for m in sparse_maps)
+         and difference(with_strokes, sparse) > 0.5, filled_vs_sparse=difference(with_strokes, sparse))
+    status, body = webui.txt2img([unit(ours)], strokes())
+    said = generation_info(status, body)
+    case("a model trained without fill", "HTTP 200; the generation info says the fill is untested for it",
+         status == 200 and "trained without filled strokes" in said, info=said[:300])
+    status, body = webui.txt2img([unit(ours)], strokes(), section=[png64(strokes())])  # a layer where the fill goes
+    refused("fill options out of order", status, body, "the section's args are [stroke layer, fill")
+
     status, body = webui.txt2img([unit(canny)], strokes())
     refused("3-channel model for colorstroke_canny", status, body, "ControlNet Unit 0", "3-channel",
             "own preprocessor")
@@ -177,13 +204,11 @@ def run_cases(webui: WebUI) -> list[dict]:
     refused("unusable stroke layer", status, body, "Color Stroke: the stroke layer has no transparent pixels")
 
     status, body = webui.txt2img([unit(ours)], strokes(SIZE // 2, SIZE))
-    info = json.loads(body.get("info", "{}")) if status == 200 else {}
-    said = str(info.get("extra_generation_params", {}).get("Color Stroke", "")) + str(info.get("infotexts", ""))
+    said = generation_info(status, body)
     case("stretched stroke layer", "HTTP 200; the generation info says the layer was stretched",
          status == 200 and "stretched" in said, info=said[:300])
     status, body = webui.txt2img([], strokes())
-    info = json.loads(body.get("info", "{}")) if status == 200 else {}
-    said = str(info.get("extra_generation_params", {}).get("Color Stroke", "")) + str(info.get("infotexts", ""))
+    said = generation_info(status, body)
     case("strokes without a Color Stroke unit", "HTTP 200; the generation info says they were not used",
          status == 200 and "not used" in said, info=said[:300])
     return results
@@ -293,6 +318,10 @@ def ui_checks(url: str, out: Path, chromium: str, host: str) -> list[dict]:
         status = page.locator("#txt2img_colorstroke_status").first.inner_text()
         results.append({"case": "status line", "expected": "an uploaded layer is described with its size",
                         "passed": "384x512" in status, "status": status})
+        fill = page.locator("#txt2img_colorstroke_fill input[type=checkbox]").first.is_checked()
+        gap = page.locator("#txt2img_colorstroke_fill_gap input[type=number]").first.input_value()
+        results.append({"case": "fill options", "expected": "Fill between the lines ticked, Fill gap 0, by default",
+                        "passed": fill and gap == "0", "fill": fill, "fill_gap": gap})
         page.locator("#txt2img_colorstroke").screenshot(path=str(out / "color_stroke_section.png"))
         if host == "forge":
             results.append(paint_on_forge_canvas(page, inputs, out))
