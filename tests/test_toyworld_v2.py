@@ -46,3 +46,25 @@ def test_the_flats_benchmark_runs_and_our_fill_leaks_less_than_a_flood_fill(tmp_
     systems = json.loads((tmp_path / "flats.json").read_text())["systems"]
     assert systems["fill_only"]["leak"] < systems["flood_fill"]["leak"]
     assert (tmp_path / "flats_grid.png").is_file()
+
+
+def test_the_quick_v2_run_trains_a_sparse_and_a_fill_model_and_measures_every_system(tmp_path):
+    from PIL import Image
+
+    from benchmarks.toyworld.__main__ import main
+    from model import inspect_checkpoint
+
+    assert main(["--quick", "--world", "v2", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "results.json").read_text())
+    names = {"base", "ours", "ours_fill", "ours_fill_at_inference_only", "ours_without_strokes",
+             "ours_fill_without_strokes", "fill_only", "flood_fill"}
+    assert set(report["systems"]) == names | {name + "_sloppy" for name in names} | {"vae_reconstruction"}
+    for scores in report["systems"].values():
+        assert set(scores) == set(flats.METRICS)
+        assert all(np.isfinite(scores[metric]) for metric in ("region_error", "pixel_error", "edge_f1"))
+    assert report["systems"]["fill_only"]["region_error"] < report["systems"]["base"]["region_error"]
+    fills = {name: inspect_checkpoint(tmp_path / folder / "control_colorstroke_toy.safetensors").fill
+             for name, folder in (("ours", "controlnet"), ("ours_fill", "controlnet_fill"))}
+    assert fills["ours"]["probability"] == 0 and fills["ours_fill"]["probability"] > 0  # each trained as named
+    assert fills["ours_fill"]["gap"] == report["fill_gap"]
+    assert Image.open(tmp_path / "grid.png").size == (10 * 64, (3 + 2) * 64)

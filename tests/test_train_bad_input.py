@@ -98,3 +98,26 @@ def test_upper_case_safetensors_base_reaches_diffusers_under_a_name_it_can_read(
         load_base(tmp_path / "Base.SAFETENSORS")
     assert torch.equal(seen["tensors"]["model.diffusion_model.input_blocks.0.0.weight"], torch.arange(4.0))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["Base.SAFETENSORS"]  # the link lived elsewhere
+
+
+@pytest.mark.parametrize("good", [3, 0])
+def test_unreadable_validation_images_are_skipped_and_counted(tmp_path, caplog, capsys, good):
+    """The held-out validation picks are the folder's last images: broken ones are skipped and said, as training
+    skips them, and the run goes on; a folder with nothing readable stops in training, saying why."""
+    import numpy as np
+    from PIL import Image
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for index in range(good):
+        Image.fromarray(np.full((96, 96, 3), 60 * index, np.uint8)).save(data / f"a{index}.png")
+    for index in range(3):
+        (data / f"z{index}.png").write_bytes(b"not a picture")
+    code = main(["--demo", "--data", str(data), "--output_dir", str(tmp_path / "out"), "--max_train_steps", "2",
+                 "--train_batch_size", "2", "--num_validation_samples", "3" if good else "1", "--validation_steps", "2",
+                 "--validation_inference_steps", "1", "--report_to", "none", "--num_workers", "0"])
+    if good:
+        assert code == 0 and (tmp_path / "out" / "demo_tiny_colorstroke_not_sd15.safetensors").is_file()
+        assert "validation: 3 of 3 held-out images skipped (unreadable image: 3); none left" in caplog.text
+    else:
+        assert code == 1 and "unreadable" in capsys.readouterr().err

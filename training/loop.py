@@ -157,9 +157,7 @@ class Trainer:
         self.spec = sample_spec(config)
         train_indices, validation_indices = self._split(len(self.source))
         self.train_indices = train_indices
-        self.validation = (user_samples(config.validation_dir, config.resolution,
-                                        recommended_canny(config.edge_params()))
-                           if config.validation_dir else held_out_samples(self.source, validation_indices, self.spec))
+        self.validation = self._validation_samples(validation_indices)
 
         controlnet.train()
         if config.gradient_checkpointing:
@@ -217,6 +215,22 @@ class Trainer:
             return np.arange(count), np.arange(min(count, config.num_validation_samples))
         held = config.num_validation_samples
         return np.arange(count - held), np.arange(count - held, count)
+
+    def _validation_samples(self, indices) -> list:
+        """The validation triples: the user's folder, else the held-out records, unreadable ones skipped and said
+        (as training skips them; a run whose data cannot be read at all stops in training with the reasons)."""
+        config = self.config
+        if config.validation_dir:
+            return user_samples(config.validation_dir, config.resolution, recommended_canny(config.edge_params()))
+        samples, skipped = held_out_samples(self.source, indices, self.spec)
+        if skipped:
+            left = (f"{len(samples)} left" if samples else
+                    "none left, so this run validates nothing: fix or remove them, or give --validation_dir a folder "
+                    "of drawings")
+            logger.warning("validation: %d of %d held-out images skipped (%s); %s", sum(skipped.values()),
+                           len(indices), ", ".join(f"{reason}: {count}" for reason, count in sorted(skipped.items())),
+                           left)
+        return samples
 
     def _optimizer(self, groups):
         config = self.config

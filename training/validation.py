@@ -16,7 +16,7 @@ from PIL import Image
 from preprocessors import canny, load_image, make_hint, resize_strokes, to_model_polarity, training_hint, user_strokes
 from preprocessors.contract import EDGE_CHANNEL
 
-from .data import decode_rgb, sample_rng
+from .data import SampleSkipped, decode_rgb, sample_rng
 from .data.samples import resize_and_crop
 from .metrics import edge_f1, stroke_colour_error
 from .stroke_use import stroke_use_on_images
@@ -37,16 +37,22 @@ class ValidationSample:
     pixels: np.ndarray | None = None
 
 
-def held_out_samples(source, indices, spec) -> list[ValidationSample]:
-    """Triples from training-data records with procedural strokes (fixed seed, centre crop)."""
-    samples = []
+def held_out_samples(source, indices, spec) -> tuple[list[ValidationSample], dict[str, int]]:
+    """(triples, skipped): triples from training-data records with procedural strokes (fixed seed, centre crop);
+    a record that cannot be read (``SampleSkipped``: unreadable, missing, too small, a dead link) is left out and
+    counted in ``skipped`` by reason, as training skips it."""
+    samples, skipped = [], {}
     for index in indices:
-        image, caption = source.load(int(index))
-        pixels = resize_and_crop(decode_rgb(image), spec.resolution, None, "center", False)
+        try:
+            image, caption = source.load(int(index))
+            pixels = resize_and_crop(decode_rgb(image, spec.min_side), spec.resolution, None, "center", False)
+        except SampleSkipped as reason:
+            skipped[reason.reason] = skipped.get(reason.reason, 0) + 1
+            continue
         rng = sample_rng(spec.seed, VALIDATION_EPOCH, int(index))
         hint = training_hint(pixels, rng, spec.strokes, spec.edges, spec.fill_probability, spec.fill_gap)
         samples.append(ValidationSample(hint, (caption or "").strip(), f"data-{index}", pixels))
-    return samples
+    return samples, skipped
 
 
 def recommended_canny(edges) -> tuple[float, float]:

@@ -21,7 +21,7 @@ from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionPipeline, UNe
 
 from training.tiny_base import TINY_CROSS_ATTENTION_DIM, tiny_components
 
-from .world import sample
+from .worlds import sampler
 
 logger = logging.getLogger(__name__)
 # Seeds of the world's samples by use, so that no held-out drawing is ever trained on.
@@ -47,6 +47,7 @@ class BaseSettings:
     unet_batch: int = 32
     unet_lr: float = 1e-3
     seed: int = 0
+    world: str = "v1"  # benchmarks.toyworld.worlds
 
 
 def toy_vae(image_size: int, norm_groups: int = 4) -> AutoencoderKL:
@@ -77,9 +78,11 @@ def noise_schedule() -> DDPMScheduler:
                          steps_offset=1, clip_sample=False)
 
 
-def image_batch(seeds, size: int, crop: int = 0, rng: np.random.Generator | None = None) -> torch.Tensor:
-    """Bx3xHxW float in [-1, 1]: the world's samples for ``seeds``, optionally one random ``crop``-pixel window."""
-    images = torch.from_numpy(np.stack([sample(int(seed), size).image for seed in seeds]))
+def image_batch(seeds, size: int, crop: int = 0, rng: np.random.Generator | None = None,
+                world: str = "v1") -> torch.Tensor:
+    """Bx3xHxW float in [-1, 1]: ``world``'s samples for ``seeds``, optionally one random ``crop``-pixel window."""
+    draw = sampler(world)
+    images = torch.from_numpy(np.stack([draw(int(seed), size).image for seed in seeds]))
     images = images.permute(0, 3, 1, 2).float() / 127.5 - 1.0
     if crop and crop < size:
         top, left = (rng or np.random.default_rng()).integers(0, size - crop + 1, 2)
@@ -104,7 +107,8 @@ def train_vae(vae: AutoencoderKL, settings: BaseSettings) -> float:
     rng = np.random.default_rng(settings.seed)
     vae.train()
     for step in range(settings.vae_steps):
-        images = image_batch(rng.integers(*VAE_SEEDS, settings.vae_batch), settings.image_size, settings.vae_crop, rng)
+        images = image_batch(rng.integers(*VAE_SEEDS, settings.vae_batch), settings.image_size, settings.vae_crop, rng,
+                             settings.world)
         posterior = vae.encode(images).latent_dist
         reconstruction = vae.decode(posterior.sample()).sample
         loss = F.l1_loss(reconstruction, images) + F.mse_loss(reconstruction, images) + 1e-6 * posterior.kl().mean()
@@ -114,9 +118,9 @@ def train_vae(vae: AutoencoderKL, settings: BaseSettings) -> float:
 
 
 @torch.no_grad()
-def latent_scale(vae: AutoencoderKL, size: int) -> float:
+def latent_scale(vae: AutoencoderKL, size: int, world: str = "v1") -> float:
     """The scaling factor that gives the latents unit variance, as SD's 0.18215 does for its VAE."""
-    latents = vae.encode(image_batch(range(*SCALE_SEEDS), size)).latent_dist.mode()
+    latents = vae.encode(image_batch(range(*SCALE_SEEDS), size, world=world)).latent_dist.mode()
     return float(1.0 / latents.std())
 
 
@@ -126,7 +130,8 @@ def latent_moments(vae: AutoencoderKL, settings: BaseSettings, chunk: int = 64) 
     seeds = np.arange(UNET_SEEDS[0], UNET_SEEDS[0] + settings.unet_images)
     means, stds = [], []
     for start in range(0, len(seeds), chunk):
-        posterior = vae.encode(image_batch(seeds[start:start + chunk], settings.image_size)).latent_dist
+        images = image_batch(seeds[start:start + chunk], settings.image_size, world=settings.world)
+        posterior = vae.encode(images).latent_dist
         means.append(posterior.mean)
         stds.append(posterior.std)
     return torch.cat(means), torch.cat(stds)
@@ -164,7 +169,7 @@ def pretrain_base(out: pathlib.Path, settings: BaseSettings) -> dict:
     text_encoder, tokenizer = parts["text_encoder"], parts["tokenizer"]
     vae = toy_vae(settings.image_size, settings.vae_norm_groups)
     vae_loss = train_vae(vae, settings)
-    vae.register_to_config(scaling_factor=latent_scale(vae, settings.image_size))
+    vae.register_to_config(scaling_factor=latent_scale(vae, settings.image_size, settings.world))
     with torch.no_grad():
         tokens = tokenizer([""], padding="max_length", max_length=tokenizer.model_max_length, return_tensors="pt")
         empty_prompt = text_encoder(tokens.input_ids)[0]

@@ -9,6 +9,7 @@ ground-truth image by the training generator (crisp: no blur). Systems:
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,15 +82,19 @@ def base_parts(base_dir) -> dict:
 
 
 def learned_results(parts: dict, controlnet, cases: list[Case], strength: float, steps: int, seed: int,
-                    stroke_guidance: float = 1.0) -> list:
+                    stroke_guidance: float = 1.0, fill: bool | None = None, fill_gap: int = 0) -> list:
     """Results (HxWx3 uint8) of the ControlNet pipeline on ``cases`` at ``strength`` (0 = the base alone).
     The base is unconditional (empty prompts), so classifier-free guidance has nothing of the prompt's to
     amplify: guidance 1, unless ``stroke_guidance`` > 1, which is then the guidance scale with the strokes
-    on its positive side only (``colorize(stroke_guidance=True)``) and amplifies the strokes alone."""
-    return [np.asarray(colorize(parts, controlnet, case.truth.lineart, case.strokes, steps=steps,
-                                guidance=stroke_guidance, seed=seed + index, strength=strength,
-                                stroke_guidance=stroke_guidance > 1))
-            for index, case in enumerate(cases)]
+    on its positive side only (``colorize(stroke_guidance=True)``) and amplifies the strokes alone.
+    fill / fill_gap: ``colorize``'s (None = as the model was trained); a fill the model was not trained with is
+    what is measured here, so its warning is not repeated for every case."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*fill", category=UserWarning)
+        return [np.asarray(colorize(parts, controlnet, case.truth.lineart, case.strokes, steps=steps,
+                                    guidance=stroke_guidance, seed=seed + index, strength=strength,
+                                    stroke_guidance=stroke_guidance > 1, fill=fill, fill_gap=fill_gap))
+                for index, case in enumerate(cases)]
 
 
 def flood_fill_results(cases: list[Case]) -> list:

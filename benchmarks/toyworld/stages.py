@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from PIL import Image
 
 from .base_model import BaseSettings, pretrain_base
-from .world import sample
+from .worlds import sampler
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 EXPORT_NAME = "control_colorstroke_toy"
@@ -54,13 +54,14 @@ def stroke_flags(image_size: int) -> list[str]:
             f"--strokes.blur_sigma_min={max(0.25, scale)}", f"--strokes.blur_sigma_max={max(0.5, 3 * scale)}"]
 
 
-def write_images(folder: pathlib.Path, count: int, size: int) -> pathlib.Path:
-    """``count`` world images as PNGs with empty sidecar captions (an ordinary image-folder dataset)."""
+def write_images(folder: pathlib.Path, count: int, size: int, world: str = "v1") -> pathlib.Path:
+    """``count`` images of ``world`` as PNGs with empty sidecar captions (an ordinary image-folder dataset)."""
     folder.mkdir(parents=True, exist_ok=True)
+    draw = sampler(world)
     for index in range(count):
         name = folder / f"{index:06d}.png"
         if not name.exists():
-            Image.fromarray(sample(DATA_SEEDS + index, size).image).save(name)
+            Image.fromarray(draw(DATA_SEEDS + index, size).image).save(name)
             name.with_suffix(".txt").write_text("", encoding="utf-8")
     return folder
 
