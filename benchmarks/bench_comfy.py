@@ -64,14 +64,14 @@ def bench_preprocessor(package, size: int, repeats: int):
     def direct():
         return pp.hint_preview(pp.inference_hint(drawing_u8, layer, alpha))
 
-    total = median_ms(lambda: node.build(drawing, "canny", 100, 200, "no_stroke", "#FFFFFF", strokes=strokes,
+    total = median_ms(lambda: node.build(drawing, "canny", *pp.DEFAULT_CANNY, "no_stroke", "#FFFFFF", strokes=strokes,
                                          strokes_mask=mask), repeats)
     preprocessors = median_ms(direct, repeats)
-    edges = pp.canny(drawing_u8, 100, 200)
+    edges = pp.canny(drawing_u8, *pp.DEFAULT_CANNY)
     stroke_layer = pp.user_strokes(layer, alpha)
     hint = pp.make_hint(edges, stroke_layer)
     parts = {
-        "canny": median_ms(lambda: pp.canny(drawing_u8, 100, 200), repeats),
+        "canny": median_ms(lambda: pp.canny(drawing_u8, *pp.DEFAULT_CANNY), repeats),
         "user_strokes": median_ms(lambda: pp.user_strokes(layer, alpha), repeats),
         "make_hint": median_ms(lambda: pp.make_hint(edges, stroke_layer), repeats),
         "hint_preview": median_ms(lambda: pp.hint_preview(hint), repeats),
@@ -119,7 +119,8 @@ def bench_apply(package, comfy_dir: str, latent: int, steps: int, tiny: bool):
 
     drawing, strokes, mask = example_batch(latent * 8)
     node = package.NODE_CLASS_MAPPINGS["ColorStrokeCanny"]()
-    hint, _ = node.build(drawing, "canny", 100, 200, "no_stroke", "#FFFFFF", strokes=strokes, strokes_mask=mask)
+    canny = importlib.import_module(f"{PACKAGE}.preprocessors").DEFAULT_CANNY
+    hint, _ = node.build(drawing, "canny", *canny, "no_stroke", "#FFFFFF", strokes=strokes, strokes_mask=mask)
     generator = torch.Generator().manual_seed(1)
     positive = [[torch.randn(1, 77, 768, generator=generator), {}]]
     negative = [[torch.randn(1, 77, 768, generator=generator), {}]]

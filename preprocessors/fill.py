@@ -31,7 +31,7 @@ import numpy as np
 from .contract import HintError
 from .image_io import as_channels_last, composite_on_white, integer_scale, to_float, to_uint8
 
-DEFAULT_GAP = 6  # pixels: the widest line gap closed at 512² (toy world v2 draws gaps of 2-6 px)
+DEFAULT_GAP = 6  # pixels: the widest line gap closed at 512² (toy world v2 draws 1-3 px at 128², 4-12 at 512²)
 MAX_FILL_GAP = 64  # pixels: the widest gap a person may ask the hosts' fill to close
 DEFAULT_FILL_ALPHA = 0.5  # alpha of filled (not painted) pixels
 PAINTED = 0.5  # alpha above which a stroke pixel is painted (claims, gives its colour)

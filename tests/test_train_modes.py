@@ -134,7 +134,7 @@ def controlnet_file(tiny_base, path, hint_channels=5, polarity=None):
 
 
 def test_controlnet_init_polarity_is_adopted_unless_given(tiny_base, image_folder, tmp_path):
-    from training import controlnet as bridge
+    from training import controlnet as trained_controlnet
 
     init = controlnet_file(tiny_base, tmp_path / "ours.safetensors", polarity="black_on_white")
     config = tiny_config(tiny_base, image_folder, tmp_path / "run", controlnet_init=init)
@@ -146,34 +146,35 @@ def test_controlnet_init_polarity_is_adopted_unless_given(tiny_base, image_folde
     assert config.polarity is None  # the caller's config is left as it was
     unet = trainer.base.unet
     same = tiny_config(tiny_base, image_folder, tmp_path / "run", controlnet_init=init, polarity="black_on_white")
-    assert bridge.build(unet, same)[1] == "black_on_white"
+    assert trained_controlnet.build(unet, same)[1] == "black_on_white"
     flipped = tiny_config(tiny_base, image_folder, tmp_path / "run", controlnet_init=init, polarity="white_on_black")
     with pytest.raises(ConfigError, match="--polarity white_on_black contradicts .*black_on_white"):
-        bridge.build(unet, flipped)
+        trained_controlnet.build(unet, flipped)
 
 
 def test_controlnet_init_without_recorded_polarity_needs_one(tiny_base, image_folder, tmp_path):
-    from training import controlnet as bridge
+    from training import controlnet as trained_controlnet
 
     init = controlnet_file(tiny_base, tmp_path / "bare.safetensors")
     unet = load_base(tiny_base, allow_non_sd15=True).unet
     with pytest.raises(ConfigError, match="records no edge polarity.*pass --polarity black_on_white"):
-        bridge.build(unet, tiny_config(tiny_base, image_folder, tmp_path / "run", controlnet_init=init))
+        trained_controlnet.build(unet, tiny_config(tiny_base, image_folder, tmp_path / "run", controlnet_init=init))
     given = tiny_config(tiny_base, image_folder, tmp_path / "run", controlnet_init=init, polarity="black_on_white")
-    assert bridge.build(unet, given)[1:] == ("black_on_white", "--polarity (--controlnet_init records none)")
+    assert (trained_controlnet.build(unet, given)[1:]
+            == ("black_on_white", "--polarity (--controlnet_init records none)"))
 
 
 def test_widened_canny_controlnet_stays_white_on_black(tiny_base, image_folder, tmp_path):
-    from training import controlnet as bridge
+    from training import controlnet as trained_controlnet
 
     init = controlnet_file(tiny_base, tmp_path / "canny.safetensors", hint_channels=3)
     unet = load_base(tiny_base, allow_non_sd15=True).unet
-    _, polarity, source = bridge.build(unet,
+    _, polarity, source = trained_controlnet.build(unet,
                                        tiny_config(tiny_base, image_folder, tmp_path / "run", controlnet_init=init))
     assert polarity == "white_on_black" and "3-channel" in source
     flipped = tiny_config(tiny_base, image_folder, tmp_path / "run", controlnet_init=init, polarity="black_on_white")
     with pytest.raises(ConfigError, match="--polarity black_on_white contradicts the widened 3-channel ControlNet"):
-        bridge.build(unet, flipped)
+        trained_controlnet.build(unet, flipped)
 
 
 def test_summary_names_the_precision_and_where_it_came_from(tiny_base, image_folder, tmp_path, monkeypatch):

@@ -24,9 +24,9 @@ from model import controlnet_residuals, save_checkpoint
 from preprocessors import DEFAULT_FILL_ALPHA, default_gap, make_hint_batch, to_model_polarity, training_edges_batch
 
 from . import checkpointing, phases, recipe
-from . import controlnet as bridge
 from .base_model import load_base
 from .config import ConfigError, TrainConfig, option_names
+from .controlnet import build as build_trained_controlnet
 from .data import EpochBatchSampler, TrainDataset, build_source, collate, sample_spec
 from .divergence import DivergenceGuard
 from .encoders import LatentEncoder, TextEmbedder
@@ -72,12 +72,6 @@ def _run_precision(given: str | None) -> tuple[str, str]:
     return resolve_mixed_precision(given, launcher, cuda, cuda and torch.cuda.get_device_capability()[0] >= 8)
 
 
-def adam_settings(config: TrainConfig) -> dict:
-    """AdamW's settings besides the learning rate, for a new run's optimiser and for a new phase's."""
-    return dict(betas=(config.adam_beta1, config.adam_beta2), weight_decay=config.adam_weight_decay,
-                eps=config.adam_epsilon)
-
-
 class TrainingError(RuntimeError):
     """Training cannot go on (NaN losses, no usable data); the message says why and what to try."""
 
@@ -107,6 +101,22 @@ class Trainer:
 
     # ------------------------------------------------------------------ setup
     def _setup(self):
+        """The run's stages in order: devices, models, data, optimiser, then the state of a resumed run."""
+        report_to = self._setup_accelerator()
+        self._setup_models()
+        self._setup_data()
+        self._setup_optimiser()
+        self.step, self.micro_batches, self.nan_streak = 0, 0, 0
+        self.skipped, self.missing_captions = {}, 0
+        self.phases = []  # [{"from_step", "changed": {option: new value}}] of --new_phase resumes
+        if self.config.resume_from_checkpoint:
+            phases.resume(self)
+        if report_to != "none":
+            self.accelerator.init_trackers("color_stroke_controlnet", config={
+                **_flat_config(self.config), "mixed_precision": self.mixed_precision})
+
+    def _setup_accelerator(self) -> str:
+        """The accelerator (devices, mixed precision, logging) and the seed; returns the tracker to report to."""
         from accelerate import Accelerator
         from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
 
@@ -119,7 +129,7 @@ class Trainer:
                           stacklevel=2)
             report_to = "none"
         self.mixed_precision, self.precision_source = _run_precision(config.mixed_precision)
-        self.accelerator = accelerator = Accelerator(
+        self.accelerator = Accelerator(
             mixed_precision=self.mixed_precision,
             log_with=None if report_to == "none" else report_to,
             project_config=ProjectConfiguration(project_dir=str(output), logging_dir=str(output / "logs")),
@@ -131,82 +141,64 @@ class Trainer:
             torch.backends.cudnn.allow_tf32 = True
         set_seed(config.seed)
         self.weight_dtype = _DTYPES[self.mixed_precision]
-        device = accelerator.device
+        return report_to
 
+    def _setup_models(self):
+        """The frozen base on the device, the phases' recipes, the ControlNet to train (its polarity resolved into
+        the config), the text and latent encoders."""
+        config = self.config
         if config.demo:
             from .demo import prepare_demo
 
-            prepare_demo(config)
+            with self.accelerator.main_process_first():  # one process writes the tiny base and pictures
+                prepare_demo(config)
         self.base = base = load_base(config.base_model, config.base_config, config.allow_non_sd15)
         if config.prediction_type:
             base.noise_scheduler.register_to_config(prediction_type=config.prediction_type)
-
-        scheduler = base.noise_scheduler
-        prediction = scheduler.config.prediction_type
-        self.recipes = {  # the edge phase, then (from step self.colour_from, None = never) the colour phase
-            "edge": recipe.PhaseRecipe(scheduler.alphas_cumprod, config.min_snr_gamma, config.x0_weight_floor,
-                                       prediction, config.timestep_sampling, config.timestep_uniform_prob),
-            "colour": recipe.PhaseRecipe(scheduler.alphas_cumprod, config.min_snr_gamma, config.colour_x0_weight_floor,
-                                         prediction, config.colour_timestep_sampling, 0.0),
-        }
-        self.colour_from = recipe.colour_phase_step(config.colour_phase_start, config.max_train_steps)
-        controlnet, polarity, self.polarity_source = bridge.build(base.unet, config)
-        self.config = config = dataclasses.replace(config, polarity=polarity)  # resolved for hints and the export
-
-        self.source = build_source(config)
-        self.spec = sample_spec(config)
-        train_indices, validation_indices = self._split(len(self.source))
-        self.train_indices = train_indices
-        self.validation = self._validation_samples(validation_indices)
-
-        controlnet.train()
-        if config.gradient_checkpointing:
-            controlnet.enable_gradient_checkpointing()
-        params = [p for p in controlnet.parameters() if p.requires_grad]
-        optimizer = self._optimizer(recipe.param_groups(controlnet, config.learning_rate, config.new_parts_lr_scale))
-        from diffusers.optimization import get_scheduler
-
-        lr_scheduler = get_scheduler(config.lr_scheduler, optimizer, num_warmup_steps=config.lr_warmup_steps,
-                                     num_training_steps=config.max_train_steps)
-        self.controlnet, self.optimizer, self.lr_scheduler = accelerator.prepare(controlnet, optimizer, lr_scheduler)
-        self.ema = None
-        if config.use_ema:
-            from diffusers.training_utils import EMAModel
-
-            self.ema = EMAModel(params, decay=config.ema_decay)
-            self.ema.to(device)
-            accelerator.register_for_checkpointing(self.ema)
-
+        self.recipes = recipe.phase_recipes(base.noise_scheduler, config)
+        self.colour_phase_step = recipe.colour_phase_step(config.colour_phase_start, config.max_train_steps)
+        self.trained, polarity, self.polarity_source = build_trained_controlnet(base.unet, config)
+        self.config = dataclasses.replace(config, polarity=polarity)  # resolved for hints and the export
+        device = self.accelerator.device
         for module in (base.unet, base.vae, base.text_encoder):
             module.to(device) if self.weight_dtype == torch.float32 else module.to(device, dtype=self.weight_dtype)
         self.embed = TextEmbedder(base.tokenizer, base.text_encoder, device, self.weight_dtype,
                                   config.text_cache_size if config.cache_text_embeddings else 0)
         self.latents = LatentEncoder(base.vae, device, self.weight_dtype,
                                      config.latent_cache_size if config.use_latent_cache else 0)
-        self.generator = torch.Generator(device=device).manual_seed(config.seed * 1009 + accelerator.process_index)
-        self.step, self.micro_batches, self.nan_streak = 0, 0, 0
-        self.skipped, self.missing_captions = {}, 0
+        self.generator = torch.Generator(device=device).manual_seed(
+            config.seed * 1009 + self.accelerator.process_index)
 
-        self.phases = []  # [{"from_step", "changed": {option: new value}}] of --new_phase resumes
-        if config.resume_from_checkpoint:
-            folder = checkpointing.resolve(config.output_dir, config.resume_from_checkpoint)
-            state = checkpointing.load(accelerator, folder)
-            changes = phases.check_resume(state.get("options", phases.shaping_options(config.to_dict())),
-                                          config.to_dict(), config.new_phase)
-            self._load_trainer_state(state)
-            if "colour_phase_start" in changes:
-                self.colour_from = recipe.colour_phase_step(config.colour_phase_start, config.max_train_steps)
-            if changes:
-                phases.set_optimiser_options(self.optimizer, self.lr_scheduler.scheduler, recipe.param_groups(
-                    accelerator.unwrap_model(self.controlnet), config.learning_rate, config.new_parts_lr_scale),
-                    adam_settings(config))
-                self.phases.append({"from_step": self.step, "changed": {k: new for k, (_, new) in changes.items()}})
-                logger.info("new phase from step %d: %s", self.step,
-                            "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in sorted(changes.items())))
-            logger.info("resumed from %s at step %d", folder, self.step)
-        if report_to != "none":
-            accelerator.init_trackers("color_stroke_controlnet",
-                                      config={**_flat_config(config), "mixed_precision": self.mixed_precision})
+    def _setup_data(self):
+        """The data source, the sample spec, the training / validation split and the validation triples."""
+        self.source = build_source(self.config)
+        self.spec = sample_spec(self.config)
+        self.train_indices, validation_indices = self._split(len(self.source))
+        self.validation = self._validation_samples(validation_indices)
+
+    def _setup_optimiser(self):
+        """AdamW (8-bit on request) over the recipe's parameter groups, the LR schedule, the EMA copy; the
+        ControlNet, optimiser and schedule prepared by accelerate."""
+        from diffusers.optimization import get_scheduler
+
+        config, controlnet = self.config, self.trained
+        controlnet.train()
+        if config.gradient_checkpointing:
+            controlnet.enable_gradient_checkpointing()
+        params = [p for p in controlnet.parameters() if p.requires_grad]
+        optimizer = self._optimizer(recipe.param_groups(controlnet, config.learning_rate, config.new_parts_lr_scale))
+        lr_scheduler = get_scheduler(config.lr_scheduler, optimizer, num_warmup_steps=config.lr_warmup_steps,
+                                     num_training_steps=config.max_train_steps)
+        self.controlnet, self.optimizer, self.lr_scheduler = self.accelerator.prepare(controlnet, optimizer,
+                                                                                      lr_scheduler)
+        del self.trained  # the prepared one (self.controlnet) is the one trained from here on
+        self.ema = None
+        if config.use_ema:
+            from diffusers.training_utils import EMAModel
+
+            self.ema = EMAModel(params, decay=config.ema_decay)
+            self.ema.to(self.accelerator.device)
+            self.accelerator.register_for_checkpointing(self.ema)
 
     def _split(self, count: int):
         """(training indices, held-out validation indices): the last N records, when enough remain."""
@@ -234,7 +226,7 @@ class Trainer:
 
     def _optimizer(self, groups):
         config = self.config
-        kwargs = dict(lr=config.learning_rate, **adam_settings(config))
+        kwargs = dict(lr=config.learning_rate, **recipe.adam_settings(config))
         if config.use_8bit_adam:
             try:
                 import bitsandbytes as bnb
@@ -259,14 +251,14 @@ class Trainer:
         return {"step": self.step, "micro_batches": self.micro_batches, "nan_streak": self.nan_streak,
                 "skipped": dict(self.skipped), "missing_captions": self.missing_captions,
                 "generator": self.generator.get_state(), "options": phases.shaping_options(self.config.to_dict()),
-                "phases": list(self.phases), "colour_phase_step": self.colour_from}
+                "phases": list(self.phases), "colour_phase_step": self.colour_phase_step}
 
-    def _load_trainer_state(self, state: dict):
+    def load_trainer_state(self, state: dict):
         self.step, self.micro_batches, self.nan_streak = state["step"], state["micro_batches"], state["nan_streak"]
         self.skipped, self.missing_captions = dict(state["skipped"]), state["missing_captions"]
         self.generator.set_state(state["generator"])
         self.phases = list(state.get("phases", []))
-        self.colour_from = state.get("colour_phase_step", self.colour_from)
+        self.colour_phase_step = state.get("colour_phase_step", self.colour_phase_step)
 
     # ------------------------------------------------------------------ one step
     def hint(self, batch) -> torch.Tensor:
@@ -285,7 +277,7 @@ class Trainer:
         moments = self.latents.moments(batch["pixels"], batch["index"])
         latents = self.latents.sample(moments, self.generator)
         noise = torch.randn(latents.shape, generator=self.generator, device=device, dtype=torch.float32)
-        colour = self.colour_from is not None and self.step >= self.colour_from
+        colour = self.colour_phase_step is not None and self.step >= self.colour_phase_step
         phase = self.recipes["colour" if colour else "edge"]
         timesteps = phase.timesteps(latents.shape[0], self.generator, device)
         noisy = scheduler.add_noise(latents.float(), noise, timesteps).to(dtype)
@@ -374,7 +366,7 @@ class Trainer:
                 "canny_training": config.edge_params().to_dict(), "base_model": Path(config.base_model).name,
                 "resolution": config.resolution, "ema": config.use_ema, "trainer": "training/train.py",
                 "recipe": {**{name: getattr(config, name) for name in RECIPE_OPTIONS},
-                           "colour_phase_step": self.colour_from},
+                           "colour_phase_step": self.colour_phase_step},
                 "strokes": config.stroke_params().to_dict(), "phases": list(self.phases),
                 "fill": {"probability": config.fill_probability, "alpha": DEFAULT_FILL_ALPHA,
                          "gap": config.fill_gap or default_gap(config.resolution, config.resolution)}}
@@ -463,8 +455,8 @@ class Trainer:
                                    and not name.startswith("colour"))
             + f"; strokes coloured by {config.stroke_params().colour}, {config.stroke_params().empty_prob:g} without"
             + (f"; phases {self.phases}" if self.phases else ""),
-            (f"colour phase: from step {self.colour_from}, timesteps {config.colour_timestep_sampling}, x0 weight "
-             f"floor {config.colour_x0_weight_floor:g}" if self.colour_from is not None
+            (f"colour phase: from step {self.colour_phase_step}, timesteps {config.colour_timestep_sampling}, "
+             f"x0 weight floor {config.colour_x0_weight_floor:g}" if self.colour_phase_step is not None
              else "colour phase: none (--colour_phase_start 1)"),
             f"caches: latents {'on' if config.use_latent_cache else 'off'}, caption embeddings "
             f"{'on' if config.cache_text_embeddings else 'off'}; "
@@ -520,7 +512,7 @@ class Trainer:
         started, samples_done = time.perf_counter(), 0
         guard = DivergenceGuard(config.divergence_factor)
         while self.step < config.max_train_steps:
-            if self.step == self.colour_from:
+            if self.step == self.colour_phase_step:
                 guard.reset()  # the colour phase's loss weighs other timesteps: a level of its own
             batches = self._next_batches(data)
             loss = self._train_step(batches)

@@ -8,7 +8,12 @@ with the new ones. Options that define the model or the data position never chan
 """
 from __future__ import annotations
 
+import logging
+
+from . import checkpointing, recipe
 from .config import FIXED, FREE, ConfigError, option_names
+
+logger = logging.getLogger(__name__)
 
 # Options that do not change what is learned (free on any resume), and those that define the model, its hint or
 # the data position (never changed on a resume): as each option's ``_opt(phase=...)`` in ``config`` declares it.
@@ -55,7 +60,7 @@ def check_resume(saved: dict, current: dict, new_phase: bool) -> dict:
 def set_optimiser_options(optimizer, scheduler, fresh_groups: list[dict], settings: dict) -> None:
     """Give each parameter group of a resumed optimiser (whose rates and settings the checkpoint restored) the
     new phase's options: its rate as the base rate, its current rate from the schedule at the resumed step,
-    and the optimiser's other ``settings`` (AdamW's betas, eps, weight decay: ``loop.adam_settings``).
+    and the optimiser's other ``settings`` (AdamW's betas, eps, weight decay: ``recipe.adam_settings``).
 
     fresh_groups: ``recipe.param_groups`` of the new options (same groups, same order); scheduler: the
     LambdaLR that diffusers' ``get_scheduler`` builds (accelerate's wrapper unwrapped).
@@ -69,3 +74,26 @@ def set_optimiser_options(optimizer, scheduler, fresh_groups: list[dict], settin
         group["initial_lr"], group["lr_scale"] = fresh["lr"], fresh["lr_scale"]
         group["lr"] = fresh["lr"] * factor(scheduler.last_epoch)
     scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+
+
+def resume(trainer) -> None:
+    """Continue ``trainer`` (a ``loop.Trainer`` set up up to its optimiser) from ``--resume_from_checkpoint``:
+    weights, optimiser, schedule and trainer state come back; changed options start a new phase (``check_resume``:
+    its learning rates and AdamW settings set anew, the colour phase's step recomputed), recorded in
+    ``trainer.phases``."""
+    config, accelerator = trainer.config, trainer.accelerator
+    folder = checkpointing.resolve(config.output_dir, config.resume_from_checkpoint)
+    state = checkpointing.load(accelerator, folder)
+    changes = check_resume(state.get("options", shaping_options(config.to_dict())), config.to_dict(),
+                           config.new_phase)
+    trainer.load_trainer_state(state)
+    if "colour_phase_start" in changes:
+        trainer.colour_phase_step = recipe.colour_phase_step(config.colour_phase_start, config.max_train_steps)
+    if changes:
+        fresh = recipe.param_groups(accelerator.unwrap_model(trainer.controlnet), config.learning_rate,
+                                    config.new_parts_lr_scale)
+        set_optimiser_options(trainer.optimizer, trainer.lr_scheduler.scheduler, fresh, recipe.adam_settings(config))
+        trainer.phases.append({"from_step": trainer.step, "changed": {k: new for k, (_, new) in changes.items()}})
+        logger.info("new phase from step %d: %s", trainer.step,
+                    "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in sorted(changes.items())))
+    logger.info("resumed from %s at step %d", folder, trainer.step)

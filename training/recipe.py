@@ -122,6 +122,22 @@ class PhaseRecipe:
         return self._raw(timesteps) / self.mean if self.active else None
 
 
+def phase_recipes(scheduler, config) -> dict[str, PhaseRecipe]:
+    """{"edge": the run's first phase, "colour": the colour phase (the --colour_* options)} for ``scheduler``'s
+    noise schedule and prediction type and ``config`` (``TrainConfig``)."""
+    prediction = scheduler.config.prediction_type
+    return {"edge": PhaseRecipe(scheduler.alphas_cumprod, config.min_snr_gamma, config.x0_weight_floor, prediction,
+                                config.timestep_sampling, config.timestep_uniform_prob),
+            "colour": PhaseRecipe(scheduler.alphas_cumprod, config.min_snr_gamma, config.colour_x0_weight_floor,
+                                  prediction, config.colour_timestep_sampling, 0.0)}
+
+
+def adam_settings(config) -> dict:
+    """AdamW's settings besides the learning rate, for a new run's optimiser and for a new phase's."""
+    return dict(betas=(config.adam_beta1, config.adam_beta2), weight_decay=config.adam_weight_decay,
+                eps=config.adam_epsilon)
+
+
 def colour_phase_step(start: float, max_train_steps: int) -> int | None:
     """The optimiser step from which the colour phase runs: ``start`` (a fraction in [0, 1]) of the run; None
     when ``start`` is 1 (no colour phase, also when a resumed run is made longer)."""

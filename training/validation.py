@@ -13,7 +13,16 @@ import numpy as np
 import torch
 from PIL import Image
 
-from preprocessors import canny, load_image, make_hint, resize_strokes, to_model_polarity, training_hint, user_strokes
+from preprocessors import (
+    DEFAULT_CANNY,
+    canny,
+    load_image,
+    make_hint,
+    resize_strokes,
+    to_model_polarity,
+    training_hint,
+    user_strokes,
+)
 from preprocessors.contract import EDGE_CHANNEL
 
 from .data import SampleSkipped, decode_rgb, sample_rng
@@ -58,16 +67,17 @@ def held_out_samples(source, indices, spec) -> tuple[list[ValidationSample], dic
 def recommended_canny(edges) -> tuple[float, float]:
     """(low, high) Canny thresholds for inference with a model trained on ``edges`` (``EdgeParams``).
 
-    The hosts' default 100/200, moved into the training ranges: low clamped to [low_min, low_max],
-    high/low to [ratio_min, ratio_max]. So the default ranges give 100/200 and fixed thresholds
+    The hosts' default (``DEFAULT_CANNY``), moved into the training ranges: low clamped to [low_min, low_max],
+    high/low to [ratio_min, ratio_max]. So the default ranges give the hosts' default and fixed thresholds
     (``EdgeParams.fixed(low, high)``) give exactly those.
     """
-    low = min(max(100.0, edges.low_min), edges.low_max)
-    ratio = min(max(2.0, edges.ratio_min), edges.ratio_max)
+    low = min(max(float(DEFAULT_CANNY.low), edges.low_min), edges.low_max)
+    ratio = min(max(DEFAULT_CANNY.high / DEFAULT_CANNY.low, edges.ratio_min), edges.ratio_max)
     return float(low), round(float(low * ratio), 4)
 
 
-def user_samples(folder, resolution: int, canny_thresholds=(100.0, 200.0)) -> list[ValidationSample]:
+def user_samples(folder, resolution: int, canny_thresholds=(DEFAULT_CANNY.low, DEFAULT_CANNY.high)
+                 ) -> list[ValidationSample]:
     """Triples from ``folder``: NAME.png line drawing, NAME.strokes.png transparent strokes (optional),
     NAME.txt prompt (optional). The drawing is centre-cropped to ``resolution`` and its edges found by
     Canny with ``canny_thresholds`` (low, high); the stroke layer is first stretched to the drawing's size
