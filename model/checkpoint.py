@@ -27,6 +27,7 @@ from ._contract import (
 )
 from .build import middle_block_only, set_middle_block_only
 from .errors import CheckpointError
+from .families import FAMILIES, SDXL_TIME_EMBED_DIM, TEXT_TIME_PREFIXES, family_of
 from .files import SAFETENSORS_SUFFIX, atomic_save_safetensors, honour_umask, read_file_metadata, read_tensors
 from .keymap import (
     LDM_PREFIX,
@@ -37,7 +38,7 @@ from .keymap import (
 )
 from .metadata import PREFIX as METADATA_PREFIX
 from .metadata import decode, encode
-from .validate import _FAMILY_BY_CROSS_ATTENTION, check_color_stroke, inspect_state_dict
+from .validate import check_color_stroke, inspect_state_dict
 
 LAYOUTS = ("diffusers", "ldm")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -65,7 +66,7 @@ def checkpoint_metadata(controlnet, layout: str, metadata: dict | None = None) -
         hint_format=HINT_FORMAT,
         hint_version=HINT_VERSION,
         hint_channels=config["conditioning_channels"],
-        base_family=values.get("base_family") or _FAMILY_BY_CROSS_ATTENTION.get(cross, "unknown"),
+        base_family=family_of(cross, config.get("addition_embed_type") == "text_time"),
         cross_attention_dim=cross,
         layout=layout,
         middle_block_only=middle_block_only(controlnet),
@@ -187,7 +188,8 @@ def read_metadata(path) -> dict[str, str]:
 def infer_config(state: dict) -> dict:
     """A ControlNetModel config for a diffusers-layout state dict, from its tensor shapes.
 
-    What shapes cannot tell takes SD 1.5's value: 8 attention heads, 32 norm groups.
+    What shapes cannot tell takes the family's value (``model.families``): 8 attention heads for SD 1.5, a head per
+    64 channels and a 256-wide size embedding for SDXL; 32 norm groups.
     """
     structure = structure_from_diffusers_keys(state)
     widths = [state[f"down_blocks.{b}.resnets.0.conv2.weight"].shape[0] for b in range(structure.levels)]
@@ -199,17 +201,26 @@ def infer_config(state: dict) -> dict:
         blocks = {k.split(".")[5] for k in state
                   if k.startswith(f"down_blocks.{level}.attentions.0.transformer_blocks.")}
         depth.append(max(1, len(blocks)))
-    return {
+    cross = next((v.shape[1] for k, v in state.items() if k.endswith("attn2.to_k.weight")), 768)
+    text_time = any(k.startswith(TEXT_TIME_PREFIXES) for k in state)
+    family = FAMILIES.get(family_of(cross, text_time), FAMILIES["sd15"])  # SD 2.x has SD 1.5's architecture
+    config = {
         "in_channels": state["conv_in.weight"].shape[1],
         "conditioning_channels": state["controlnet_cond_embedding.conv_in.weight"].shape[1],
         "block_out_channels": widths,
         "layers_per_block": structure.layers_per_block,
         "down_block_types": ["CrossAttnDownBlock2D" if a else "DownBlock2D" for a in structure.attention],
-        "cross_attention_dim": next((v.shape[1] for k, v in state.items() if k.endswith("attn2.to_k.weight")), 768),
+        "cross_attention_dim": cross,
         "transformer_layers_per_block": depth,
         "use_linear_projection": proj_in is not None and proj_in.ndim == 2,
         "conditioning_embedding_out_channels": [state[k].shape[0] for k in embed],
     }
+    if family.heads_from_width:
+        config["attention_head_dim"] = [max(1, width // 64) for width in widths]
+    if family.text_time:
+        config.update(addition_embed_type="text_time", addition_time_embed_dim=SDXL_TIME_EMBED_DIM,
+                      projection_class_embeddings_input_dim=state["add_embedding.linear_1.weight"].shape[1])
+    return config
 
 
 def _to_diffusers(tensors: dict, info) -> dict:
@@ -242,21 +253,22 @@ def _model_for(state: dict, config: dict | None):
     return model
 
 
-def load_checkpoint(path, polarity: str | None = None, *, sd15_only: bool = True, hint_channels: int = HINT_CHANNELS,
-                    dtype=None):
+def load_checkpoint(path, polarity: str | None = None, *, family: str | None = "sd15",
+                    hint_channels: int = HINT_CHANNELS, dtype=None):
     """Read a Color Stroke ControlNet: returns (diffusers ``ControlNetModel`` in eval mode, metadata dict).
 
     path: a .safetensors / .ckpt / .pth / .bin file in either layout, or a save_pretrained folder.
     polarity: the edge polarity to assume when the file records none; None assumes
     ``UNRECORDED_EDGE_POLARITY`` (black_on_white, the original colour-stroke model) with a warning (shown
     once per file). metadata has at least hint_channels, edge_polarity, hint_version, layout (see
-    ``CheckpointInfo``). sd15_only=False accepts other cross-attention widths (tiny test models);
+    ``CheckpointInfo``; its ``family`` is the file's). family: the base family the file must be made for
+    ("sd15", "sdxl": ``model.families``; another is refused naming both); None accepts any (tiny test models);
     hint_channels=3 reads a standard ControlNet to widen.
     dtype: None keeps the file's dtype.
     """
     path = Path(path)
     tensors, header = _read(path)
-    info = check_color_stroke(inspect_state_dict(tensors, header, polarity), repr(str(path)), sd15_only, hint_channels)
+    info = check_color_stroke(inspect_state_dict(tensors, header, polarity), repr(str(path)), family, hint_channels)
     if path.is_dir():
         info.layout = "diffusers"
     state = _to_diffusers(tensors, info)

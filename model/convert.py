@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     try:
         recorded = read_metadata(args.input)
         polarity = edge_polarity(recorded, args.polarity, args.input)
-        controlnet, _ = load_checkpoint(args.input, polarity=polarity, sd15_only=not args.allow_non_sd15)
+        controlnet, _ = load_checkpoint(args.input, polarity=polarity, family=None if args.allow_non_sd15 else "sd15")
         carried = {**recorded, METADATA_PREFIX + "edge_polarity": polarity}
         if args.layout == "pretrained":
             written = save_pretrained(controlnet, args.output, dtype=args.dtype, metadata=carried)

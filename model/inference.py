@@ -34,9 +34,11 @@ from ._contract import (
     to_model_polarity,
 )
 from .errors import CheckpointError
-from .validate import fill_note, trained_with_fill
+from .families import family_of
+from .validate import family_mismatch, fill_note, trained_with_fill
 
 _PARTS = ("vae", "text_encoder", "tokenizer", "unet", "scheduler")
+_SDXL_PARTS = _PARTS + ("text_encoder_2", "tokenizer_2")
 
 
 def output_size(lineart, width: int | None = None, height: int | None = None) -> tuple[int, int]:
@@ -67,20 +69,35 @@ def build_hint(lineart, strokes=None, size=None, low: float = DEFAULT_CANNY.low,
     return torch.from_numpy(np.ascontiguousarray(hint))[None]
 
 
+def unet_family(unet) -> str:
+    """The base family (``model.families``) of a diffusers UNet: its text width and added embedding."""
+    return family_of(unet.config.cross_attention_dim, unet.config.addition_embed_type == "text_time")
+
+
 def _parts(pipe_or_parts) -> dict:
     parts = dict(pipe_or_parts) if isinstance(pipe_or_parts, dict) else dict(getattr(pipe_or_parts, "components", {}))
-    missing = [name for name in _PARTS if parts.get(name) is None]
+    unet = parts.get("unet")
+    wanted = _SDXL_PARTS if unet is not None and unet_family(unet) == "sdxl" else _PARTS
+    missing = [name for name in wanted if parts.get(name) is None]
     if missing:
-        raise ValueError(f"the base pipeline lacks {', '.join(missing)}; pass a diffusers SD 1.5 pipeline or a dict "
-                         f"with {', '.join(_PARTS)}")
-    return {name: parts[name] for name in _PARTS}
+        raise ValueError(f"the base pipeline lacks {', '.join(missing)}; pass a diffusers SD 1.5 or SDXL pipeline "
+                         f"or a dict with {', '.join(wanted)}")
+    return {name: parts[name] for name in wanted}
 
 
 def controlnet_pipeline(pipe_or_parts, controlnet):
-    """A ``StableDiffusionControlNetPipeline`` sharing the base pipeline's parts (no copies, no safety checker)."""
-    from diffusers import StableDiffusionControlNetPipeline
+    """A ``StableDiffusionControlNetPipeline`` (SD 1.5) or ``StableDiffusionXLControlNetPipeline`` (SDXL) sharing
+    the base pipeline's parts (no copies, no safety checker); CheckpointError, naming both families, when the
+    ControlNet is of another family than the base."""
+    from diffusers import StableDiffusionControlNetPipeline, StableDiffusionXLControlNetPipeline
 
-    return StableDiffusionControlNetPipeline(**_parts(pipe_or_parts), controlnet=controlnet, safety_checker=None,
+    parts = _parts(pipe_or_parts)
+    base, own = unet_family(parts["unet"]), unet_family(controlnet)
+    if own != base:
+        raise CheckpointError(family_mismatch(own, base, "the ControlNet", "given"))
+    if base == "sdxl":
+        return StableDiffusionXLControlNetPipeline(**parts, controlnet=controlnet, add_watermarker=False)
+    return StableDiffusionControlNetPipeline(**parts, controlnet=controlnet, safety_checker=None,
                                              feature_extractor=None, requires_safety_checker=False)
 
 

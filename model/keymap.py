@@ -5,7 +5,8 @@
 
 ``ldm``: the names of lllyasviel's original ControlNet (``cldm.ControlNet``), as ComfyUI,
 sd-webui-controlnet and Forge keep them: ``control_model.`` + ``time_embed.*``, ``input_blocks.*``,
-``middle_block.*``, ``zero_convs.N.0.*``, ``middle_block_out.0.*``, ``input_hint_block.{0,2,...}.*``.
+``middle_block.*``, ``zero_convs.N.0.*``, ``middle_block_out.0.*``, ``input_hint_block.{0,2,...}.*``, and for SDXL
+``label_emb.0.{0,2}.*`` (diffusers' ``add_embedding.linear_{1,2}``).
 
 The mapping is built from the structure alone (levels, layers per level, which levels have attention,
 number of hint-embedding convs); a key is renamed by its longest mapped module prefix. Attention
@@ -55,6 +56,8 @@ def module_map(structure: Structure) -> dict[str, str]:
         "conv_in": "input_blocks.0.0",
         "time_embedding.linear_1": "time_embed.0",
         "time_embedding.linear_2": "time_embed.2",
+        "add_embedding.linear_1": "label_emb.0.0",  # SDXL's text_time embedding (absent elsewhere)
+        "add_embedding.linear_2": "label_emb.0.2",
         "controlnet_cond_embedding.conv_in": "input_hint_block.0",
         "controlnet_cond_embedding.conv_out": f"input_hint_block.{2 * (structure.hint_blocks + 1)}",
         "controlnet_down_blocks.0": "zero_convs.0.0",

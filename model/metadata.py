@@ -9,8 +9,8 @@ key                                value
 ``colorstroke.hint_version``       ``HINT_VERSION`` the model was trained with (integer)
 ``colorstroke.hint_channels``      channels of the hint (5)
 ``colorstroke.edge_polarity``      ``white_on_black`` or ``black_on_white``
-``colorstroke.base_family``        base model family (``sd15``)
-``colorstroke.cross_attention_dim`` text embedding width (768 for SD 1.5)
+``colorstroke.base_family``        base model family (``sd15``, ``sdxl``: ``model.families``)
+``colorstroke.cross_attention_dim`` text embedding width (768 for SD 1.5, 2048 for SDXL)
 ``colorstroke.layout``             ``diffusers`` or ``ldm``: the key names of the tensors in the file
 ``colorstroke.middle_block_only``  ``true`` when trained without the residuals into the decoder blocks
 ``colorstroke.training_step``      optimiser step the weights come from (integer), when known

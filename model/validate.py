@@ -16,11 +16,10 @@ from ._contract import (
     resolve_polarity,
 )
 from .errors import CheckpointError
+from .families import FAMILIES, TEXT_TIME_PREFIXES, check_family, family_name, family_of
 from .keymap import LDM_PREFIX
 from .metadata import decode
 
-SD15_CROSS_ATTENTION_DIM = 768
-_FAMILY_BY_CROSS_ATTENTION = {768: "sd15", 1024: "sd2", 2048: "sdxl"}
 DIFFUSERS_HINT_KEY = "controlnet_cond_embedding.conv_in.weight"
 LDM_HINT_KEY = "input_hint_block.0.weight"
 
@@ -42,7 +41,7 @@ class CheckpointInfo:
     layout: str | None = None
     hint_channels: int | None = None
     cross_attention_dim: int | None = None
-    family: str = "unknown"
+    family: str = "sd15"
     edge_polarity: str = UNRECORDED_EDGE_POLARITY
     polarity_source: str = "default"
     hint_format: str | None = None
@@ -104,8 +103,7 @@ def inspect_state_dict(state_dict, metadata: dict | None = None, polarity: str |
         return CheckpointInfo(kind=_describe_other(keys))
     own = [k for k in keys if k.startswith(prefix)]
     cross = next((_shape(state_dict[k])[1] for k in own if k.endswith("attn2.to_k.weight")), None)
-    sdxl_keys = any(k[len(prefix):].startswith(("add_embedding.", "label_emb.")) for k in own)
-    family = "sdxl" if sdxl_keys else _FAMILY_BY_CROSS_ATTENTION.get(cross, "unknown")
+    family = family_of(cross, any(k[len(prefix):].startswith(TEXT_TIME_PREFIXES) for k in own))
     return CheckpointInfo(
         kind="controlnet",
         layout=layout,
@@ -124,6 +122,32 @@ def inspect_state_dict(state_dict, metadata: dict | None = None, polarity: str |
     )
 
 
+def family_mismatch(found: str, wanted: str, source: str, wanted_source: str = "") -> str:
+    """What to tell a person whose ``found``-family ControlNet ``source`` meets a ``wanted``-family base
+    (``wanted_source``: that base's name, when known)."""
+    base = (f"the checkpoint {wanted_source} is {family_name(wanted)}" if wanted_source
+            else f"an {family_name(wanted)} one is needed here")
+    head = f"{source} is an {family_name(found)} ControlNet, but {base}: use an {family_name(wanted)} Color Stroke " \
+           "ControlNet with it"
+    if found not in FAMILIES:
+        return f"{head} ({family_name(found)} has no Color Stroke ControlNet)"
+    return f"{head}, or this ControlNet with an {family_name(found)} checkpoint ({FAMILIES[found].checkpoints})"
+
+
+def check_family_fits(info: CheckpointInfo, source: str, family: str, wanted_source: str = "") -> None:
+    """Raise CheckpointError unless ``info`` (a ControlNet) is of ``family`` and full size (its text width)."""
+    if info.family != family:
+        raise CheckpointError(family_mismatch(info.family, family, source, wanted_source))
+    width = FAMILIES[family].cross_attention_dim
+    if info.cross_attention_dim != width:
+        if info.cross_attention_dim == 1280 and family == "sd15":
+            reason = ("1280 is diffusers' default, used when a ControlNet is built without SD 1.5's config; ComfyUI "
+                      "and A1111 do not recognise it: rebuild it from an SD 1.5 UNet (cross_attention_dim 768)")
+        else:
+            reason = f"{family_name(family)} has {width} (a tiny test or demo model is not {family_name(family)}-sized)"
+        raise CheckpointError(f"{source} has cross-attention dim {info.cross_attention_dim}: {reason}")
+
+
 def inspect_checkpoint(path, polarity: str | None = None) -> CheckpointInfo:
     """``inspect_state_dict`` of a file; a .safetensors file is read from its header only."""
     from pathlib import Path
@@ -137,37 +161,28 @@ def inspect_checkpoint(path, polarity: str | None = None) -> CheckpointInfo:
     return inspect_state_dict(tensors, metadata, polarity)
 
 
-def check_color_stroke(info: CheckpointInfo, source: str = "this checkpoint", sd15_only: bool = True,
+def check_color_stroke(info: CheckpointInfo, source: str = "this checkpoint", family: str | None = "sd15",
                        hint_channels: int = HINT_CHANNELS,
                        standard_remedy: str = "use it as a standard ControlNet") -> CheckpointInfo:
     """Return ``info`` if it is a usable Color Stroke ControlNet, else raise CheckpointError saying why.
 
-    sd15_only: require SD 1.5's cross-attention dim (768); switch off only for tiny test models.
-    hint_channels: the hint width expected (3 only when loading a standard ControlNet to widen it).
-    standard_remedy: what to do with a 3-channel (standard) ControlNet, in the words of the host showing it.
+    family: the base family it must be made for (``families.FAMILIES``: its architecture and full-size text
+    width); None accepts any family and size (tiny test models). hint_channels: the hint width expected (3 only
+    when loading a standard ControlNet to widen it). standard_remedy: what to do with a 3-channel (standard)
+    ControlNet, in the words of the host showing it.
     """
+    check_family(family)
     if info.kind != "controlnet":
         raise CheckpointError(f"{source} is {info.kind}, not a ControlNet; choose a Color Stroke ControlNet file")
-    family = {"sd15": " SD 1.5", "sd2": " SD 2.x", "sdxl": " SDXL"}.get(info.family, "")
     if info.hint_channels == 3 and hint_channels != 3:
-        raise CheckpointError(f"{source}: this is a 3-channel (RGB hint){family} ControlNet, such as a Canny or "
-                              "lineart one, not a 5-channel Color Stroke ControlNet; "
+        raise CheckpointError(f"{source}: this is a 3-channel (RGB hint) {family_name(info.family)} ControlNet, such "
+                              "as a Canny or lineart one, not a 5-channel Color Stroke ControlNet; "
                               f"{standard_remedy}")
-    if info.family == "sdxl":
-        raise CheckpointError(f"{source} is an SDXL ControlNet (cross-attention dim {info.cross_attention_dim}); the "
-                              "Color Stroke ControlNet is for SD 1.5: use a model built from an SD 1.5 base")
     if info.hint_channels != hint_channels:
         raise CheckpointError(f"{source} takes a {info.hint_channels}-channel hint; a Color Stroke ControlNet takes "
                               f"{hint_channels} ([edge, R, G, B, A])")
-    if sd15_only and info.cross_attention_dim != SD15_CROSS_ATTENTION_DIM:
-        if info.cross_attention_dim == 1280:
-            reason = ("1280 is diffusers' default, used when a ControlNet is built without SD 1.5's config; ComfyUI "
-                      "and A1111 do not recognise it: rebuild it from an SD 1.5 UNet (cross_attention_dim 768)")
-        elif info.family == "sd2":
-            reason = "that is SD 2.x; this ControlNet is for SD 1.5 (768)"
-        else:
-            reason = f"SD 1.5 has {SD15_CROSS_ATTENTION_DIM}"
-        raise CheckpointError(f"{source} has cross-attention dim {info.cross_attention_dim}: {reason}")
+    if family is not None:
+        check_family_fits(info, source, family)
     if info.hint_format is not None and info.hint_format != HINT_FORMAT:
         raise CheckpointError(f"{source} was made for hint format {info.hint_format!r}, not {HINT_FORMAT!r}")
     if info.hint_version > HINT_VERSION:

@@ -49,12 +49,14 @@ def randomise_outputs(controlnet, seed: int = 1, std: float = 0.1):
 
 
 def residuals_of(controlnet, inputs):
-    """All 1 + len(down) residuals of ``controlnet`` for ``inputs`` = (sample, timestep, text, hint), as a list."""
+    """All 1 + len(down) residuals of ``controlnet`` for ``inputs`` = (sample, timestep, text, hint[, added]), as a
+    list; ``added``: SDXL's added conditions (``text_embeds``, ``time_ids``)."""
     import torch
 
-    sample, timestep, text, hint = inputs
+    sample, timestep, text, hint, *added = inputs
     with torch.no_grad():
-        down, mid = controlnet(sample, timestep, encoder_hidden_states=text, controlnet_cond=hint, return_dict=False)
+        down, mid = controlnet(sample, timestep, encoder_hidden_states=text, controlnet_cond=hint,
+                               added_cond_kwargs=added[0] if added else None, return_dict=False)
     return [*down, mid]
 
 

@@ -47,7 +47,7 @@ def test_round_trip_keeps_residuals(tmp_path, tiny_controlnet, controlnet_inputs
     assert any(k.startswith("control_model.zero_convs.") for k in keys) == (layout == "ldm")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # our files record their polarity: nothing is assumed
-        loaded, metadata = load_checkpoint(path, sd15_only=False)
+        loaded, metadata = load_checkpoint(path, family=None)
     assert metadata["layout"] == layout and metadata["hint_channels"] == 5
     assert (metadata["edge_polarity"], metadata["polarity_source"]) == (WHITE_ON_BLACK, "metadata")
     assert helpers.max_difference(reference, helpers.residuals_of(loaded, controlnet_inputs)) <= 1e-5
@@ -76,7 +76,7 @@ def test_whole_model_ldm_checkpoint_keeps_only_the_controlnet(tmp_path, tiny_con
     torch.save({"state_dict": state, "global_step": 5}, path)
     info = inspect_checkpoint(path, polarity=BLACK_ON_WHITE)
     assert info.whole_model and info.layout == "ldm"
-    loaded, metadata = load_checkpoint(path, polarity=BLACK_ON_WHITE, sd15_only=False)
+    loaded, metadata = load_checkpoint(path, polarity=BLACK_ON_WHITE, family=None)
     assert metadata["edge_polarity"] == BLACK_ON_WHITE and metadata["polarity_source"] == "argument"
     assert helpers.max_difference(helpers.residuals_of(tiny_controlnet, controlnet_inputs),
                                   helpers.residuals_of(loaded, controlnet_inputs)) <= 1e-5
@@ -101,7 +101,7 @@ def test_dtype_export(tmp_path, tiny_controlnet, controlnet_inputs, dtype, expec
     path = save_checkpoint(tiny_controlnet, tmp_path / "cn.safetensors", layout="ldm", dtype=dtype)
     assert {v.dtype for v in load_file(str(path)).values()} == {expected}
     assert next(tiny_controlnet.parameters()).dtype == torch.float32  # the model itself is not cast
-    loaded, _ = load_checkpoint(path, sd15_only=False, dtype="fp32")
+    loaded, _ = load_checkpoint(path, family=None, dtype="fp32")
     tolerance = {torch.float32: 1e-5, torch.float16: 5e-2, torch.bfloat16: 2e-1}[expected]
     assert helpers.max_difference(helpers.residuals_of(tiny_controlnet, controlnet_inputs),
                                   helpers.residuals_of(loaded, controlnet_inputs)) <= tolerance
@@ -138,14 +138,14 @@ def test_bad_metadata_never_crashes_a_load(tmp_path, tiny_controlnet, controlnet
     save_file(tensors, str(path), metadata={"colorstroke.config": "{not json", "colorstroke.hint_version": "abc",
                                             "colorstroke.edge_polarity": "purple", "colorstroke.training_step": "",
                                             "colorstroke.middle_block_only": "maybe", "format": "pt"})
-    loaded, metadata = load_checkpoint(path, polarity=BLACK_ON_WHITE, sd15_only=False)
+    loaded, metadata = load_checkpoint(path, polarity=BLACK_ON_WHITE, family=None)
     assert metadata["edge_polarity"] == BLACK_ON_WHITE and metadata["hint_version"] == HINT_VERSION
     assert metadata["training_step"] is None
     assert helpers.max_difference(helpers.residuals_of(tiny_controlnet, controlnet_inputs),
                                   helpers.residuals_of(loaded, controlnet_inputs)) <= 1e-5
     # a recorded config that does not fit the tensors is ignored too
     save_file(tensors, str(path), metadata={"colorstroke.config": json.dumps({"block_out_channels": [8, 16]})})
-    assert load_checkpoint(path, polarity=WHITE_ON_BLACK, sd15_only=False)[1]["edge_polarity"] == WHITE_ON_BLACK
+    assert load_checkpoint(path, polarity=WHITE_ON_BLACK, family=None)[1]["edge_polarity"] == WHITE_ON_BLACK
 
 
 def test_a_file_without_recorded_polarity_is_taken_as_the_original_model(tmp_path, tiny_controlnet):
@@ -154,13 +154,13 @@ def test_a_file_without_recorded_polarity_is_taken_as_the_original_model(tmp_pat
     with pytest.warns(UserWarning, match=r"no edge polarity recorded in .*original\.safetensors'; assuming "
                                          r"black_on_white \(the original colour-stroke model\); pass "
                                          r'polarity="white_on_black" to load_checkpoint if your model was trained'):
-        loaded, metadata = load_checkpoint(path, sd15_only=False)
+        loaded, metadata = load_checkpoint(path, family=None)
     assert (metadata["edge_polarity"], metadata["polarity_source"]) == (BLACK_ON_WHITE, "default")
     assert loaded.colorstroke_metadata["edge_polarity"] == BLACK_ON_WHITE  # what colorize builds the hint in
     assert inspect_checkpoint(path).edge_polarity == BLACK_ON_WHITE
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the caller's choice: nothing to warn about
-        _, chosen = load_checkpoint(path, polarity=WHITE_ON_BLACK, sd15_only=False)
+        _, chosen = load_checkpoint(path, polarity=WHITE_ON_BLACK, family=None)
     assert (chosen["edge_polarity"], chosen["polarity_source"]) == (WHITE_ON_BLACK, "argument")
 
 
@@ -283,25 +283,25 @@ def test_three_channel_controlnet_points_to_the_standard_node(tmp_path):
     three = build_controlnet(helpers.tiny_unet(), hint_channels=3)
     path = save_checkpoint(three, tmp_path / "canny.safetensors", layout="ldm")
     with pytest.raises(CheckpointError, match="3-channel .*use it as a standard ControlNet"):
-        load_checkpoint(path, sd15_only=False)
-    loaded, metadata = load_checkpoint(path, sd15_only=False, hint_channels=3)  # for widening
+        load_checkpoint(path, family=None)
+    loaded, metadata = load_checkpoint(path, family=None, hint_channels=3)  # for widening
     assert metadata["hint_channels"] == 3
 
 
-def test_sdxl_and_1280_cross_attention_are_refused(tmp_path, tiny_controlnet):
-    sdxl = build_controlnet(helpers.tiny_unet(cross_attention_dim=2048))
-    path = save_checkpoint(sdxl, tmp_path / "sdxl.safetensors")
-    with pytest.raises(CheckpointError, match="SDXL"):
-        load_checkpoint(path, sd15_only=False)
+def test_sdxl_and_other_widths_are_refused_for_sd15(tmp_path, tiny_controlnet):
     shapes = {k: tuple(v.shape) for k, v in tiny_controlnet.state_dict().items()}
-    shapes["add_embedding.linear_1.weight"] = (128, 2816)
-    with pytest.raises(CheckpointError, match="SDXL"):
-        check_color_stroke(inspect_state_dict(shapes), sd15_only=False)
+    shapes["add_embedding.linear_1.weight"] = (128, 2816)  # SDXL's added embedding makes it the SDXL family
+    with pytest.raises(CheckpointError, match="is an SDXL ControlNet, but an SD 1.5 one is needed"):
+        check_color_stroke(inspect_state_dict(shapes))
+    assert check_color_stroke(inspect_state_dict(shapes), family=None).family == "sdxl"  # any family: tiny models
     wide = save_checkpoint(build_controlnet(helpers.tiny_unet(cross_attention_dim=1280)), tmp_path / "w.safetensors")
     with pytest.raises(CheckpointError, match="cross-attention dim 1280: 1280 is diffusers' default"):
         load_checkpoint(wide)
     with pytest.raises(CheckpointError, match="cross-attention dim 32: SD 1.5 has 768"):
         load_checkpoint(save_checkpoint(tiny_controlnet, tmp_path / "tiny.safetensors"))
+    sd2 = save_checkpoint(build_controlnet(helpers.tiny_unet(cross_attention_dim=1024)), tmp_path / "sd2.safetensors")
+    with pytest.raises(CheckpointError, match="is an SD 2.x ControlNet, .*SD 2.x has no Color Stroke ControlNet"):
+        load_checkpoint(sd2)
 
 
 def test_missing_and_unexpected_tensors_are_named(tmp_path, tiny_controlnet):
@@ -311,7 +311,7 @@ def test_missing_and_unexpected_tensors_are_named(tmp_path, tiny_controlnet):
     save_file(tensors, str(tmp_path / "broken.safetensors"))
     with pytest.raises(CheckpointError, match=r"missing: controlnet_down_blocks\.2\.bias.*unexpected: "
                                               r"controlnet_down_blocks\.2\.extra"):
-        load_checkpoint(tmp_path / "broken.safetensors", sd15_only=False)
+        load_checkpoint(tmp_path / "broken.safetensors", family=None)
 
 
 def test_inspect_checkpoint_reads_only_the_header(tmp_path, tiny_controlnet, monkeypatch):
@@ -347,7 +347,7 @@ def test_middle_block_only_mode(tmp_path, tiny_controlnet, controlnet_inputs):
     assert all(p.grad is None for p in tiny_controlnet.controlnet_down_blocks.parameters())
     assert tiny_controlnet.controlnet_mid_block.weight.grad is not None
     path = save_checkpoint(tiny_controlnet, tmp_path / "mid.safetensors")
-    loaded, metadata = load_checkpoint(path, sd15_only=False)
+    loaded, metadata = load_checkpoint(path, family=None)
     assert metadata["middle_block_only"]
     assert all(torch.count_nonzero(d) == 0 for d in controlnet_residuals(loaded, sample, timestep, text, hint)[0])
     set_middle_block_only(loaded, False)  # switched back on: every residual again
@@ -380,7 +380,7 @@ def test_save_pretrained_folder_round_trip(tmp_path, tiny_controlnet, controlnet
     folder = save_pretrained(tiny_controlnet, tmp_path / "cn", dtype="fp16", metadata={"training_step": 9})
     assert (folder / "config.json").is_file() and (folder / "colorstroke.json").is_file()
     save_pretrained(tiny_controlnet, folder, metadata={"training_step": 10})  # replaces the old folder
-    loaded, metadata = load_checkpoint(folder, sd15_only=False)
+    loaded, metadata = load_checkpoint(folder, family=None)
     assert metadata["training_step"] == 10 and metadata["layout"] == "diffusers"
     assert helpers.max_difference(helpers.residuals_of(tiny_controlnet, controlnet_inputs),
                                   helpers.residuals_of(loaded, controlnet_inputs)) <= 1e-5
@@ -436,5 +436,5 @@ def test_converter_carries_every_recorded_key(tmp_path, tiny_controlnet, layout,
     for name in recorded:
         assert after["colorstroke." + name] == before["colorstroke." + name], name
     assert after["colorstroke.layout"] == ("diffusers" if layout == "pretrained" else layout)
-    _, metadata = load_checkpoint(target, sd15_only=False)
+    _, metadata = load_checkpoint(target, family=None)
     assert (metadata["edge_polarity"], metadata["polarity_source"]) == (BLACK_ON_WHITE, "metadata")

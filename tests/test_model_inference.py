@@ -56,7 +56,7 @@ def _strokes(height=72, width=52):
 
 def test_colorize_gives_an_image_of_the_drawing_size(tiny_parts, tiny_controlnet, tmp_path):
     path = save_checkpoint(tiny_controlnet, tmp_path / "cn.safetensors", metadata={"edge_polarity": BLACK_ON_WHITE})
-    controlnet, _ = load_checkpoint(path, sd15_only=False)
+    controlnet, _ = load_checkpoint(path, family=None)
     seen = []
     controlnet.register_forward_hook(lambda module, args, kwargs, out: seen.append(kwargs["controlnet_cond"]),
                                      with_kwargs=True)
@@ -127,7 +127,7 @@ def test_colorize_fills_as_the_model_was_trained_and_warns_when_it_was_not(tiny_
     seen = []
     for name, fill in (("filled", {"probability": 0.5, "gap": 6, "alpha": 0.5}), ("sparse", None)):
         path = save_checkpoint(tiny_controlnet, tmp_path / f"{name}.safetensors", metadata={"fill": fill})
-        controlnet, info = load_checkpoint(path, sd15_only=False)
+        controlnet, info = load_checkpoint(path, family=None)
         assert info["fill"] == fill
         controlnet.register_forward_hook(lambda module, args, kwargs, out: seen.append(kwargs["controlnet_cond"]),
                                          with_kwargs=True)
@@ -142,3 +142,37 @@ def test_colorize_fills_as_the_model_was_trained_and_warns_when_it_was_not(tiny_
         if not fill:
             with pytest.warns(UserWarning, match="untested"):
                 colorize(tiny_parts, controlnet, drawing, strokes, steps=1, seed=0, fill=True)
+
+
+@pytest.fixture
+def tiny_sdxl_parts(tmp_path):
+    """The tiny SDXL-shaped base (``training.tiny_base.tiny_sdxl_components``) with a DDIM schedule."""
+    from diffusers import DDIMScheduler
+
+    from training.tiny_base import tiny_sdxl_components
+
+    parts = tiny_sdxl_components(seed=0, tokenizer_dir=tmp_path / "tokenizer")
+    parts["scheduler"] = DDIMScheduler.from_config(parts["scheduler"].config)
+    return parts
+
+
+def test_colorize_runs_an_sdxl_controlnet_on_an_sdxl_base_and_refuses_mixed_families(tiny_sdxl_parts, tiny_parts,
+                                                                                    tiny_controlnet):
+    from model import build_controlnet
+
+    sdxl = helpers.randomise_outputs(build_controlnet(tiny_sdxl_parts["unet"]))
+    seen = []
+    sdxl.register_forward_hook(lambda module, args, kwargs, out: seen.append(kwargs), with_kwargs=True)
+    image = colorize(tiny_sdxl_parts, sdxl, _drawing(64, 64), _strokes(64, 64), prompt="a fox", steps=2, seed=3)
+    assert image.size == (64, 64)
+    assert seen[0]["controlnet_cond"].shape == (2, 5, 64, 64)  # the 5-channel hint, both sides of the guidance
+    assert seen[0]["added_cond_kwargs"]["time_ids"].shape == (2, 6)  # SDXL's size ids reach the ControlNet
+    plain = colorize(tiny_sdxl_parts, sdxl, _drawing(64, 64), None, prompt="a fox", steps=2, seed=3)
+    assert not np.array_equal(np.asarray(image), np.asarray(plain))  # the strokes change the picture
+    with pytest.raises(Exception, match="the ControlNet is an SD 1.5 ControlNet, but the checkpoint given is SDXL"):
+        colorize(tiny_sdxl_parts, tiny_controlnet, _drawing(64, 64), _strokes(64, 64), steps=1)
+    with pytest.raises(Exception, match="the ControlNet is an SDXL ControlNet, but the checkpoint given is SD 1.5"):
+        colorize(tiny_parts, sdxl, _drawing(64, 64), _strokes(64, 64), steps=1)
+    del tiny_sdxl_parts["text_encoder_2"]
+    with pytest.raises(ValueError, match="lacks text_encoder_2"):
+        colorize(tiny_sdxl_parts, sdxl, _drawing(64, 64), steps=1)

@@ -180,7 +180,7 @@ def test_a_run_with_every_lever_records_its_recipe_and_measures_stroke_use(tiny_
                          strokes={"length_min": 10, "length_max": 40, "colour": "region", "empty_prob": 0.125})
     result = Trainer(config).run()
     assert result.step == 2 and all(np.isfinite(result.losses))
-    _, metadata = load_checkpoint(result.export_path, sd15_only=False)
+    _, metadata = load_checkpoint(result.export_path, family=None)
     assert json.loads(metadata["recipe"]) == {**levers, "learning_rate": 1e-4, "caption_dropout": 0.5,
                                               "colour_phase_start": 0.12, "colour_timestep_sampling": "high",
                                               "colour_x0_weight_floor": 1.0, "colour_phase_step": 0,
@@ -207,7 +207,7 @@ def test_a_colour_phase_continues_an_edge_phase_with_new_learning_rates(tiny_bas
                      on_step=rates).run()
     assert result.step == 4 and [rate for rate, _, _ in seen[3]] == [2e-4, pytest.approx(2e-3)]
     assert all(betas == (0.9, 0.95) and eps == 1e-6 for _, betas, eps in seen[3])  # not the checkpoint's AdamW
-    _, metadata = load_checkpoint(result.export_path, sd15_only=False)
+    _, metadata = load_checkpoint(result.export_path, family=None)
     phases = json.loads(metadata["phases"])
     assert phases == [{"from_step": 2, "changed": {"timestep_sampling": "high", "new_parts_lr_scale": 10.0,
                                                    "learning_rate": 2e-4, "adam_beta2": 0.95, "adam_epsilon": 1e-6}}]
@@ -233,7 +233,7 @@ def test_the_colour_phase_switches_timesteps_at_its_step_and_keeps_that_step_on_
     result = Trainer(tiny_config(tiny_base, image_folder, tmp_path / "run", max_train_steps=6,
                                  resume_from_checkpoint="latest", **phased)).run()
     assert drawn == ["high", "high"]
-    _, metadata = load_checkpoint(result.export_path, sd15_only=False)
+    _, metadata = load_checkpoint(result.export_path, family=None)
     assert json.loads(metadata["recipe"])["colour_phase_step"] == 2
     assert recipe.colour_phase_step(1.0, 6) is None  # 1 = no colour phase, however long a resumed run grows
 

@@ -29,7 +29,7 @@ def test_few_steps_write_a_loadable_checkpoint(tiny_base, image_folder, tmp_path
     result = Trainer(config).run()
     assert result.step == 3 and all(math.isfinite(x) for x in result.losses)
     assert result.export_path == tmp_path / "run" / "control_colorstroke_sd15.safetensors"
-    model, metadata = load_checkpoint(result.export_path, sd15_only=False)
+    model, metadata = load_checkpoint(result.export_path, family=None)
     assert metadata["hint_format"] == "color_stroke_canny" and metadata["edge_polarity"] == "white_on_black"
     assert metadata["training_step"] == 3 and metadata["layout"] == "ldm"
     assert "canny_low" not in metadata and "canny_high" not in metadata, "no host would read them"

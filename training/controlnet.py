@@ -29,22 +29,28 @@ def build(unet, config):
         polarity = config.polarity or DEFAULT_EDGE_POLARITY
         return (build_controlnet(unet, middle_block_only=config.middle_block_only), polarity,
                 "--polarity" if config.polarity else "default")
-    path, sd15_only = config.controlnet_init, not config.allow_non_sd15
+    path, family = config.controlnet_init, checked_family(config)
     try:
         channels = inspect_checkpoint(path).hint_channels if Path(path).is_file() else None
     except CheckpointError:
         channels = None  # load_checkpoint below says what is wrong with it
     if channels == 3:  # a Canny ControlNet sees white edges on black: so does its widened copy
-        controlnet, recorded = load_checkpoint(path, WHITE_ON_BLACK, sd15_only=sd15_only, hint_channels=3)
+        controlnet, recorded = load_checkpoint(path, WHITE_ON_BLACK, family=family, hint_channels=3)
         controlnet = widen_controlnet(controlnet)
     else:
-        controlnet, recorded = load_checkpoint(path, config.polarity or DEFAULT_EDGE_POLARITY, sd15_only=sd15_only)
+        controlnet, recorded = load_checkpoint(path, config.polarity or DEFAULT_EDGE_POLARITY, family=family)
     polarity, source = init_polarity(config.polarity, recorded, path)
     if controlnet.config.cross_attention_dim != unet.config.cross_attention_dim:
         raise CheckpointError(f"--controlnet_init {path!r} has cross-attention width "
                               f"{controlnet.config.cross_attention_dim} but the base has "
                               f"{unet.config.cross_attention_dim}")
     return set_middle_block_only(controlnet.float(), config.middle_block_only), polarity, source
+
+
+def checked_family(config) -> str | None:
+    """The base family a ControlNet of this run must be made for (``model.load_checkpoint``'s ``family``): SD 1.5,
+    or any (None) with --allow_non_sd15 (tiny demo and test models)."""
+    return None if config.allow_non_sd15 else "sd15"
 
 
 def init_polarity(given: str | None, recorded: dict, path) -> tuple[str, str]:

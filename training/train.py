@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     from model import load_checkpoint
     from training.base_model import BaseModelError
     from training.checkpointing import CheckpointError
+    from training.controlnet import checked_family
     from training.data import DataError
     from training.loop import Trainer, TrainingError
 
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ntrained {result.step} steps; skipped samples: {result.skipped or 'none'}; "
           f"samples without a caption (trained on the empty prompt): {result.missing_captions}")
     if config.demo:
-        model, metadata = load_checkpoint(result.export_path, sd15_only=not config.allow_non_sd15)
+        model, metadata = load_checkpoint(result.export_path, family=checked_family(config))
         print("loaded the exported ControlNet back: "
               f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
               f"hint {metadata.get('hint_format')} v{metadata.get('hint_version')}")

@@ -103,7 +103,7 @@ def flood_fill_results(cases: list[Case]) -> list:
 
 def load_exported(path):
     """Our exported checkpoint through the loader the hosts' users get (toy widths are not SD 1.5's)."""
-    controlnet, _ = load_checkpoint(path, sd15_only=False, dtype=torch.float32)
+    controlnet, _ = load_checkpoint(path, family=None, dtype=torch.float32)
     return controlnet
 
 

@@ -1,0 +1,58 @@
+"""The base model families a Color Stroke ControlNet is made for, each described once.
+
+A family is an architecture: the UNet the ControlNet copies and the one it steers. ``sd15`` is Stable Diffusion
+1.5 and its fine-tunes (one text encoder, cross-attention width 768). ``sdxl`` is SDXL and the checkpoints that share
+its UNet (Illustrious, NoobAI, Pony): two text encoders (cross-attention width 2048) and the ``text_time`` added
+embedding (pooled text + size ids). A file's family is recorded in its metadata (``colorstroke.base_family``) and
+read from its tensors when it is not (``family_of``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Family:
+    """key: the name files and options use; name: the name people read; cross_attention_dim: the full-size model's
+    text width; text_time: whether the UNet has SDXL's added embedding; checkpoints: what people call its bases;
+    heads_from_width: the attention heads of a level are its width / 64 (SDXL) instead of a fixed 8 (SD 1.5)."""
+
+    key: str
+    name: str
+    cross_attention_dim: int
+    text_time: bool
+    checkpoints: str
+    heads_from_width: bool
+
+
+FAMILIES = {
+    "sd15": Family("sd15", "SD 1.5", 768, False, "SD 1.5 and its fine-tunes", False),
+    "sdxl": Family("sdxl", "SDXL", 2048, True, "SDXL, Illustrious, NoobAI, Pony", True),
+}
+SD2_CROSS_ATTENTION_DIM = 1024  # SD 2.x: the sd15 architecture with another text encoder; not a family of ours
+# The keys of SDXL's added embedding in each layout (diffusers, ldm), and the width of each of its six size ids'
+# sinusoidal embedding (SDXL's addition_time_embed_dim; the tensors do not tell it apart from the pooled text's).
+TEXT_TIME_PREFIXES = ("add_embedding.", "label_emb.")
+SDXL_TIME_EMBED_DIM = 256
+
+
+def family_of(cross_attention_dim: int | None, text_time: bool) -> str:
+    """The family key of a UNet or ControlNet: "sdxl" when it has the added embedding, "sd2" for SD 2.x's text
+    width, else "sd15" (the SD 1.5 architecture at any width: tiny test models too)."""
+    if text_time:
+        return "sdxl"
+    if cross_attention_dim == SD2_CROSS_ATTENTION_DIM:
+        return "sd2"
+    return "sd15"
+
+
+def family_name(key: str) -> str:
+    """What people call family ``key`` ("SD 1.5", "SDXL", "SD 2.x", or the key itself)."""
+    return FAMILIES[key].name if key in FAMILIES else {"sd2": "SD 2.x"}.get(key, key)
+
+
+def check_family(key: str | None) -> str | None:
+    """``key`` when it names a family (or is None: any); ValueError listing the families otherwise."""
+    if key is not None and key not in FAMILIES:
+        raise ValueError(f"unknown base family {key!r}: choose one of {', '.join(FAMILIES)}")
+    return key
