@@ -683,26 +683,29 @@ class TestForge:
 
     def test_forge_fill_off_keeps_the_strokes_sparse_and_notes_a_model_trained_with_fill(self, forge, tmp_path,
                                                                                             monkeypatch):
+        """The note reaches the infotext, which is written as sampling starts (p.init), before Forge's
+        per-sampling hook: found live, where a note made in that hook came too late."""
         forge.glue.register()
+        script = load_entry().ColorStrokeScript()
         trained = {"probability": 0.5, "gap": 6, "alpha": 0.5}
         monkeypatch.setitem(forge.global_state.controlnet_filename_dict, MODEL_NAME,
                             checkpoint_file(tmp_path, None, fill=trained))
         image, layer = drawing(64, 64), strokes(64, 64)
+        p = forge_processing({"enabled": True, "module": "colorstroke_canny", "model": MODEL_NAME})
+        script.before_process(p, png_base64(layer), False, 0, None)  # the section: layer, fill off, gap, canvas
         unit = types.SimpleNamespace(module="colorstroke_canny", model=MODEL_NAME, resize_mode="Just Resize",
                                      image=image, input_mode=forge.external_code.InputMode.SIMPLE)
-        generation.GENERATION.start([generation.UnitRequest(0, "colorstroke_canny", MODEL_NAME)])
-        STROKES.set(png_base64(layer), False, 0)
         process, preprocessor, params = forge_generation(forge, unit, image, (64, 64), (64, 64))
+        p.init([], [], [])
+        assert "trained with strokes filled between the lines" in p.extra_generation_params["Color Stroke"]
         cond = params.control_cond
         hint, _ = preprocessor.process_before_every_sampling(
             process, cond, torch.ones(cond.shape[0], 1, 64, 64), unit=unit, params=params,
             cond_original=cond.clone(), mask_original=None)
-        STROKES.clear()
         np.testing.assert_array_equal(params.colorstroke[0],
                                       hints.build_hint(hints.Drawing(image), read_stroke_layer(layer)))
         assert not (hint[:, 4] == 0.5).any(), "no flats with fill off"
-        assert any("trained with strokes filled between the lines" in n for n in generation.GENERATION.notes)
-        generation.GENERATION.start(())
+        script.postprocess(p, None, None, None)
 
     def test_forge_sliders_start_at_1_as_on_a1111(self, forge):
         forge.glue.register()

@@ -90,7 +90,6 @@ class ColorStrokeCanny(Preprocessor):
         unit = kwargs["unit"]
         path = model_path(unit.model)
         edge_polarity = GENERATION.model_polarity(path, self.chosen_polarity)
-        GENERATION.note_fill(path, STROKES.filled)
         batch = hints.hint_batch(
             kwargs["params"].colorstroke, resize_mode_of(process, unit),
             height=cond.shape[-2], width=cond.shape[-1], batch_size=cond.shape[0],
@@ -127,8 +126,12 @@ def units(p) -> list[UnitRequest]:
 
 def check(unit: UnitRequest) -> None:
     """HintError when ``unit`` would not get the control it asks for (``generation.check_unit``); Forge knows
-    a model only by its exact name, "name [hash]"."""
-    check_unit(unit, model_path(unit.model) if unit.has_model else None, global_state.controlnet_filename_dict)
+    a model only by its exact name, "name [hash]". For one of our units, a fill its model was not trained with is
+    noted here: the infotext is written as sampling starts, before Forge's per-sampling hooks run."""
+    path = model_path(unit.model) if unit.has_model else None
+    check_unit(unit, path, global_state.controlnet_filename_dict)
+    if unit.ours:
+        GENERATION.note_fill(path, STROKES.filled)
 
 
 def on_unload() -> None:
