@@ -2,7 +2,8 @@
 
 Opens the example workflow from ComfyUI's template browser, paints a stroke on the painter's canvas with
 mouse events, queues the hint part of the workflow and checks that the preprocessor's preview has the painted
-colour where it was painted and nowhere else; then reloads the page and the saved workflow and checks that
+colour where it was painted and nowhere else, and its flat (the example fills between the lines) in the area it
+was painted in and not in another; then reloads the page and the saved workflow and checks that
 the strokes are still on the canvas. Runs where COMFYUI_DIR is set, Playwright is installed and a Chromium
 executable exists (CHROMIUM, else Debian's /usr/bin/chromium); skips with the reason otherwise.
 Set COLORSTROKE_SCREENSHOTS to a folder to keep the screenshots (docs/comfyui/ holds the committed ones).
@@ -17,6 +18,7 @@ import urllib.request
 import numpy as np
 import pytest
 
+from preprocessors import DEFAULT_FILL_ALPHA
 from tests.comfy_server import COMFYUI_DIR, EXAMPLE, FOLDER, comfyui_server, http, run_prompt
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -25,6 +27,7 @@ STROKE_ROW, STROKE_COLUMNS = 470, (40, 150)  # drawing pixels: a stroke along th
 BRUSH = 16  # drawing pixels
 EXAMPLE_STROKE = (42, 180)  # a pixel of the example's stroke layer (drawing pixels x, y)
 MASK_EDITOR_ROW, MASK_EDITOR_COLUMNS = 440, (190, 310)  # a stroke of the Mask Editor's paint brush, inside the box
+BACKGROUND_FAR, INSIDE_FACE = (40, 480), (150, 258)  # preview pixels (row, column): the top right, the forehead
 
 pytestmark = [
     pytest.mark.host,
@@ -192,6 +195,11 @@ def test_paint_on_the_canvas_queue_and_reopen(server, browser, shots):
     assert (red[:, 0] > 100).all() and (red[:, 1:] < 40).all(), red[:3]  # the Mask Editor's red paint
     untouched = preview[60:300, 60:450].reshape(-1, 3).astype(int)
     assert not (np.abs(untouched - PAINTED).max(axis=1) <= 2).any()  # and nowhere else (the example was cleared)
+    # the example fills between the lines (its fill is on): the stroke's area, the background, shows its flat at
+    # half alpha far from the stroke; the face, which no stroke touches, stays empty
+    flat = np.round(np.array(PAINTED) * DEFAULT_FILL_ALPHA)
+    assert np.abs(preview[BACKGROUND_FAR].astype(int) - flat).max() <= 3, preview[BACKGROUND_FAR]
+    assert (preview[INSIDE_FACE] <= 3).all(), preview[INSIDE_FACE]
     drawing = read_output_image(url, entry["outputs"]["drawing"]["images"][0])
     assert (drawing[MASK_EDITOR_ROW, MASK_EDITOR_COLUMNS[0]:MASK_EDITOR_COLUMNS[1]] >= 250).all()  # paint not burnt in
 
