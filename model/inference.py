@@ -69,15 +69,16 @@ def build_hint(lineart, strokes=None, size=None, low: float = DEFAULT_CANNY.low,
     return torch.from_numpy(np.ascontiguousarray(hint))[None]
 
 
-def unet_family(unet) -> str:
-    """The base family (``model.families``) of a diffusers UNet: its text width and added embedding."""
-    return family_of(unet.config.cross_attention_dim, unet.config.addition_embed_type == "text_time")
+def model_family(model) -> str:
+    """The base family (``model.families``) of a diffusers UNet or ControlNet, from its config: its text width
+    and added embedding."""
+    return family_of(model.config.cross_attention_dim, model.config.addition_embed_type == "text_time")
 
 
 def _parts(pipe_or_parts) -> dict:
     parts = dict(pipe_or_parts) if isinstance(pipe_or_parts, dict) else dict(getattr(pipe_or_parts, "components", {}))
     unet = parts.get("unet")
-    wanted = _SDXL_PARTS if unet is not None and unet_family(unet) == "sdxl" else _PARTS
+    wanted = _SDXL_PARTS if unet is not None and model_family(unet) == "sdxl" else _PARTS
     missing = [name for name in wanted if parts.get(name) is None]
     if missing:
         raise ValueError(f"the base pipeline lacks {', '.join(missing)}; pass a diffusers SD 1.5 or SDXL pipeline "
@@ -92,7 +93,7 @@ def controlnet_pipeline(pipe_or_parts, controlnet):
     from diffusers import StableDiffusionControlNetPipeline, StableDiffusionXLControlNetPipeline
 
     parts = _parts(pipe_or_parts)
-    base, own = unet_family(parts["unet"]), unet_family(controlnet)
+    base, own = model_family(parts["unet"]), model_family(controlnet)
     if own != base:
         raise CheckpointError(family_mismatch(own, base, "the ControlNet", "given"))
     if base == "sdxl":

@@ -124,7 +124,7 @@ def inspect_state_dict(state_dict, metadata: dict | None = None, polarity: str |
 
 def family_mismatch(found: str, wanted: str, source: str, wanted_source: str = "") -> str:
     """What to tell a person whose ``found``-family ControlNet ``source`` meets a ``wanted``-family base
-    (``wanted_source``: that base's name, when known)."""
+    (``wanted_source``: how to name that base, when there is one; else a ``wanted`` one is asked for)."""
     base = (f"the checkpoint {wanted_source} is {family_name(wanted)}" if wanted_source
             else f"an {family_name(wanted)} one is needed here")
     head = f"{source} is an {family_name(found)} ControlNet, but {base}: use an {family_name(wanted)} Color Stroke " \
@@ -134,10 +134,10 @@ def family_mismatch(found: str, wanted: str, source: str, wanted_source: str = "
     return f"{head}, or this ControlNet with an {family_name(found)} checkpoint ({FAMILIES[found].checkpoints})"
 
 
-def check_family_fits(info: CheckpointInfo, source: str, family: str, wanted_source: str = "") -> None:
+def check_family_fits(info: CheckpointInfo, source: str, family: str) -> None:
     """Raise CheckpointError unless ``info`` (a ControlNet) is of ``family`` and full size (its text width)."""
     if info.family != family:
-        raise CheckpointError(family_mismatch(info.family, family, source, wanted_source))
+        raise CheckpointError(family_mismatch(info.family, family, source))
     width = FAMILIES[family].cross_attention_dim
     if info.cross_attention_dim != width:
         if info.cross_attention_dim == 1280 and family == "sd15":

@@ -103,9 +103,9 @@ class Trainer:
     def _setup(self):
         """The run's stages in order: devices, models, data, optimiser, then the state of a resumed run."""
         report_to = self._setup_accelerator()
-        self._setup_models()
+        controlnet = self._setup_models()
         self._setup_data()
-        self._setup_optimiser()
+        self._setup_optimiser(controlnet)
         self.step, self.micro_batches, self.nan_streak = 0, 0, 0
         self.skipped, self.missing_captions = {}, 0
         self.phases = []  # [{"from_step", "changed": {option: new value}}] of --new_phase resumes
@@ -144,8 +144,8 @@ class Trainer:
         return report_to
 
     def _setup_models(self):
-        """The frozen base on the device, the phases' recipes, the ControlNet to train (its polarity resolved into
-        the config), the text and latent encoders."""
+        """The frozen base on the device, the phases' recipes, the text and latent encoders; returns the ControlNet
+        to train (its polarity resolved into the config)."""
         config = self.config
         if config.demo:
             from .demo import prepare_demo
@@ -157,7 +157,7 @@ class Trainer:
             base.noise_scheduler.register_to_config(prediction_type=config.prediction_type)
         self.recipes = recipe.phase_recipes(base.noise_scheduler, config)
         self.colour_phase_step = recipe.colour_phase_step(config.colour_phase_start, config.max_train_steps)
-        self.trained, polarity, self.polarity_source = build_trained_controlnet(base.unet, config)
+        controlnet, polarity, self.polarity_source = build_trained_controlnet(base.unet, config)
         self.config = dataclasses.replace(config, polarity=polarity)  # resolved for hints and the export
         device = self.accelerator.device
         for module in (base.unet, base.vae, base.text_encoder):
@@ -168,6 +168,7 @@ class Trainer:
                                      config.latent_cache_size if config.use_latent_cache else 0)
         self.generator = torch.Generator(device=device).manual_seed(
             config.seed * 1009 + self.accelerator.process_index)
+        return controlnet
 
     def _setup_data(self):
         """The data source, the sample spec, the training / validation split and the validation triples."""
@@ -176,12 +177,12 @@ class Trainer:
         self.train_indices, validation_indices = self._split(len(self.source))
         self.validation = self._validation_samples(validation_indices)
 
-    def _setup_optimiser(self):
-        """AdamW (8-bit on request) over the recipe's parameter groups, the LR schedule, the EMA copy; the
-        ControlNet, optimiser and schedule prepared by accelerate."""
+    def _setup_optimiser(self, controlnet):
+        """AdamW (8-bit on request) over ``controlnet``'s recipe parameter groups, the LR schedule, the EMA copy;
+        the ControlNet, optimiser and schedule prepared by accelerate."""
         from diffusers.optimization import get_scheduler
 
-        config, controlnet = self.config, self.trained
+        config = self.config
         controlnet.train()
         if config.gradient_checkpointing:
             controlnet.enable_gradient_checkpointing()
@@ -191,7 +192,6 @@ class Trainer:
                                      num_training_steps=config.max_train_steps)
         self.controlnet, self.optimizer, self.lr_scheduler = self.accelerator.prepare(controlnet, optimizer,
                                                                                       lr_scheduler)
-        del self.trained  # the prepared one (self.controlnet) is the one trained from here on
         self.ema = None
         if config.use_ema:
             from diffusers.training_utils import EMAModel
