@@ -74,12 +74,13 @@ def middle_block_only(controlnet) -> bool:
 
 
 def controlnet_residuals(controlnet, sample, timestep, encoder_hidden_states, hint, scale: float = 1.0,
-                         middle_only: bool | None = None):
+                         middle_only: bool | None = None, added_cond_kwargs: dict | None = None):
     """The residuals to add to the UNet: (list of down-block residuals, middle residual).
 
     sample: Bx4xhxw latents; timestep: scalar or B; encoder_hidden_states: BxTxD text embeddings;
     hint: Bx5xHxW in [0, 1] with H, W = 8h, 8w. ``middle_only``: the middle-block-only mode; None reads the
     model's flag (pass it when ``controlnet`` is a wrapper that does not carry the flag, e.g. DDP).
+    added_cond_kwargs: SDXL's ``{"text_embeds": BxP pooled text, "time_ids": Bx6 size ids}``; None for SD 1.5.
 
     In middle-block-only mode the down residuals are zeros outside the autograd graph, so the down-block
     zero convolutions get no gradient. They are zeros and not None because diffusers'
@@ -87,7 +88,7 @@ def controlnet_residuals(controlnet, sample, timestep, encoder_hidden_states, hi
     ``down_block_additional_residuals`` is given too: None would silently drop the middle residual.
     """
     down, mid = controlnet(sample, timestep, encoder_hidden_states=encoder_hidden_states, controlnet_cond=hint,
-                           conditioning_scale=scale, return_dict=False)
+                           conditioning_scale=scale, added_cond_kwargs=added_cond_kwargs, return_dict=False)
     if middle_only is None:
         middle_only = middle_block_only(controlnet)
     return ([torch.zeros_like(d) for d in down] if middle_only else list(down)), mid

@@ -30,6 +30,11 @@ FAMILIES = {
     "sdxl": Family("sdxl", "SDXL", 2048, True, "SDXL, Illustrious, NoobAI, Pony", True),
 }
 SD2_CROSS_ATTENTION_DIM = 1024  # SD 2.x: the sd15 architecture with another text encoder; not a family of ours
+# Families a base or a file can be of that have no Color Stroke ControlNet: key -> what people call them.
+OTHER_FAMILIES = {"sd2": "SD 2.x"}
+# The width of SDXL's added embedding's input: the pooled text (1280) and six size ids of SDXL_TIME_EMBED_DIM each;
+# what ComfyUI calls a UNet's adm_in_channels.
+SDXL_ADDED_EMBED_DIM = 2816
 # The keys of SDXL's added embedding in each layout (diffusers, ldm), and the width of each of its six size ids'
 # sinusoidal embedding (SDXL's addition_time_embed_dim; the tensors do not tell it apart from the pooled text's).
 TEXT_TIME_PREFIXES = ("add_embedding.", "label_emb.")
@@ -48,11 +53,18 @@ def family_of(cross_attention_dim: int | None, text_time: bool) -> str:
 
 def family_name(key: str) -> str:
     """What people call family ``key`` ("SD 1.5", "SDXL", "SD 2.x", or the key itself)."""
-    return FAMILIES[key].name if key in FAMILIES else {"sd2": "SD 2.x"}.get(key, key)
+    return FAMILIES[key].name if key in FAMILIES else OTHER_FAMILIES.get(key, key)
 
 
-def check_family(key: str | None) -> str | None:
-    """``key`` when it names a family (or is None: any); ValueError listing the families otherwise."""
-    if key is not None and key not in FAMILIES:
+def check_family(key: str | None, others: bool = False) -> str | None:
+    """``key`` when it names a family (or is None: any; with ``others``, one of ``OTHER_FAMILIES`` too, as a base
+    can be); ValueError listing the families otherwise."""
+    if key is not None and key not in FAMILIES and not (others and key in OTHER_FAMILIES):
         raise ValueError(f"unknown base family {key!r}: choose one of {', '.join(FAMILIES)}")
     return key
+
+
+def family_to_check(key: str) -> str:
+    """The family to check a file of family ``key`` against where no base is in sight (a loader): its own when
+    Color Stroke ControlNets exist for it, else SD 1.5 (whose mismatch message then names both)."""
+    return key if key in FAMILIES else "sd15"

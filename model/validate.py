@@ -127,6 +127,10 @@ def family_mismatch(found: str, wanted: str, source: str, wanted_source: str = "
     (``wanted_source``: how to name that base, when there is one; else a ``wanted`` one is asked for)."""
     base = (f"the checkpoint {wanted_source} is {family_name(wanted)}" if wanted_source
             else f"an {family_name(wanted)} one is needed here")
+    if wanted not in FAMILIES:
+        return (f"{source} is an {family_name(found)} ControlNet, but {base}, for which there is no Color Stroke "
+                f"ControlNet: use this ControlNet with an {family_name(found)} checkpoint "
+                f"({FAMILIES[found].checkpoints})")
     head = f"{source} is an {family_name(found)} ControlNet, but {base}: use an {family_name(wanted)} Color Stroke " \
            "ControlNet with it"
     if found not in FAMILIES:
@@ -134,10 +138,11 @@ def family_mismatch(found: str, wanted: str, source: str, wanted_source: str = "
     return f"{head}, or this ControlNet with an {family_name(found)} checkpoint ({FAMILIES[found].checkpoints})"
 
 
-def check_family_fits(info: CheckpointInfo, source: str, family: str) -> None:
-    """Raise CheckpointError unless ``info`` (a ControlNet) is of ``family`` and full size (its text width)."""
+def check_family_fits(info: CheckpointInfo, source: str, family: str, base_name: str = "") -> None:
+    """Raise CheckpointError unless ``info`` (a ControlNet) is of ``family`` and full size (its text width).
+    base_name: the checkpoint the ControlNet would steer, when there is one (messages name it)."""
     if info.family != family:
-        raise CheckpointError(family_mismatch(info.family, family, source))
+        raise CheckpointError(family_mismatch(info.family, family, source, base_name))
     width = FAMILIES[family].cross_attention_dim
     if info.cross_attention_dim != width:
         if info.cross_attention_dim == 1280 and family == "sd15":
@@ -163,15 +168,16 @@ def inspect_checkpoint(path, polarity: str | None = None) -> CheckpointInfo:
 
 def check_color_stroke(info: CheckpointInfo, source: str = "this checkpoint", family: str | None = "sd15",
                        hint_channels: int = HINT_CHANNELS,
-                       standard_remedy: str = "use it as a standard ControlNet") -> CheckpointInfo:
+                       standard_remedy: str = "use it as a standard ControlNet", base_name: str = "") -> CheckpointInfo:
     """Return ``info`` if it is a usable Color Stroke ControlNet, else raise CheckpointError saying why.
 
     family: the base family it must be made for (``families.FAMILIES``: its architecture and full-size text
     width); None accepts any family and size (tiny test models). hint_channels: the hint width expected (3 only
     when loading a standard ControlNet to widen it). standard_remedy: what to do with a 3-channel (standard)
-    ControlNet, in the words of the host showing it.
+    ControlNet, in the words of the host showing it. base_name: the checkpoint of ``family`` the ControlNet would
+    steer (a family of ``families.OTHER_FAMILIES`` too: SD 2.x), named in a family mismatch.
     """
-    check_family(family)
+    check_family(family, others=True)
     if info.kind != "controlnet":
         raise CheckpointError(f"{source} is {info.kind}, not a ControlNet; choose a Color Stroke ControlNet file")
     if info.hint_channels == 3 and hint_channels != 3:
@@ -182,7 +188,7 @@ def check_color_stroke(info: CheckpointInfo, source: str = "this checkpoint", fa
         raise CheckpointError(f"{source} takes a {info.hint_channels}-channel hint; a Color Stroke ControlNet takes "
                               f"{hint_channels} ([edge, R, G, B, A])")
     if family is not None:
-        check_family_fits(info, source, family)
+        check_family_fits(info, source, family, base_name)
     if info.hint_format is not None and info.hint_format != HINT_FORMAT:
         raise CheckpointError(f"{source} was made for hint format {info.hint_format!r}, not {HINT_FORMAT!r}")
     if info.hint_version > HINT_VERSION:

@@ -5,8 +5,10 @@ import os
 import sys
 
 from ..model import CheckpointError, check_color_stroke, inspect_checkpoint
+from ..model.families import SDXL_ADDED_EMBED_DIM, family_of, family_to_check
+from ..model.validate import family_mismatch
 from ..preprocessors import HINT_CHANNELS, UNRECORDED_EDGE_POLARITY, unrecorded_polarity_note
-from .names import POLARITY_ATTR, TRAINED_FILL_ATTR, tell
+from .names import FAMILY_ATTR, POLARITY_ATTR, TRAINED_FILL_ATTR, tell
 
 
 def comfy_nodes():
@@ -44,7 +46,7 @@ def check_file(path: str, polarity_if_unknown: str, name: str | None = None):
     except CheckpointError as error:
         raise CheckpointError(str(error).replace(path, f"{name} (in models/controlnet)")) from None
     try:
-        return check_color_stroke(info, source=repr(name))
+        return check_color_stroke(info, source=repr(name), family=family_to_check(info.family))
     except CheckpointError as error:
         if info.kind == "controlnet" and info.hint_channels != HINT_CHANNELS:
             advice = STOCK_CONTROLNET_NODES
@@ -90,7 +92,42 @@ def load_color_stroke(path: str, polarity_if_unknown: str, name: str | None = No
                               f"Stroke ControlNet ({info.layout} layout); see the console log for ComfyUI's reason")
     setattr(control_net, POLARITY_ATTR, info.edge_polarity)
     setattr(control_net, TRAINED_FILL_ATTR, info.fill)
+    setattr(control_net, FAMILY_ATTR, (info.family, name))
     return control_net
+
+
+def sampled_family(model) -> str:
+    """The family of the model a KSampler samples (ComfyUI's ``BaseModel``), from its UNet config: its text width
+    and whether it has SDXL's added embedding (``adm_in_channels``)."""
+    config = model.model_config.unet_config
+    return family_of(config.get("context_dim"), config.get("adm_in_channels") == SDXL_ADDED_EMBED_DIM)
+
+
+def guard_family(conditioning, control_net) -> None:
+    """Make each copy of ``control_net`` attached to ``conditioning`` (its ControlNet chains) check, as sampling
+    starts, that the sampled model is of the ControlNet's family: ComfyUI's error dialog then names both families,
+    where a mismatch would otherwise fail deep in the ControlNet with a shape error. A copy shares the loaded
+    ControlNet's weights (``control_model``); already guarded copies are left as they are."""
+    family, name = getattr(control_net, FAMILY_ATTR, (None, None))
+    if family is None:
+        return
+    for _, options in conditioning:
+        copy = options.get("control")
+        while copy is not None:
+            if copy.control_model is control_net.control_model and "pre_run" not in vars(copy):
+                copy.pre_run = _family_checked(copy.pre_run, family, name)
+            copy = copy.previous_controlnet
+
+
+def _family_checked(pre_run, family: str, name: str):
+    def checked(model, percent_to_timestep_function):
+        sampled = sampled_family(model)
+        if sampled != family:
+            raise CheckpointError(family_mismatch(family, sampled, repr(name), "being sampled") + ". In ComfyUI, "
+                                  "pick the ControlNet or the checkpoint of the other family in the Load nodes.")
+        return pre_run(model, percent_to_timestep_function)
+
+    return checked
 
 
 def save_preview(drawing) -> dict:

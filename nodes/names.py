@@ -9,6 +9,8 @@ MASK_MARKS = ("no_stroke", "stroke")  # what a value of 1 in a stroke mask marks
 STROKE_HINT = "STROKE_HINT"  # Bx5xHxW float32 torch tensor in [0, 1], edge channel white on black
 # set by Load Color Stroke ControlNet on the CONTROL_NET it returns: the edge polarity the model expects
 POLARITY_ATTR = "color_stroke_edge_polarity"
+# set by Load Color Stroke ControlNet too: (the base family it is made for, its file name), checked as sampling starts
+FAMILY_ATTR = "color_stroke_family"
 # set by Load Color Stroke ControlNet too: how the model's training filled its strokes (``CheckpointInfo.fill``)
 TRAINED_FILL_ATTR = "color_stroke_trained_fill"
 # set by Color Stroke + Canny on the STROKE_HINT it returns: whether its strokes were filled between the lines

@@ -250,16 +250,20 @@ class ApplyColorStrokeControlNet:
               stroke_guidance=False):
         if strength == 0:
             return (positive, negative)
-        from .comfy_host import comfy_nodes
+        from .comfy_host import comfy_nodes, guard_family
         from .hint_tensors import hint_for_model
 
         attach = comfy_nodes().ControlNetApplyAdvanced().apply_controlnet
         settings = (strength, start_percent, end_percent)
         if not stroke_guidance:
-            return attach(positive, negative, control_net, hint_for_model(hint, control_net), *settings, vae=vae)
-        positive, _ = attach(positive, [], control_net, hint_for_model(hint, control_net), *settings, vae=vae)
-        _, negative = attach([], negative, control_net, hint_for_model(strokes_removed(hint), control_net), *settings,
-                             vae=vae)
+            positive, negative = attach(positive, negative, control_net, hint_for_model(hint, control_net), *settings,
+                                        vae=vae)
+        else:
+            positive, _ = attach(positive, [], control_net, hint_for_model(hint, control_net), *settings, vae=vae)
+            _, negative = attach([], negative, control_net, hint_for_model(strokes_removed(hint), control_net),
+                                 *settings, vae=vae)
+        for conditioning in (positive, negative):
+            guard_family(conditioning, control_net)
         return (positive, negative)
 
 

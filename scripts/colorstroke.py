@@ -52,6 +52,7 @@ try:
     from scripts.colorstroke_lib.generation import GENERATION
     from scripts.colorstroke_lib.hints import DEFAULT_PREPROCESSOR
     from scripts.colorstroke_lib.store import STROKES, describe
+    from scripts.colorstroke_lib.unit_model import sampled_base
 
     if HOST == FORGE:
         from scripts.colorstroke_lib import forge_glue as glue
@@ -186,8 +187,9 @@ class ColorStrokeScript(scripts.Script):
         GENERATION.start(requests or ())
         try:
             layer = STROKES.set(*values)
+            base = sampled_base(getattr(p, "sd_model", None))
             for unit in requests or ():
-                glue.check(unit)
+                glue.check(unit, base)
         except HintError as error:
             stop_generation(p, error)
             return

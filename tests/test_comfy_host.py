@@ -106,10 +106,22 @@ def loadimage(name):
     return rgba[..., :3], 1.0 - rgba[..., 3] if rgba.shape[-1] == 4 else torch.zeros(1, 64, 64)
 
 
+# the UNet configs of the sampled model, as ComfyUI's supported_models give them (what the family check reads)
+SD15_UNET = {"context_dim": 768, "model_channels": 320}
+SDXL_UNET = {"context_dim": 2048, "adm_in_channels": 2816, "model_channels": 320}
+
+
+def sampled_model(comfy, unet_config=SD15_UNET):
+    """A stand-in for the BaseModel a KSampler samples: its schedule and its UNet config."""
+    sampling = comfy["model_base"].model_sampling(None, comfy["model_base"].ModelType.EPS)
+    config = type("Config", (), {"unet_config": unet_config})()
+    return type("Model", (), {"model_sampling": sampling, "model_config": config})()
+
+
 def run_control(comfy, control, x, sigma, context):
     """What sampling does with a control: pre_run, then get_control on a (cond, uncond) batch."""
-    sampling = comfy["model_base"].model_sampling(None, comfy["model_base"].ModelType.EPS)
-    model = type("Model", (), {"model_sampling": sampling})()
+    model = sampled_model(comfy)
+    sampling = model.model_sampling
     control.pre_run(model, sampling.percent_to_sigma)
     try:
         with torch.no_grad():
@@ -294,6 +306,39 @@ def test_apply_refuses_a_3_channel_controlnet_before_sampling(comfy, tmp_path, h
     positive, negative = conditioning(1), conditioning(2)
     with pytest.raises(ValueError, match="takes a 3-channel hint.*stock Apply ControlNet"):
         node(comfy, "ApplyColorStrokeControlNet").apply(positive, negative, control_net, hint, 1.0, 0.0, 1.0)
+
+
+@pytest.mark.parametrize("stroke_guidance", [False, True])
+def test_sampling_another_family_stops_naming_both(comfy, loaded, hint, stroke_guidance):
+    stock, _ = comfy["nodes"].ControlNetApplyAdvanced().apply_controlnet(
+        conditioning(1), conditioning(2), loaded["stock"], torch.rand(1, 64, 64, 5), 0.5, 0.0, 1.0)
+    apply = node(comfy, "ApplyColorStrokeControlNet")
+    pos, neg = apply.apply(stock, conditioning(2), loaded["ours"], hint, 0.8, 0.0, 1.0, stroke_guidance=stroke_guidance)
+    errors = our_module("model").CheckpointError
+    for side in (pos, neg):
+        control = side[0][1]["control"]
+        model = sampled_model(comfy, SDXL_UNET)
+        with pytest.raises(errors, match="'cs_ldm.safetensors' is an SD 1.5 ControlNet, but the checkpoint being "
+                                         "sampled is SDXL: use an SDXL Color Stroke ControlNet with it, or this "
+                                         "ControlNet with an SD 1.5 checkpoint"):
+            control.pre_run(model, model.model_sampling.percent_to_sigma)
+        control.cleanup()
+        model = sampled_model(comfy)
+        control.pre_run(model, model.model_sampling.percent_to_sigma)  # SD 1.5: goes on
+        control.cleanup()
+    assert "pre_run" not in vars(stock[0][1]["control"])  # the stock ControlNet before ours is left as it was
+    again, _ = apply.apply(pos, neg, loaded["ours"], hint, 0.8, 0.0, 1.0)
+    assert again[0][1]["control"].previous_controlnet is pos[0][1]["control"]  # stacking keeps each copy's guard
+
+
+def test_loader_refuses_an_sdxl_file_that_is_not_sdxl_sized(comfy):
+    from training.tiny_base import tiny_sdxl_unet
+
+    model = our_module("model")
+    model.save_checkpoint(model.build_controlnet(tiny_sdxl_unet()), comfy["models"] / "cs_tiny_sdxl.safetensors")
+    with pytest.raises(model.CheckpointError, match="'cs_tiny_sdxl.safetensors' has cross-attention dim 64: SDXL has "
+                                                    "2048"):
+        node(comfy, "LoadColorStrokeControlNet").load("cs_tiny_sdxl.safetensors", "white_on_black")
 
 
 def test_overlay_crops_and_scales_the_drawing_like_controlnet_scales_the_hint(comfy):

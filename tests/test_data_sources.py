@@ -120,7 +120,7 @@ def test_sample_is_deterministic_and_uses_the_contract(image_folder):
     assert -1.0 <= float(first["pixels"].min()) and float(first["pixels"].max()) <= 1.0
     # the hint is training_hint of the crop, drawn from the per-sample generator after crop, flip, dropout
     rng = sample_rng(7, 0, 3)
-    crop = resize_and_crop(decode_rgb(source.load(3)[0]), 32, rng, "random", True)
+    crop = resize_and_crop(decode_rgb(source.load(3)[0]), 32, rng, "random", True).pixels
     rng.random()  # caption dropout
     expected = training_hint(crop, rng, spec.strokes, spec.edges)
     assert np.array_equal(first["hint"].numpy(), expected)

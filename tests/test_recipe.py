@@ -240,6 +240,7 @@ def test_the_colour_phase_switches_timesteps_at_its_step_and_keeps_that_step_on_
 
 def test_stroke_use_is_zero_for_a_model_that_ignores_strokes_and_not_for_one_that_reads_them():
     from model import build_controlnet
+    from training.base_model import BaseModel
     from training.stroke_use import BINS, stroke_use_on_images
     from training.tiny_base import tiny_components
 
@@ -249,8 +250,7 @@ def test_stroke_use_is_zero_for_a_model_that_ignores_strokes_and_not_for_one_tha
     hints = torch.rand(2, 5, 64, 64)
 
     def use():
-        return stroke_use_on_images(controlnet, parts["vae"], parts["tokenizer"], parts["text_encoder"], parts["unet"],
-                                    parts["scheduler"], pixels, ["", "a cat"], hints, repeats=1)
+        return stroke_use_on_images(controlnet, BaseModel.from_parts(parts), pixels, ["", "a cat"], hints, repeats=1)
 
     assert use() == [0.0] * BINS
     torch.manual_seed(1)

@@ -25,20 +25,21 @@ def test_non_sd15_shapes_are_refused_unless_allowed(tiny_base):
     assert load_base(tiny_base, allow_non_sd15=True).unet.config.cross_attention_dim == 32
 
 
-def test_sdxl_folder_and_single_files(tmp_path):
+def test_broken_folders_and_single_files_say_what_they_are(tmp_path):
     folder = tmp_path / "sdxl"
     (folder / "unet").mkdir(parents=True)
     (folder / "unet" / "config.json").write_text("{}")
     (folder / "model_index.json").write_text(
         json.dumps({"text_encoder_2": ["transformers", "CLIPTextModelWithProjection"]}))
-    with pytest.raises(BaseModelError, match="SDXL"):
-        load_base(folder)
+    with pytest.raises(BaseModelError, match="cannot load the diffusers folder .*sdxl'.*no file named"):
+        load_base(folder)  # a part without its weights
     tensor = torch.zeros(1)
     save_file({"conditioner.embedders.1.model.ln_final.weight": tensor,
                "model.diffusion_model.input_blocks.0.0.weight": tensor.clone()},
               str(tmp_path / "sdxl.safetensors"))
-    with pytest.raises(BaseModelError, match="SDXL checkpoint"):
-        load_base(tmp_path / "sdxl.safetensors")
+    with pytest.raises(BaseModelError, match="cannot build SDXL from .*sdxl.safetensors.*--base_config with a local "
+                                             "diffusers SDXL folder"):
+        load_base(tmp_path / "sdxl.safetensors", base_config=tmp_path / "no_configs_here")
     save_file({"lora_unet_down_blocks_0.alpha": tensor}, str(tmp_path / "lora.safetensors"))
     with pytest.raises(BaseModelError, match="no Stable Diffusion UNet"):
         load_base(tmp_path / "lora.safetensors")

@@ -45,10 +45,10 @@ def test_without_controlnet_the_section_says_so_once_and_stays_inert(bare_webui,
 
 class StandInGlue:
     """The glue of a host with a ControlNet: the units it reads from ``p.units``; ``refused`` maps a unit's
-    model name to the HintError message its check raises."""
+    model name to the HintError message its check raises; ``bases``: the sampled checkpoint each check was given."""
 
     def __init__(self):
-        self.refused = {}
+        self.refused, self.bases = {}, []
 
     def before_generation(self, p):
         pass
@@ -56,9 +56,10 @@ class StandInGlue:
     def units(self, p):
         return p.units
 
-    def check(self, unit):
+    def check(self, unit, base):
         from preprocessors import HintError
 
+        self.bases.append(base)
         if unit.model in self.refused:
             raise HintError(self.refused[unit.model])
 
@@ -104,6 +105,13 @@ def test_an_rgb_png_on_a_plain_background_gives_its_strokes(entry_with_controlne
     assert p.inits == [["prompt"]], "the generation goes on"
     note = "plain background #ffffff counted as no stroke"
     assert note in capsys.readouterr().out and note in p.extra_generation_params["Color Stroke"]
+
+
+def test_each_unit_is_checked_against_the_checkpoint_being_sampled(entry_with_controlnet):
+    script, p = entry_with_controlnet.ColorStrokeScript(), processing(OUR_UNIT, OUR_UNIT)
+    p.sd_model = type("Model", (), {"is_sdxl": True, "sd_checkpoint_info": type("Info", (), {"name": "pony.ckpt"})})()
+    script.before_process(p, None)
+    assert entry_with_controlnet.glue.bases == [("sdxl", "pony.ckpt")] * 2
 
 
 def test_the_sections_fill_options_reach_the_store(entry_with_controlnet):

@@ -386,18 +386,21 @@ def test_unknown_polarities_are_refused():
         unit_model.choose_polarity(None, "sideways")
 
 
-def checkpoint_file(path, recorded=None, hint_channels=5, cross_attention_dim=768, fill=None):
-    """A header-only stand-in of a ControlNet file: the tensors inspect_checkpoint reads, and metadata (the
-    recorded edge polarity, the training's fill)."""
+def checkpoint_file(path, recorded=None, hint_channels=5, cross_attention_dim=768, fill=None, sdxl=False):
+    """A header-only stand-in of a ControlNet file: the tensors inspect_checkpoint reads (``sdxl``: SDXL's added
+    embedding and text width), and metadata (the recorded edge polarity, the training's fill)."""
     from safetensors.numpy import save_file
 
     from model.metadata import encode
 
+    cross_attention_dim = 2048 if sdxl else cross_attention_dim
     tensors = {
         "controlnet_cond_embedding.conv_in.weight": np.zeros((16, hint_channels, 3, 3), np.float16),
         "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.weight": np.zeros((640, cross_attention_dim),
                                                                                       np.float16),
     }
+    if sdxl:
+        tensors["add_embedding.linear_1.weight"] = np.zeros((1280, 2816), np.float16)
     save_file(tensors, str(path), metadata=encode({"edge_polarity": recorded, "fill": fill}) or None)
     return str(path)
 
@@ -513,6 +516,39 @@ def test_a_color_stroke_model_needs_our_preprocessor(tmp_path, fresh_cache):
     other = checkpoint_file(tmp_path / "control_v11p_sd15_canny.safetensors", hint_channels=3)
     generation.check_unit(unit(module="canny", model="control_v11p_sd15_canny"), other, [])  # not ours: no opinion
     generation.check_unit(unit(module="depth", model="None"), None, [])
+
+
+SD15_BASE, SDXL_BASE = ("sd15", "dreamshaper_8.safetensors"), ("sdxl", "ponyDiffusionV6XL.safetensors")
+
+
+def test_a_model_of_another_family_than_the_checkpoint_stops_naming_both(tmp_path, fresh_cache):
+    sd15 = checkpoint_file(tmp_path / "control_colorstroke_sd15.safetensors")
+    sdxl = checkpoint_file(tmp_path / "control_colorstroke_sdxl.safetensors", sdxl=True)
+    generation.check_unit(unit(), sd15, [], SD15_BASE)
+    generation.check_unit(unit(model="control_colorstroke_sdxl [0123abcd]"), sdxl, [], SDXL_BASE)
+    generation.check_unit(unit(model="control_colorstroke_sdxl [0123abcd]"), sdxl, [], None)  # a preview: its own
+    with pytest.raises(HintError, match=r"^ControlNet Unit 0 \(colorstroke_canny\): control_colorstroke_sd15"
+                                        r".safetensors is an SD 1.5 ControlNet, but the checkpoint "
+                                        r"'ponyDiffusionV6XL.safetensors' is SDXL: use an SDXL Color Stroke ControlNet "
+                                        r"with it, or this ControlNet with an SD 1.5 checkpoint"):
+        generation.check_unit(unit(), sd15, [], SDXL_BASE)
+    with pytest.raises(HintError, match=r"control_colorstroke_sdxl.safetensors is an SDXL ControlNet, but the "
+                                        r"checkpoint 'dreamshaper_8.safetensors' is SD 1.5: use an SD 1.5 Color Stroke "
+                                        r"ControlNet with it, or this ControlNet with an SDXL checkpoint \(SDXL, "
+                                        r"Illustrious, NoobAI, Pony\)"):
+        generation.check_unit(unit(model="control_colorstroke_sdxl [0123abcd]"), sdxl, [], SD15_BASE)
+    with pytest.raises(HintError, match=r"is SD 2.x, for which there is no Color Stroke ControlNet: use this "
+                                        r"ControlNet with an SD 1.5 checkpoint"):
+        generation.check_unit(unit(), sd15, [], ("sd2", "v2-1_768-ema-pruned.safetensors"))
+
+
+def test_the_sampled_checkpoints_family_and_name():
+    info = type("Info", (), {"name": "ponyDiffusionV6XL.safetensors"})()
+    assert unit_model.sampled_base(type("Model", (), {"is_sdxl": True, "sd_checkpoint_info": info})()) == SDXL_BASE
+    assert unit_model.sampled_base(type("Model", (), {"is_sdxl": False, "is_sd2": True})()) == (
+        "sd2", "the loaded checkpoint")
+    assert unit_model.sampled_base(type("Model", (), {"is_sdxl": False, "is_sd2": False})())[0] == "sd15"
+    assert unit_model.sampled_base(None) is None
 
 
 def test_the_generation_counts_each_delivered_hint_once():

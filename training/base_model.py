@@ -1,7 +1,9 @@
-"""Loading the frozen Stable Diffusion 1.5 base: a diffusers folder or a single .safetensors/.ckpt file.
+"""Loading the frozen base, SD 1.5 or SDXL (``model.families``): a diffusers folder or a single
+.safetensors/.ckpt file as ComfyUI and A1111 keep them (SDXL, Illustrious, NoobAI, Pony are SDXL files).
 
-Returns the UNet, VAE, CLIP text encoder, tokenizer and a DDPM training schedule. A base that is not
-SD 1.5 (SD 2.x, SDXL, not a diffusion model at all) is refused with a message that says what it is.
+Returns the UNet, VAE, text encoder(s), tokenizer(s), a DDPM training schedule and the family. A base of
+neither family (SD 2.x, an SDXL refiner, an inpainting UNet, not a diffusion model at all) is refused with a
+message that says what it is.
 """
 from __future__ import annotations
 
@@ -12,23 +14,59 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from model.families import FAMILIES, family_name, family_of
+
 
 class BaseModelError(ValueError):
     """A base model that cannot be used; the message says what was found and what is expected."""
 
 
-SD15_CROSS_ATTENTION_DIM = 768
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")  # compared in lower case: MODEL.SAFETENSORS is one too
 
 
 @dataclass
 class BaseModel:
+    """The frozen base. family: "sd15" or "sdxl"; text_encoder_2 / tokenizer_2: SDXL's second text encoder
+    (OpenCLIP ViT-bigG, with the projection that gives the pooled text) and its tokenizer, None for SD 1.5."""
+
     unet: object
     vae: object
     text_encoder: object
     tokenizer: object
     noise_scheduler: object
     source: str
+    family: str = "sd15"
+    text_encoder_2: object = None
+    tokenizer_2: object = None
+
+    @classmethod
+    def from_parts(cls, parts: dict, source: str = "parts") -> "BaseModel":
+        """A BaseModel of a diffusers pipeline's parts (``unet``, ``vae``, ``text_encoder``, ``tokenizer``,
+        ``scheduler``, and SDXL's ``text_encoder_2``, ``tokenizer_2``), its family read from the UNet."""
+        unet = parts["unet"]
+        family = family_of(unet.config.cross_attention_dim, unet.config.addition_embed_type == "text_time")
+        return cls(unet, parts["vae"], parts["text_encoder"], parts["tokenizer"], parts["scheduler"], source, family,
+                   parts.get("text_encoder_2"), parts.get("tokenizer_2"))
+
+    @property
+    def text_encoders(self) -> list:
+        """[(tokenizer, text encoder)] in the family's order: CLIP ViT-L first, SDXL's OpenCLIP ViT-bigG second."""
+        pairs = [(self.tokenizer, self.text_encoder), (self.tokenizer_2, self.text_encoder_2)]
+        return [(tokenizer, encoder) for tokenizer, encoder in pairs if encoder is not None]
+
+    @property
+    def frozen_modules(self) -> list:
+        """The UNet, the VAE and every text encoder."""
+        return [self.unet, self.vae, *(encoder for _, encoder in self.text_encoders)]
+
+    def pipeline_parts(self, scheduler) -> dict:
+        """The parts of the family's diffusers pipeline (``model.inference.controlnet_pipeline``), ``scheduler``
+        among them."""
+        parts = {"vae": self.vae, "text_encoder": self.text_encoder, "tokenizer": self.tokenizer, "unet": self.unet,
+                 "scheduler": scheduler}
+        if self.text_encoder_2 is not None:
+            parts.update(text_encoder_2=self.text_encoder_2, tokenizer_2=self.tokenizer_2)
+        return parts
 
 
 def _single_file_kind(path: Path) -> str:
@@ -75,72 +113,124 @@ def _lower_case_suffix(path: Path):
         yield link
 
 
-def check_sd15(unet, text_encoder, source: str, allow_other: bool = False) -> None:
-    """Raise BaseModelError unless unet/text encoder have SD 1.5's shapes (SDXL is refused always)."""
+def check_base(unet, text_encoder, source: str, allow_other: bool = False) -> str:
+    """The family ("sd15" or "sdxl") of a base's UNet and first text encoder; BaseModelError for an inpainting or
+    other UNet, SD 2.x, and (unless ``allow_other``: tiny test models) shapes that are not the family's full size."""
     config = unet.config
-    if getattr(config, "addition_embed_type", None) == "text_time":
-        raise BaseModelError(f"{source!r} is an SDXL model; this ControlNet is for SD 1.5: pass an SD 1.5 base")
     if config.in_channels != 4:
         raise BaseModelError(f"{source!r} has a UNet with {config.in_channels} input channels (inpainting or other); "
-                             "pass a plain SD 1.5 base with 4")
-    if allow_other:
-        return
-    if (config.cross_attention_dim != SD15_CROSS_ATTENTION_DIM
-            or text_encoder.config.hidden_size != SD15_CROSS_ATTENTION_DIM):
-        kind = "SD 2.x" if config.cross_attention_dim == 1024 else f"cross-attention width {config.cross_attention_dim}"
-        raise BaseModelError(f"{source!r} is not SD 1.5 ({kind}; SD 1.5 has 768); pass an SD 1.5 base, "
-                             "or --allow_non_sd15 for experiments")
+                             "pass a plain SD 1.5 or SDXL base with 4")
+    family = family_of(config.cross_attention_dim, getattr(config, "addition_embed_type", None) == "text_time")
+    if family == "sd2" and not allow_other:
+        raise BaseModelError(f"{source!r} is not SD 1.5 (SD 2.x; SD 1.5 has cross-attention width 768): "
+                             f"pass an SD 1.5 or SDXL base")
+    width = FAMILIES[family].cross_attention_dim if family in FAMILIES else None
+    if allow_other or config.cross_attention_dim == width:
+        return family
+    if family == "sdxl":
+        width = config.cross_attention_dim
+        kind = "an SDXL refiner" if width == 1280 else f"cross-attention width {width}"
+        raise BaseModelError(f"{source!r} is not an SDXL base ({kind}; SDXL has 2048): pass an SDXL-architecture base "
+                             f"({FAMILIES['sdxl'].checkpoints}), or --allow_non_sd15 for experiments")
+    raise BaseModelError(f"{source!r} is not SD 1.5 (cross-attention width {config.cross_attention_dim}; SD 1.5 has "
+                         f"768, its text encoder {text_encoder.config.hidden_size}); pass an SD 1.5 base, or "
+                         "--allow_non_sd15 for experiments")
 
 
-def load_base(path, base_config=None, allow_non_sd15: bool = False) -> BaseModel:
-    """Load a frozen base from ``path``; ``base_config`` is a local diffusers folder for single files."""
-    from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextModel, CLIPTokenizer
+def _pipeline_class(family: str):
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    return StableDiffusionXLPipeline if family == "sdxl" else StableDiffusionPipeline
+
+
+def _folder_parts(path: Path) -> dict:
+    """The parts of a diffusers SD 1.5 or SDXL folder (SDXL: the one whose model_index.json names text_encoder_2)."""
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
+    index = path / "model_index.json"
+    if not index.is_file() or not (path / "unet" / "config.json").is_file():
+        raise BaseModelError(f"{str(path)!r} is not a diffusers Stable Diffusion folder (needs model_index.json "
+                             "and unet/); pass such a folder or a single SD 1.5 or SDXL .safetensors/.ckpt file")
+    try:
+        parts = {"unet": UNet2DConditionModel.from_pretrained(path, subfolder="unet"),
+                 "vae": AutoencoderKL.from_pretrained(path, subfolder="vae"),
+                 "text_encoder": CLIPTextModel.from_pretrained(path, subfolder="text_encoder"),
+                 "tokenizer": CLIPTokenizer.from_pretrained(path, subfolder="tokenizer"),
+                 "scheduler_config": DDPMScheduler.load_config(path, subfolder="scheduler")}
+        if "text_encoder_2" in json.loads(index.read_text(encoding="utf-8")):
+            parts["text_encoder_2"] = CLIPTextModelWithProjection.from_pretrained(path, subfolder="text_encoder_2")
+            parts["tokenizer_2"] = CLIPTokenizer.from_pretrained(path, subfolder="tokenizer_2")
+    except (OSError, ValueError) as error:  # a part missing or damaged
+        raise BaseModelError(f"cannot load the diffusers folder {str(path)!r}: {error}") from None
+    return parts
+
+
+def _single_file_parts(path: Path, base_config, allow_non_sd15: bool) -> dict:
+    """The parts of a single-file SD 1.5 or SDXL checkpoint, built by diffusers with ``base_config``'s configs."""
+    kind = _single_file_kind(path)
+    if kind == "unknown":
+        raise BaseModelError(f"{str(path)!r} holds no Stable Diffusion UNet (no model.diffusion_model.* tensors); "
+                             "is it a LoRA, VAE or ControlNet file? pass a full SD 1.5 or SDXL checkpoint")
+    if kind == "sd2" and not allow_non_sd15:
+        raise BaseModelError(f"{str(path)!r} is an SD 2.x checkpoint; this ControlNet is for SD 1.5 or SDXL")
+    name = family_name("sdxl" if kind == "sdxl" else "sd15")
+    options = {"add_watermarker": False} if kind == "sdxl" else {"safety_checker": None,
+                                                                 "requires_safety_checker": False}
+    with _lower_case_suffix(path) as readable:
+        try:
+            pipeline = _pipeline_class(kind).from_single_file(
+                str(readable), config=str(base_config) if base_config else None,
+                local_files_only=base_config is not None, **options)
+        except (OSError, ValueError) as error:
+            raise BaseModelError(
+                f"cannot build {name} from {str(path)!r}: {error}. Offline, pass --base_config with a local "
+                f"diffusers {name} folder (its config files are enough)"
+            ) from None
+    parts = {key: getattr(pipeline, key) for key in ("unet", "vae", "text_encoder", "tokenizer")}
+    parts["scheduler_config"] = pipeline.scheduler.config
+    if kind == "sdxl":
+        parts.update(text_encoder_2=pipeline.text_encoder_2, tokenizer_2=pipeline.tokenizer_2)
+    return parts
+
+
+def load_vae(path):
+    """A diffusers ``AutoencoderKL`` folder (config.json and weights) to use instead of the base's VAE."""
+    from diffusers import AutoencoderKL
+
+    folder = Path(path)
+    if not (folder / "config.json").is_file():
+        raise BaseModelError(f"--vae {str(path)!r} is not a diffusers VAE folder (config.json and "
+                             "diffusion_pytorch_model.safetensors), such as madebyollin/sdxl-vae-fp16-fix")
+    return AutoencoderKL.from_pretrained(folder)
+
+
+def load_base(path, base_config=None, allow_non_sd15: bool = False, vae=None) -> BaseModel:
+    """Load a frozen SD 1.5 or SDXL base from ``path``; ``base_config`` is a local diffusers folder for single files;
+    ``vae``: a diffusers VAE folder that replaces the base's (``load_vae``)."""
+    from diffusers import DDPMScheduler
 
     path = Path(path)
     if not path.exists():
-        raise BaseModelError(f"base model {str(path)!r} does not exist; pass an SD 1.5 diffusers folder "
-                             "or .safetensors")
+        raise BaseModelError(f"base model {str(path)!r} does not exist; pass an SD 1.5 or SDXL diffusers folder "
+                             "or .safetensors file")
     if path.is_dir():
-        index = path / "model_index.json"
-        if not index.is_file() or not (path / "unet" / "config.json").is_file():
-            raise BaseModelError(f"{str(path)!r} is not a diffusers Stable Diffusion folder (needs model_index.json "
-                                 "and unet/); pass such a folder or a single SD 1.5 .safetensors/.ckpt file")
-        if "text_encoder_2" in json.loads(index.read_text(encoding="utf-8")):
-            raise BaseModelError(f"{str(path)!r} is an SDXL folder; this ControlNet is for SD 1.5")
-        unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet")
-        vae = AutoencoderKL.from_pretrained(path, subfolder="vae")
-        text_encoder = CLIPTextModel.from_pretrained(path, subfolder="text_encoder")
-        tokenizer = CLIPTokenizer.from_pretrained(path, subfolder="tokenizer")
-        scheduler_config = DDPMScheduler.load_config(path, subfolder="scheduler")
+        parts = _folder_parts(path)
     elif path.suffix.lower() in SINGLE_FILE_SUFFIXES:
-        kind = _single_file_kind(path)
-        if kind == "sdxl":
-            raise BaseModelError(f"{str(path)!r} is an SDXL checkpoint; this ControlNet is for SD 1.5: "
-                                 "pass an SD 1.5 file")
-        if kind == "unknown":
-            raise BaseModelError(f"{str(path)!r} holds no Stable Diffusion UNet (no model.diffusion_model.* tensors); "
-                                 "is it a LoRA, VAE or ControlNet file? pass a full SD 1.5 checkpoint")
-        if kind == "sd2" and not allow_non_sd15:
-            raise BaseModelError(f"{str(path)!r} is an SD 2.x checkpoint; this ControlNet is for SD 1.5")
-        with _lower_case_suffix(path) as readable:
-            try:
-                pipeline = StableDiffusionPipeline.from_single_file(
-                    str(readable), config=str(base_config) if base_config else None,
-                    local_files_only=base_config is not None, safety_checker=None, requires_safety_checker=False,
-                )
-            except (OSError, ValueError) as error:
-                raise BaseModelError(
-                    f"cannot build SD 1.5 from {str(path)!r}: {error}. Offline, pass --base_config with a local "
-                    "diffusers SD 1.5 folder (its config files are enough)"
-                ) from None
-        unet, vae, text_encoder, tokenizer = pipeline.unet, pipeline.vae, pipeline.text_encoder, pipeline.tokenizer
-        scheduler_config = pipeline.scheduler.config
+        parts = _single_file_parts(path, base_config, allow_non_sd15)
     else:
         raise BaseModelError(f"{str(path)!r} is neither a folder nor a .safetensors/.ckpt file")
-    check_sd15(unet, text_encoder, str(path), allow_non_sd15)
-    for module in (unet, vae, text_encoder):
+    family = check_base(parts["unet"], parts["text_encoder"], str(path), allow_non_sd15)
+    if (family == "sdxl") != ("text_encoder_2" in parts):
+        raise BaseModelError(f"{str(path)!r} has {'one text encoder' if family == 'sdxl' else 'two text encoders'} "
+                             f"but a{' ' if family == 'sdxl' else 'n '}{family_name(family)} UNet; pass a whole "
+                             f"{family_name(family)} base")
+    if vae:
+        parts["vae"] = load_vae(vae)
+    noise_scheduler = DDPMScheduler.from_config(parts.pop("scheduler_config"))
+    base = BaseModel(parts["unet"], parts["vae"], parts["text_encoder"], parts["tokenizer"], noise_scheduler,
+                     str(path), family, parts.get("text_encoder_2"), parts.get("tokenizer_2"))
+    for module in base.frozen_modules:
         module.requires_grad_(False)
         module.eval()
-    noise_scheduler = DDPMScheduler.from_config(scheduler_config)
-    return BaseModel(unet, vae, text_encoder, tokenizer, noise_scheduler, str(path))
+    return base

@@ -84,7 +84,7 @@ class Bounds:
 
 
 def _opt(default, help: str, choices=None, group: str = "training", phase: str = NEW_PHASE, recipe: bool = False, *,
-         at_least=None, above=None, at_most=None, below=None, multiple_of=None, zero_is_off=False):
+         at_least=None, above=None, at_most=None, below=None, multiple_of=None, zero_is_off=False, flag_const=None):
     """A dataclass field carrying every fact of one option, from which the parser, the checks of
     ``TrainConfig.validate``, the resume rules of ``training.phases`` and the recorded recipe derive.
 
@@ -92,7 +92,8 @@ def _opt(default, help: str, choices=None, group: str = "training", phase: str =
     values; group: its --help group; phase: how a resume may change it (FREE, FIXED or NEW_PHASE);
     recipe: whether the exported file records it in its ``recipe`` metadata (``RECIPE_OPTIONS``); the
     numeric bounds (``Bounds``): at_least/above (inclusive/exclusive lowest), at_most/below (inclusive/
-    exclusive highest), multiple_of, and zero_is_off (0 = off, accepted besides the range).
+    exclusive highest), multiple_of, and zero_is_off (0 = off, accepted besides the range); flag_const: the value
+    of the flag given without one (``--demo`` is ``--demo sd15``).
     """
     if phase not in (FREE, FIXED, NEW_PHASE):
         raise ValueError(f"phase must be FREE, FIXED or NEW_PHASE, got {phase!r}")
@@ -101,7 +102,8 @@ def _opt(default, help: str, choices=None, group: str = "training", phase: str =
     low, high = (above if at_least is None else at_least), (below if at_most is None else at_most)
     bounded = low is not None or high is not None or multiple_of or zero_is_off
     bounds = Bounds(low, above is not None, high, below is not None, multiple_of, zero_is_off) if bounded else None
-    metadata = {"help": help, "choices": choices, "group": group, "phase": phase, "recipe": recipe, "bounds": bounds}
+    metadata = {"help": help, "choices": choices, "group": group, "phase": phase, "recipe": recipe, "bounds": bounds,
+                "flag_const": flag_const}
     if default is dict:
         return field(default_factory=dict, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -115,12 +117,19 @@ class TrainConfig:
     """Everything a training run reads. Units: steps are optimiser steps; sizes are pixels."""
 
     # --- model
-    base_model: str | None = _opt(None, "Stable Diffusion 1.5 base: a diffusers folder, or a single .safetensors/.ckpt "
-                                  "file as ComfyUI/A1111 keep them", group="model", phase=FIXED)
-    base_config: str | None = _opt(None, "for a single-file base: a local diffusers folder whose configs describe it "
-                                   "(needed offline; weights are not read from it)", group="model", phase=FIXED)
-    allow_non_sd15: bool = _opt(False, "accept a base whose shapes are not SD 1.5's (tests, experiments)",
-                                group="model")
+    base_model: str | None = _opt(None, "the base, SD 1.5 or SDXL-architecture (SDXL, Illustrious, NoobAI, Pony; the "
+                                  "family is detected): a diffusers folder, or a single .safetensors/.ckpt file as "
+                                  "ComfyUI/A1111 keep them", group="model", phase=FIXED)
+    base_config: str | None = _opt(None, "for a single-file base: a local diffusers folder of its family whose configs "
+                                   "describe it (needed offline; weights are not read from it)", group="model",
+                                   phase=FIXED)
+    allow_non_sd15: bool = _opt(False, "accept a base whose shapes are not a full-size SD 1.5 or SDXL (tests, "
+                                "experiments)", group="model")
+    vae: str | None = _opt(None, "a diffusers VAE folder to use instead of the base's (SDXL: an fp16-safe VAE such as "
+                           "madebyollin/sdxl-vae-fp16-fix, which may run in fp16)", group="model", phase=FIXED)
+    vae_dtype: str = _opt("auto", "the VAE's precision: auto (fp32 for an SDXL base's own VAE under fp16, which "
+                          "overflows there; else the run's), fp32, or precision (the run's)",
+                          choices=("auto", "fp32", "precision"), group="model")
     controlnet_init: str | None = _opt(None, "start from this ControlNet file or folder instead of copying the UNet: "
                                        "one of ours, or a 3-channel (e.g. Canny) ControlNet, which is widened to 5 "
                                        "channels", group="model", phase=FIXED)
@@ -280,8 +289,9 @@ class TrainConfig:
                                             phase=FREE, at_least=0)
     report_to: str = _opt("tensorboard", "experiment tracker", choices=("tensorboard", "wandb", "none"),
                           group="logging", phase=FREE)
-    demo: bool = _opt(False, "the built-in tiny run: random tiny SD-shaped base, skimage pictures, CPU, a few "
-                      "minutes; other options still apply on top", group="logging", phase=FREE)
+    demo: str | None = _opt(None, "the built-in tiny run: a random tiny base of this family (--demo alone: sd15), "
+                            "skimage pictures, CPU, a few minutes; other options still apply on top",
+                            choices=(None, "sd15", "sdxl"), group="logging", phase=FREE, flag_const="sd15")
 
     def __post_init__(self):
         self.strokes = dict(self.strokes or {})
@@ -352,10 +362,9 @@ def option_names(*, phase: str | None = None, recipe: bool | None = None) -> tup
                  and (recipe is None or f.metadata["recipe"] == recipe))
 
 
-# What --demo changes before the YAML file and flags apply: a tiny CPU run of a few dozen steps.
+# What --demo changes before the YAML file and flags apply: a tiny CPU run of a few dozen steps; the export name
+# is ``demo_tiny_colorstroke_not_<family>`` (a toy model: the hosts refuse it, and its name says so).
 DEMO_DEFAULTS = {
-    "demo": True,
-    "export_name": "demo_tiny_colorstroke_not_sd15",  # a toy model: the hosts refuse it, and its name says so
     "allow_non_sd15": True,
     "resolution": 64,
     "max_train_steps": 60,
@@ -552,7 +561,9 @@ def build_parser() -> argparse.ArgumentParser:
             group.add_argument(f"--{f.name}", action=argparse.BooleanOptionalAction, help=help_text)
         else:
             choices = [c for c in f.metadata["choices"] or () if c is not None] or None
-            group.add_argument(f"--{f.name}", type=_flag_type(kind), choices=choices, help=help_text)
+            const = f.metadata["flag_const"]
+            extra = {"nargs": "?", "const": const} if const is not None else {}
+            group.add_argument(f"--{f.name}", type=_flag_type(kind), choices=choices, help=help_text, **extra)
     for section, params in _SUB_PARAMS.items():
         group = parser.add_argument_group(section, f"preprocessors.{params.__name__} fields")
         for f in fields(params):
@@ -588,8 +599,10 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
     given = vars(build_parser().parse_args(argv))
     from_file = load_yaml(given.pop("config")) if "config" in given else {}
     values = {}
-    if given.get("demo", from_file.get("demo", False)):
+    demo = given.get("demo", from_file.get("demo"))
+    if demo:
         values = {key: dict(value) if isinstance(value, dict) else value for key, value in DEMO_DEFAULTS.items()}
+        values["export_name"] = f"demo_tiny_colorstroke_not_{demo}"
     for key, value in from_file.items():
         if key in _SUB_PARAMS:
             values.setdefault(key, {}).update(value)

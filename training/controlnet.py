@@ -13,6 +13,7 @@ from model import (
     set_middle_block_only,
     widen_controlnet,
 )
+from model.families import family_of
 from preprocessors import DEFAULT_EDGE_POLARITY, WHITE_ON_BLACK
 
 from .config import ConfigError
@@ -29,7 +30,8 @@ def build(unet, config):
         polarity = config.polarity or DEFAULT_EDGE_POLARITY
         return (build_controlnet(unet, middle_block_only=config.middle_block_only), polarity,
                 "--polarity" if config.polarity else "default")
-    path, family = config.controlnet_init, checked_family(config)
+    family = family_of(unet.config.cross_attention_dim, unet.config.addition_embed_type == "text_time")
+    path, family = config.controlnet_init, checked_family(config, family)
     try:
         channels = inspect_checkpoint(path).hint_channels if Path(path).is_file() else None
     except CheckpointError:
@@ -47,10 +49,10 @@ def build(unet, config):
     return set_middle_block_only(controlnet.float(), config.middle_block_only), polarity, source
 
 
-def checked_family(config) -> str | None:
-    """The base family a ControlNet of this run must be made for (``model.load_checkpoint``'s ``family``): SD 1.5,
-    or any (None) with --allow_non_sd15 (tiny demo and test models)."""
-    return None if config.allow_non_sd15 else "sd15"
+def checked_family(config, family: str) -> str | None:
+    """The base family a ControlNet of this run must be made for (``model.load_checkpoint``'s ``family``): the base's
+    ``family``, or any (None) with --allow_non_sd15 (tiny demo and test models, whose sizes are no family's)."""
+    return None if config.allow_non_sd15 else family
 
 
 def init_polarity(given: str | None, recorded: dict, path) -> tuple[str, str]:

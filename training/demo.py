@@ -1,5 +1,6 @@
-"""``--demo``: the built-in tiny run. Makes a tiny random SD-shaped base and a folder of scikit-image
-pictures with captions under OUTPUT_DIR (unless --base_model / --data are given), then trains as usual."""
+"""``--demo [sd15|sdxl]``: the built-in tiny run. Makes a tiny random base of the family (SD 1.5- or SDXL-shaped)
+and a folder of scikit-image pictures with captions under OUTPUT_DIR (unless --base_model / --data are given), then
+trains as usual."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,14 +35,15 @@ def write_demo_images(folder, names=tuple(DEMO_PICTURES)) -> Path:
 
 
 def prepare_demo(config) -> None:
-    """Fill ``config.base_model`` / ``config.data`` with the tiny base and pictures when not given."""
+    """Fill ``config.base_model`` / ``config.data`` with the tiny base of ``config.demo``'s family and the pictures
+    when not given."""
     from .tiny_base import save_tiny_base
 
     output = Path(config.output_dir)
     if not config.base_model:
-        base = output / "demo_base"
+        base = output / ("demo_base" if config.demo == "sd15" else f"demo_base_{config.demo}")
         if not (base / "model_index.json").is_file():
-            save_tiny_base(base, seed=config.seed)
+            save_tiny_base(base, seed=config.seed, family=config.demo)
         config.base_model = str(base)
     if not config.data:
         data = output / "demo_data"

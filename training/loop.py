@@ -1,4 +1,4 @@
-"""The training loop: frozen SD 1.5 base, trained ControlNet, accelerate for devices and precision.
+"""The training loop: frozen SD 1.5 or SDXL base, trained ControlNet, accelerate for devices and precision.
 
 ``Trainer(config).run()`` loads everything, prints a summary, trains ``max_train_steps`` optimiser
 steps (checkpointing, validating and logging on the way), and exports the final ControlNet to
@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from model import controlnet_residuals, save_checkpoint
+from model.families import family_name
 from preprocessors import DEFAULT_FILL_ALPHA, default_gap, make_hint_batch, to_model_polarity, training_edges_batch
 
 from . import checkpointing, phases, recipe
@@ -63,6 +64,16 @@ def resolve_mixed_precision(given: str | None, launcher: str | None, cuda: bool,
     return "no", "auto: no CUDA GPU"
 
 
+def vae_dtype(choice: str, weight_dtype: torch.dtype, family: str, own_vae_replaced: bool) -> torch.dtype:
+    """The VAE's dtype for ``--vae_dtype`` ``choice``: "fp32", "precision" (the run's ``weight_dtype``), or "auto":
+    fp32 for an SDXL base's own VAE under fp16 (it overflows to NaN there, as diffusers' SDXL trainers note), the run's
+    otherwise (a --vae given in its place is taken as fp16-safe)."""
+    if choice == "fp32" or (choice == "auto" and family == "sdxl" and not own_vae_replaced
+                            and weight_dtype == torch.float16):
+        return torch.float32
+    return weight_dtype
+
+
 def _run_precision(given: str | None) -> tuple[str, str]:
     """``resolve_mixed_precision`` for this process's environment and GPU. The GPU is asked only when it
     decides (under accelerate launch every process would touch GPU 0); bf16 counts where it is native
@@ -85,6 +96,7 @@ class TrainResult:
     losses: list = field(default_factory=list)  # mean loss of each optimiser step, NaN where skipped
     skipped: dict = field(default_factory=dict)  # skipped samples by reason
     missing_captions: int = 0
+    family: str = "sd15"  # the base's (``model.families``)
 
 
 class _Stop(Exception):
@@ -152,7 +164,7 @@ class Trainer:
 
             with self.accelerator.main_process_first():  # one process writes the tiny base and pictures
                 prepare_demo(config)
-        self.base = base = load_base(config.base_model, config.base_config, config.allow_non_sd15)
+        self.base = base = load_base(config.base_model, config.base_config, config.allow_non_sd15, config.vae)
         if config.prediction_type:
             base.noise_scheduler.register_to_config(prediction_type=config.prediction_type)
         self.recipes = recipe.phase_recipes(base.noise_scheduler, config)
@@ -160,9 +172,10 @@ class Trainer:
         controlnet, polarity, self.polarity_source = build_trained_controlnet(base.unet, config)
         self.config = dataclasses.replace(config, polarity=polarity)  # resolved for hints and the export
         device = self.accelerator.device
-        for module in (base.unet, base.vae, base.text_encoder):
-            module.to(device) if self.weight_dtype == torch.float32 else module.to(device, dtype=self.weight_dtype)
-        self.embed = TextEmbedder(base.tokenizer, base.text_encoder, device, self.weight_dtype,
+        self.vae_dtype = vae_dtype(config.vae_dtype, self.weight_dtype, base.family, bool(config.vae))
+        for module in base.frozen_modules:
+            module.to(device, dtype=self.vae_dtype if module is base.vae else self.weight_dtype)
+        self.embed = TextEmbedder(base.text_encoders, device, self.weight_dtype,
                                   config.text_cache_size if config.cache_text_embeddings else 0)
         self.latents = LatentEncoder(base.vae, device, self.weight_dtype,
                                      config.latent_cache_size if config.use_latent_cache else 0)
@@ -281,15 +294,15 @@ class Trainer:
         phase = self.recipes["colour" if colour else "edge"]
         timesteps = phase.timesteps(latents.shape[0], self.generator, device)
         noisy = scheduler.add_noise(latents.float(), noise, timesteps).to(dtype)
-        text = self.embed(batch["caption"])
+        text = self.embed(batch["caption"]).unet_kwargs(batch["size_ids"].to(device, dtype))
         hint = self.hint(batch)
         with self.accelerator.autocast():
             # the mode comes from the config, not the model: under several GPUs self.controlnet is
             # accelerate's DDP wrapper, which must be the one called (gradient sync) and lacks the model's flag
-            down, mid = controlnet_residuals(self.controlnet, noisy, timesteps, text,
-                                             to_model_polarity(hint, config.polarity),
-                                             middle_only=config.middle_block_only)
-            prediction = base.unet(noisy, timesteps, encoder_hidden_states=text,
+            down, mid = controlnet_residuals(self.controlnet, noisy, timesteps,
+                                             hint=to_model_polarity(hint, config.polarity),
+                                             middle_only=config.middle_block_only, **text)
+            prediction = base.unet(noisy, timesteps, **text,
                                    down_block_additional_residuals=[d.to(dtype) for d in down],
                                    mid_block_additional_residual=mid.to(dtype)).sample
         target = recipe.denoising_target(scheduler, latents.float(), noise, timesteps)
@@ -430,7 +443,7 @@ class Trainer:
         config, accelerator = self.config, self.accelerator
         model = accelerator.unwrap_model(self.controlnet)
         trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        frozen = sum(p.numel() for m in (self.base.unet, self.base.vae, self.base.text_encoder) for p in m.parameters())
+        frozen = sum(p.numel() for m in self.base.frozen_modules for p in m.parameters())
         frozen_bytes = torch.finfo(self.weight_dtype).bits // 8
         optimiser_bytes = 2 if config.use_8bit_adam else 8
         estimate = trained * (4 + 4 + optimiser_bytes + (4 if config.use_ema else 0)) + frozen * frozen_bytes
@@ -440,7 +453,8 @@ class Trainer:
             f"{len(self.train_indices)} for training, {len(self.validation)} validation triples; "
             f"{config.resolution}px, {config.crop} crop{', random flip' if config.random_flip else ''}, "
             f"caption dropout {config.caption_dropout}",
-            f"base: {config.base_model} ({frozen / 1e6:.1f}M frozen parameters in {self.weight_dtype}); "
+            f"base: {config.base_model}, {family_name(self.base.family)} ({frozen / 1e6:.1f}M frozen parameters in "
+            f"{self.weight_dtype}, the VAE in {self.vae_dtype}); "
             f"ControlNet: {trained / 1e6:.1f}M trained parameters"
             f"{' (middle block only)' if config.middle_block_only else ''}",
             f"memory estimate: {estimate / 2**30:.2f} GiB for weights, gradients and optimiser state (activations not "
@@ -477,7 +491,7 @@ class Trainer:
         handlers = {}
         if threading.current_thread() is threading.main_thread():
             handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        result = TrainResult(self.step, None, None)
+        result = TrainResult(self.step, None, None, family=self.base.family)
         try:
             self._loop(result)
         except _Stop:

@@ -25,13 +25,14 @@ BINS = 10
 
 @torch.no_grad()
 def stroke_use_by_timestep(controlnet, unet, scheduler, latents: torch.Tensor, hints: torch.Tensor,
-                           text: torch.Tensor, seed: int = 0, repeats: int = 2, middle_block_only: bool | None = None,
+                           text: dict, seed: int = 0, repeats: int = 2, middle_block_only: bool | None = None,
                            autocast=None) -> list[float]:
     """``BINS`` floats: mean x0 error without strokes minus with strokes (module docstring), tenth k of [0, T)
     first.
 
     latents: Bx4xhxw scaled clean latents of the target images; hints: Bx5xHxW in the model's polarity;
-    text: Bx77xD prompt embeddings. Each tenth draws ``repeats`` timesteps per sample uniformly within it.
+    text: the prompts' UNet keyword arguments (``TextCondition.unet_kwargs``). Each tenth draws ``repeats``
+    timesteps per sample uniformly within it.
     autocast: a callable returning a fresh autocast context (``accelerator.autocast``); None = none.
     """
     device = latents.device
@@ -51,9 +52,9 @@ def stroke_use_by_timestep(controlnet, unet, scheduler, latents: torch.Tensor, h
             losses = []
             for hint in (no_strokes, hints):
                 with autocast():
-                    down, mid = controlnet_residuals(controlnet, noisy, timesteps, text, hint.to(controlnet.dtype),
-                                                     middle_only=middle_block_only)
-                    prediction = unet(noisy, timesteps, encoder_hidden_states=text,
+                    down, mid = controlnet_residuals(controlnet, noisy, timesteps, hint=hint.to(controlnet.dtype),
+                                                     middle_only=middle_block_only, **text)
+                    prediction = unet(noisy, timesteps, **text,
                                       down_block_additional_residuals=[d.to(unet.dtype) for d in down],
                                       mid_block_additional_residual=mid.to(unet.dtype)).sample
                 losses.append(((prediction.float() - target.float()) ** 2).mean(dim=(1, 2, 3)))
@@ -63,14 +64,17 @@ def stroke_use_by_timestep(controlnet, unet, scheduler, latents: torch.Tensor, h
     return differences
 
 
-def stroke_use_on_images(controlnet, vae, tokenizer, text_encoder, unet, scheduler, pixels: torch.Tensor,
-                         prompts: list[str], hints: torch.Tensor, seed: int = 0, repeats: int = 2,
-                         middle_block_only: bool | None = None, autocast=None) -> list[float]:
-    """``stroke_use_by_timestep`` with target images and prompts: pixels Bx3xHxW in [-1, 1] (the truth),
-    encoded by the VAE (distribution means, shifted and scaled as in training); prompts B strings; hints
-    Bx5xHxW in the model's polarity on the device the models are on."""
-    device = hints.device
-    latents = LatentEncoder(vae, device, vae.dtype).mode(pixels)
-    text = TextEmbedder(tokenizer, text_encoder, device, unet.dtype)(prompts)
-    return stroke_use_by_timestep(controlnet, unet, scheduler, latents, hints, text, seed=seed, repeats=repeats,
-                                  middle_block_only=middle_block_only, autocast=autocast)
+def stroke_use_on_images(controlnet, base, pixels: torch.Tensor, prompts: list[str], hints: torch.Tensor,
+                         seed: int = 0, repeats: int = 2, middle_block_only: bool | None = None,
+                         autocast=None) -> list[float]:
+    """``stroke_use_by_timestep`` with target images and prompts: base: a ``training.base_model.BaseModel`` (its
+    UNet, VAE, text encoders and training schedule); pixels Bx3xHxW in [-1, 1] (the truth), encoded by the VAE
+    (distribution means, shifted and scaled as in training); prompts B strings; hints Bx5xHxW in the model's
+    polarity on the device the models are on. SDXL's size conditioning is the uncropped image's."""
+    device, unet = hints.device, base.unet
+    latents = LatentEncoder(base.vae, device, unet.dtype).mode(pixels)
+    height, width = pixels.shape[-2:]
+    size_ids = torch.tensor([[height, width, 0, 0, height, width]] * len(pixels), device=device, dtype=unet.dtype)
+    text = TextEmbedder(base.text_encoders, device, unet.dtype)(prompts).unet_kwargs(size_ids)
+    return stroke_use_by_timestep(controlnet, unet, base.noise_scheduler, latents, hints, text, seed=seed,
+                                  repeats=repeats, middle_block_only=middle_block_only, autocast=autocast)

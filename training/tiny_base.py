@@ -140,17 +140,20 @@ def tiny_sdxl_components(seed: int = 0, tokenizer_dir: str | os.PathLike | None 
             "tokenizer_2": tokenizer}
 
 
-def save_tiny_base(folder: str | os.PathLike, seed: int = 0) -> Path:
-    """Write the tiny base as a diffusers Stable Diffusion folder (model_index.json, unet/, vae/, ...)."""
-    from diffusers import StableDiffusionPipeline
+def save_tiny_base(folder: str | os.PathLike, seed: int = 0, family: str = "sd15") -> Path:
+    """Write the tiny base of ``family`` ("sd15": ``tiny_components``, "sdxl": ``tiny_sdxl_components``) as a
+    diffusers folder (model_index.json, unet/, vae/, ...), as the normal base-model loading path reads it."""
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
     folder = Path(folder)
-    parts = tiny_components(seed, tokenizer_dir=folder / "_tokenizer_source")
-    pipeline = StableDiffusionPipeline(
-        **parts, safety_checker=None, feature_extractor=None, requires_safety_checker=False
-    )
+    source = folder / "_tokenizer_source"
+    if family == "sdxl":
+        pipeline = StableDiffusionXLPipeline(**tiny_sdxl_components(seed, tokenizer_dir=source), add_watermarker=False)
+    else:
+        pipeline = StableDiffusionPipeline(**tiny_components(seed, tokenizer_dir=source), safety_checker=None,
+                                           feature_extractor=None, requires_safety_checker=False)
     pipeline.save_pretrained(folder, safe_serialization=True)
-    for leftover in (folder / "_tokenizer_source").iterdir():
+    for leftover in source.iterdir():
         leftover.unlink()
-    (folder / "_tokenizer_source").rmdir()
+    source.rmdir()
     return folder

@@ -1,6 +1,6 @@
-"""Train a 5-channel Color Stroke + Canny ControlNet for SD 1.5.
+"""Train a 5-channel Color Stroke + Canny ControlNet for SD 1.5 or SDXL (the base's family is detected).
 
-    python training/train.py --demo --output_dir out/demo        # tiny built-in run on CPU
+    python training/train.py --demo --output_dir out/demo        # tiny built-in run on CPU (--demo sdxl: SDXL-shaped)
     python training/train.py --config my.yaml --output_dir out/run
     accelerate launch training/train.py --config my.yaml        # several GPUs / nodes
     python -m training.train --help                              # every option
@@ -30,15 +30,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from model import CheckpointError as ModelFileError
     from model import load_checkpoint
+    from model.families import family_name
     from training.base_model import BaseModelError
     from training.checkpointing import CheckpointError
     from training.controlnet import checked_family
     from training.data import DataError
+    from training.encoders import VaeOverflowError
     from training.loop import Trainer, TrainingError
 
     try:
         result = Trainer(config).run()
-    except (ConfigError, BaseModelError, CheckpointError, DataError, ModelFileError, TrainingError) as error:
+    except (ConfigError, BaseModelError, CheckpointError, DataError, ModelFileError, TrainingError,
+            VaeOverflowError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if result.export_path is None:  # not the main process
@@ -46,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ntrained {result.step} steps; skipped samples: {result.skipped or 'none'}; "
           f"samples without a caption (trained on the empty prompt): {result.missing_captions}")
     if config.demo:
-        model, metadata = load_checkpoint(result.export_path, family=checked_family(config))
-        print("loaded the exported ControlNet back: "
+        model, metadata = load_checkpoint(result.export_path, family=checked_family(config, result.family))
+        print(f"loaded the exported ControlNet back: {family_name(metadata['family'])}-shaped, "
               f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
               f"hint {metadata.get('hint_format')} v{metadata.get('hint_version')}")
     print(f"exported ControlNet: {result.export_path}")

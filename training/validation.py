@@ -54,7 +54,7 @@ def held_out_samples(source, indices, spec) -> tuple[list[ValidationSample], dic
     for index in indices:
         try:
             image, caption = source.load(int(index))
-            pixels = resize_and_crop(decode_rgb(image, spec.min_side), spec.resolution, None, "center", False)
+            pixels = resize_and_crop(decode_rgb(image, spec.min_side), spec.resolution, None, "center", False).pixels
         except SampleSkipped as reason:
             skipped[reason.reason] = skipped.get(reason.reason, 0) + 1
             continue
@@ -89,7 +89,7 @@ def user_samples(folder, resolution: int, canny_thresholds=(DEFAULT_CANNY.low, D
     samples = []
     for drawing in drawings:
         pixels = decode_rgb(drawing)
-        lineart = resize_and_crop(pixels, resolution, None, "center", False)
+        lineart = resize_and_crop(pixels, resolution, None, "center", False).pixels
         strokes_path = drawing.with_name(drawing.stem + ".strokes.png")
         strokes = _stroke_layer(strokes_path, pixels.shape[:2], resolution) if strokes_path.is_file() else None
         prompt_path = drawing.with_suffix(".txt")
@@ -105,7 +105,7 @@ def _stroke_layer(path: Path, drawing_size: tuple[int, int], resolution: int) ->
     layer = load_image(path)
     if layer.ndim != 3 or layer.shape[2] != 4:
         raise ValueError(f"{path} must be a transparent (RGBA) PNG whose alpha marks the strokes")
-    layer = resize_and_crop(resize_strokes(user_strokes(layer), drawing_size), resolution, None, "center", False)
+    layer = resize_and_crop(resize_strokes(user_strokes(layer), drawing_size), resolution, None, "center", False).pixels
     layer = np.clip(layer, 0.0, 1.0)  # the drawing's cubic enlargement can overshoot
     layer[..., :3] = np.minimum(layer[..., :3], layer[..., 3:])  # premultiplied: RGB <= A
     return layer
@@ -120,9 +120,7 @@ def generate(controlnet, base, hints: torch.Tensor, prompts: list[str], steps: i
 
     from model.inference import controlnet_pipeline
 
-    parts = {"vae": base.vae, "text_encoder": base.text_encoder, "tokenizer": base.tokenizer, "unet": base.unet,
-             "scheduler": DDIMScheduler.from_config(base.noise_scheduler.config)}
-    pipe = controlnet_pipeline(parts, controlnet)
+    pipe = controlnet_pipeline(base.pipeline_parts(DDIMScheduler.from_config(base.noise_scheduler.config)), controlnet)
     pipe.set_progress_bar_config(disable=True)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     with autocast():
@@ -172,6 +170,5 @@ def held_out_stroke_use(controlnet, base, samples, hints: torch.Tensor, config, 
     """``stroke_use.stroke_use_on_images`` on validation samples that carry their target pixels; ``hints``: theirs,
     in the model's polarity."""
     pixels = torch.from_numpy(np.stack([s.pixels for s in samples])).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-    return stroke_use_on_images(controlnet, base.vae, base.tokenizer, base.text_encoder, base.unet,
-                                base.noise_scheduler, pixels, [s.prompt for s in samples], hints, seed=config.seed,
+    return stroke_use_on_images(controlnet, base, pixels, [s.prompt for s in samples], hints, seed=config.seed,
                                 middle_block_only=config.middle_block_only, autocast=autocast)

@@ -19,6 +19,7 @@ from diffusers import DDIMScheduler, StableDiffusionPipeline
 from model import load_checkpoint
 from model.inference import build_hint, colorize, edge_polarity_of
 from preprocessors import StrokeParams, canny, random_strokes, to_model_polarity
+from training.base_model import BaseModel
 from training.metrics import edge_f1
 from training.stroke_use import stroke_use_on_images
 
@@ -122,8 +123,8 @@ def stroke_use(parts: dict, controlnet, cases: list[Case], seed: int = 0) -> lis
     images = torch.from_numpy(np.stack([case.truth.image for case in cases])).permute(0, 3, 1, 2).float() / 127.5 - 1
     hints = to_model_polarity(torch.cat([build_hint(case.truth.lineart, case.strokes) for case in cases]),
                               edge_polarity_of(controlnet))
-    return stroke_use_on_images(controlnet, parts["vae"], parts["tokenizer"], parts["text_encoder"], unet,
-                                parts["scheduler"], images, [""] * len(cases), hints.to(unet.device), seed=seed)
+    return stroke_use_on_images(controlnet, BaseModel.from_parts(parts), images, [""] * len(cases),
+                                hints.to(unet.device), seed=seed)
 
 
 def without_strokes(cases: list[Case]) -> list[Case]:

@@ -151,9 +151,9 @@ def units(p) -> list[UnitRequest]:
     return requested_units(p.script_args[controlnet.args_from:controlnet.args_to], defaults)
 
 
-def check(unit: UnitRequest) -> None:
-    """HintError when ``unit`` would not get the control it asks for (``generation.check_unit``)."""
-    check_unit(unit, model_path(unit.model) if unit.has_model else None, global_state.cn_models)
+def check(unit: UnitRequest, base: tuple[str, str] | None) -> None:
+    """HintError when ``unit`` would not get the control it asks for on ``base`` (``generation.check_unit``)."""
+    check_unit(unit, model_path(unit.model) if unit.has_model else None, global_state.cn_models, base)
 
 
 def on_unload() -> None:

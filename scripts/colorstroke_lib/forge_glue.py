@@ -124,12 +124,12 @@ def units(p) -> list[UnitRequest]:
     return requested_units(p.script_args[controlnet.args_from:controlnet.args_to], defaults)
 
 
-def check(unit: UnitRequest) -> None:
-    """HintError when ``unit`` would not get the control it asks for (``generation.check_unit``); Forge knows
-    a model only by its exact name, "name [hash]". For one of our units, a fill its model was not trained with is
-    noted here: the infotext is written as sampling starts, before Forge's per-sampling hooks run."""
+def check(unit: UnitRequest, base: tuple[str, str] | None) -> None:
+    """HintError when ``unit`` would not get the control it asks for on ``base`` (``generation.check_unit``);
+    Forge knows a model only by its exact name, "name [hash]". For one of our units, a fill its model was not
+    trained with is noted here: the infotext is written as sampling starts, before Forge's per-sampling hooks run."""
     path = model_path(unit.model) if unit.has_model else None
-    check_unit(unit, path, global_state.controlnet_filename_dict)
+    check_unit(unit, path, global_state.controlnet_filename_dict, base)
     if unit.ours:
         GENERATION.note_fill(path, STROKES.filled)
 

@@ -82,11 +82,12 @@ def same_name(model: str, known: str) -> bool:
     return model.split(" [")[0].strip().lower() == known.split(" [")[0].strip().lower()
 
 
-def check_unit(unit: UnitRequest, path: str | None, known_names) -> None:
+def check_unit(unit: UnitRequest, path: str | None, known_names, base: tuple[str, str] | None = None) -> None:
     """Raise HintError saying what to change when ``unit`` would not give the control it asks for.
 
     path: the file the host loads for ``unit.model``; None when the host knows no model by that name.
-    known_names: the model names the host lists (to suggest the one meant).
+    known_names: the model names the host lists (to suggest the one meant). base: (family, name) of the checkpoint
+    being sampled (``unit_model.sampled_base``), None when unknown.
     """
     if not unit.ours:
         info = unit_model.checkpoint_info(path) if unit.has_model else None
@@ -107,7 +108,7 @@ def check_unit(unit: UnitRequest, path: str | None, known_names) -> None:
                       f"list, or pick a listed model ({MODEL_LIST_ROUTE} lists them)")
         raise HintError(f"{unit.label}: no ControlNet model is named {unit.model!r}; {advice}")
     try:
-        unit_model.check_model(path)
+        unit_model.check_model(path, base)
     except ValueError as error:  # model.CheckpointError: what the file is, and what to do
         raise HintError(f"{unit.label}: {error}") from None
 

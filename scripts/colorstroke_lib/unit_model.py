@@ -11,6 +11,7 @@ import os
 from functools import lru_cache
 
 from model import check_color_stroke, inspect_checkpoint
+from model.families import family_to_check
 from preprocessors import resolve_polarity, unrecorded_polarity_note
 
 from . import tell_once
@@ -53,16 +54,30 @@ def choose_polarity(recorded: str | None, chosen: str | None, source: str = "the
     return polarity, None
 
 
-def check_model(path: str | None):
-    """``checkpoint_info(path)``, after checking that the file is a Color Stroke ControlNet.
+def check_model(path: str | None, base: tuple[str, str] | None = None):
+    """``checkpoint_info(path)``, after checking that the file is a Color Stroke ControlNet for ``base``.
 
-    Raises ``model.CheckpointError`` saying what the file is (a 3-channel Canny model, an SDXL one, ...)
-    and what to do in a WebUI. None: no file, or one that cannot be read.
+    base: (family, name) of the checkpoint the WebUI samples (``sampled_base``); None when none is in sight (a
+    preview), when the file is checked against its own family. Raises ``model.CheckpointError`` saying what the
+    file is (a 3-channel Canny model, one of another family than the checkpoint's, ...) and what to do in a WebUI.
+    None: no file, or one that cannot be read.
     """
     info = checkpoint_info(path)
     if info is not None:
-        check_color_stroke(info, source=os.path.basename(path), standard_remedy=STANDARD_REMEDY)
+        family, name = base or (family_to_check(info.family), "")
+        check_color_stroke(info, source=os.path.basename(path), family=family, standard_remedy=STANDARD_REMEDY,
+                           base_name=repr(name) if name else "")
     return info
+
+
+def sampled_base(sd_model) -> tuple[str, str] | None:
+    """(family, checkpoint name) of the WebUI's loaded model (A1111's and Forge's ``shared.sd_model`` carry
+    ``is_sdxl`` / ``is_sd2`` and ``sd_checkpoint_info``); None when no model is loaded."""
+    if sd_model is None:
+        return None
+    family = "sdxl" if getattr(sd_model, "is_sdxl", False) else "sd2" if getattr(sd_model, "is_sd2", False) else "sd15"
+    info = getattr(sd_model, "sd_checkpoint_info", None)
+    return family, str(getattr(info, "name", None) or "the loaded checkpoint")
 
 
 def edge_polarity(path: str | None, chosen: str | None) -> str:

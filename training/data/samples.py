@@ -6,6 +6,7 @@ whatever worker makes it and a resumed run sees exactly the samples it would hav
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -21,9 +22,17 @@ def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, epoch, index])
 
 
-def resize_and_crop(pixels: np.ndarray, size: int, rng: np.random.Generator, crop: str, flip: bool) -> np.ndarray:
-    """HxWx3 uint8 -> size x size x 3 uint8: short side scaled to ``size`` (area down, cubic up), then a
-    centre or random square crop, then a left-right flip with probability 0.5 when ``flip``."""
+class Cropped(NamedTuple):
+    """pixels: size x size x 3 uint8; size_ids: int64 [original height, original width, crop top, crop left,
+    size, size] in pixels (SDXL's ``time_ids``: the crop's corner in the resized image, mirrored when flipped)."""
+
+    pixels: np.ndarray
+    size_ids: np.ndarray
+
+
+def resize_and_crop(pixels: np.ndarray, size: int, rng: np.random.Generator, crop: str, flip: bool) -> Cropped:
+    """HxWx3 uint8 -> ``Cropped``: short side scaled to ``size`` (area down, cubic up), then a centre or random
+    square crop, then a left-right flip with probability 0.5 when ``flip``."""
     height, width = pixels.shape[:2]
     scale = size / min(height, width)
     new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
@@ -36,8 +45,8 @@ def resize_and_crop(pixels: np.ndarray, size: int, rng: np.random.Generator, cro
         top, left = (new_h - size) // 2, (new_w - size) // 2
     pixels = pixels[top : top + size, left : left + size]
     if flip and rng.random() < 0.5:
-        pixels = pixels[:, ::-1]
-    return np.ascontiguousarray(pixels)
+        pixels, left = pixels[:, ::-1], new_w - size - left
+    return Cropped(np.ascontiguousarray(pixels), np.array([height, width, top, left, size, size], np.int64))
 
 
 def draw_edge_augmentation(rng: np.random.Generator, params: EdgeParams) -> np.ndarray:
@@ -89,7 +98,8 @@ class TrainDataset(torch.utils.data.Dataset):
     An item is a dict:
       pixels  3xHxW float32 in [-1, 1] (the cropped target),
       hint    5xHxW float32 in [0, 1] (or, with hint_on_gpu, strokes 4xHxW + edge_aug 4 floats),
-      caption str ('' when dropped or missing), missing_caption bool, index int;
+      caption str ('' when dropped or missing), missing_caption bool, index int,
+      size_ids  6 int64 (``Cropped.size_ids``: SDXL's size conditioning);
     or {"skip": reason, "index": i} when the record cannot be used.
     """
 
@@ -109,9 +119,9 @@ class TrainDataset(torch.utils.data.Dataset):
         except SampleSkipped as skipped:
             return {"skip": skipped.reason, "index": index}
         rng = sample_rng(spec.seed, epoch, index)
-        pixels = resize_and_crop(pixels, spec.resolution, rng, spec.crop, spec.random_flip)
+        pixels, size_ids = resize_and_crop(pixels, spec.resolution, rng, spec.crop, spec.random_flip)
         caption = (caption or "").strip()
-        item = {"missing_caption": not caption, "index": index}
+        item = {"missing_caption": not caption, "index": index, "size_ids": torch.from_numpy(size_ids)}
         item["caption"] = "" if rng.random() < spec.caption_dropout else caption
         if spec.hint_on_gpu:
             item["edge_aug"] = torch.from_numpy(draw_edge_augmentation(rng, spec.edges))
@@ -139,7 +149,7 @@ def collate(items: list[dict]) -> dict:
     if usable:
         batch["caption"] = [i["caption"] for i in usable]
         batch["index"] = torch.tensor([i["index"] for i in usable])
-        for key in ("pixels", "hint", "strokes", "edge_aug"):
+        for key in ("pixels", "hint", "strokes", "edge_aug", "size_ids"):
             if key in usable[0]:
                 batch[key] = torch.stack([i[key] for i in usable])
     return batch
