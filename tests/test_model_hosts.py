@@ -3,9 +3,11 @@
 COMFYUI_DIR: ComfyUI's ``comfy.controlnet.load_controlnet`` + ``get_control`` on both layouts.
 SD_WEBUI_CONTROLNET_DIR: sd-webui-controlnet's ``scripts.cldm.ControlNet`` (needs the ``ldm`` package).
 FORGE_DIR: Forge's ``backend.nn.cnets.cldm.ControlNet``.
-Each loads an SD 1.5-sized random 5-channel ControlNet (output convolutions randomised), checks the
-tensor names strictly and compares the residuals with diffusers' forward (max abs difference <= 1e-4).
-Slow (SD 1.5 size on CPU: about a minute each); run with the host's Python environment.
+Each loads an SD 1.5-sized and an SDXL-sized random 5-channel ControlNet (output convolutions randomised; the SDXL
+one saved in fp16, 1.25 B parameters), checks the tensor names strictly and compares the residuals with diffusers'
+forward (max abs difference <= 1e-4; SDXL's with the pooled text and size ids). sd-webui-controlnet builds SDXL
+ControlNets with A1111's ``sgm`` package: SGM_DIR, a Stability-AI/generative-models checkout (skipped without).
+Slow (full size on CPU: about a minute each); run with the host's Python environment.
 """
 import importlib
 import logging
@@ -208,3 +210,155 @@ def test_forge_loads_and_matches(sd15_files, forge, layout):
     patcher = supported.ControlNetPatcher.try_build_from_state_dict(load_file(str(paths[layout])), str(paths[layout]))
     assert isinstance(patcher, supported.ControlNetPatcher)
     _assert_ldm_network_matches(patcher.model_patcher.control_model, controlnet, f"Forge {layout}")
+
+
+# --- SDXL: an SDXL-sized file, as sd-webui-controlnet and Forge tell SDXL ControlNets by their full-size shapes ------
+
+SDXL_CONTROLNET = dict(  # SDXL's ControlNet (diffusers/controlnet-canny-sdxl-1.0's config) with the 5-channel hint
+    conditioning_channels=5, block_out_channels=(320, 640, 1280), layers_per_block=2,
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20), use_linear_projection=True,
+    cross_attention_dim=2048, addition_embed_type="text_time", addition_time_embed_dim=256,
+    projection_class_embeddings_input_dim=2816,
+)
+
+
+@pytest.fixture(scope="module")
+def sdxl_files(tmp_path_factory):
+    """(diffusers ControlNetModel, {layout: path}) for an SDXL-sized random 5-channel ControlNet (1.25 B parameters),
+    saved in fp16; the diffusers model holds the same fp16-rounded weights in fp32."""
+    from diffusers import ControlNetModel
+
+    torch.manual_seed(0)
+    controlnet = ControlNetModel(**SDXL_CONTROLNET)
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for module in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block,
+                       controlnet.controlnet_cond_embedding.conv_out]:
+            for parameter in module.parameters():
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.05)
+        for parameter in controlnet.parameters():
+            parameter.copy_(parameter.half().float())
+    controlnet.eval()
+    folder = tmp_path_factory.mktemp("sdxl")
+    paths = {layout: save_checkpoint(controlnet, folder / f"control_colorstroke_sdxl_{layout}.safetensors", layout,
+                                     dtype="fp16")
+             for layout in ("diffusers", "ldm")}
+    return controlnet, paths
+
+
+def _sdxl_inputs(controlnet, seed: int = 3):
+    """(latents 1x4x8x8, hint 1x5x64x64, text 1x77x2048, SDXL's added_cond_kwargs, and the ``y`` the original
+    layout's ``label_emb`` takes: the pooled text and the size ids' sinusoidal embedding, 2816 wide)."""
+    generator = torch.Generator().manual_seed(seed)
+    sample, hint = torch.randn(1, 4, 8, 8, generator=generator), torch.rand(1, 5, 64, 64, generator=generator)
+    text, pooled = torch.randn(1, 77, 2048, generator=generator), torch.randn(1, 1280, generator=generator)
+    time_ids = torch.tensor([[96.0, 80.0, 8.0, 0.0, 64.0, 64.0]])
+    with torch.no_grad():
+        y = torch.cat([pooled, controlnet.add_time_proj(time_ids.flatten()).reshape(1, -1)], dim=1)
+    return sample, hint, text, {"text_embeds": pooled, "time_ids": time_ids}, y
+
+
+def _sdxl_diffusers_residuals(controlnet, sample, timestep, text, hint, added):
+    with torch.no_grad():
+        down, mid = controlnet(sample, timestep, encoder_hidden_states=text, controlnet_cond=hint,
+                               added_cond_kwargs=added, return_dict=False)
+    return list(down), mid
+
+
+@pytest.mark.parametrize("layout", ["diffusers", "ldm"])
+def test_comfyui_loads_an_sdxl_file_and_matches(sdxl_files, layout, caplog):
+    sys.path.insert(0, str(_checkout("COMFYUI_DIR")))
+    from comfy.cli_args import args
+
+    args.cpu = True
+    import comfy.controlnet
+    import comfy.model_sampling
+
+    controlnet, paths = sdxl_files
+    with caplog.at_level(logging.DEBUG):
+        control = comfy.controlnet.load_controlnet(str(paths[layout]))
+    assert control is not None, caplog.text
+    assert "missing controlnet keys" not in caplog.text and "unexpected controlnet keys" not in caplog.text
+    model = control.control_model
+    assert model.input_hint_block[0].weight.shape[1] == 5 and model.label_emb[0][0].weight.shape[1] == 2816
+    expected = {k[len("control_model."):] for k in export_state_dict(controlnet, "ldm")}
+    assert set(model.state_dict()) == expected
+    model.float()  # ComfyUI keeps the file's fp16 on CPU and casts per layer; compare in fp32
+
+    class Sampling(comfy.model_sampling.ModelSamplingDiscrete, comfy.model_sampling.EPS):
+        pass
+
+    sampling = Sampling()
+    sample, hint, text, added, y = _sdxl_inputs(controlnet)
+    control.set_cond_hint(hint, strength=1.0)
+    control.pre_run(types.SimpleNamespace(model_sampling=sampling), sampling.percent_to_sigma)
+    sigma = sampling.sigma(torch.tensor([500.0]))
+    with torch.no_grad():
+        theirs = control.get_control(sample, sigma, {"c_crossattn": text, "y": y}, 1, {})
+    down, mid = _sdxl_diffusers_residuals(controlnet, sampling.calculate_input(sigma, sample),
+                                          sampling.timestep(sigma), text, hint, added)
+    assert len(theirs["output"]) == len(down) == 9
+    difference = _largest_difference(down + [mid], theirs["output"] + theirs["middle"])
+    print(f"ComfyUI SDXL {layout}: max abs difference {difference:.3g}")
+    assert difference <= TOLERANCE
+    assert max(float(r.abs().max()) for r in down) > 1e-2
+    control.cleanup()
+
+
+def _assert_sdxl_network_matches(network, controlnet, name: str) -> None:
+    """A host's SDXL ldm ControlNet has our ldm file's names and shapes and gives the diffusers model's 10 residuals
+    within TOLERANCE (fp32 compute on both sides)."""
+    ldm = {k[len("control_model."):]: tuple(v.shape) for k, v in export_state_dict(controlnet, "ldm").items()}
+    assert {k: tuple(v.shape) for k, v in network.state_dict().items()} == ldm
+    network.float()
+    sample, hint, text, added, y = _sdxl_inputs(controlnet)
+    timestep = torch.tensor([500.0])
+    with torch.no_grad():
+        theirs = network(x=sample, hint=hint, timesteps=timestep, context=text, y=y)
+    down, mid = _sdxl_diffusers_residuals(controlnet, sample, timestep, text, hint, added)
+    assert len(theirs) == 10
+    difference = _largest_difference(down + [mid], [t.float() for t in theirs])
+    print(f"{name}: max abs difference {difference:.3g}")
+    assert difference <= TOLERANCE
+
+
+@pytest.fixture
+def webui_controlnet_sgm(webui_controlnet, monkeypatch):
+    """``webui_controlnet`` with A1111's ``sgm`` (Stability-AI/generative-models), from which sd-webui-controlnet
+    builds SDXL ControlNets (the ``ldm`` package builds no transformer deeper than 1). SGM_DIR: the folder holding
+    the ``sgm`` package. Its package ``__init__``s import the training and conditioning stack A1111 installs
+    (lightning, open_clip); only the model code is needed, so ``sgm`` and ``sgm.modules`` are bare packages here."""
+    folder = _checkout("SGM_DIR") / "sgm"
+    for name, path in (("sgm", folder), ("sgm.modules", folder / "modules")):
+        package = types.ModuleType(name)
+        package.__path__ = [str(path)]
+        monkeypatch.setitem(sys.modules, name, package)
+    monkeypatch.delitem(sys.modules, "scripts.cldm", raising=False)
+    assert importlib.import_module("scripts.cldm").using_sgm
+    return webui_controlnet
+
+
+@pytest.mark.parametrize("layout", ["diffusers", "ldm"])
+def test_sd_webui_controlnet_loads_an_sdxl_file_and_matches(sdxl_files, webui_controlnet_sgm, layout):
+    from safetensors.torch import load_file
+
+    guess = importlib.import_module("scripts.controlnet_model_guess")
+    controlnet, paths = sdxl_files
+    control = guess.build_model_by_guess(dict(load_file(str(paths[layout]))), None, str(paths[layout]))
+    assert control.type == guess.ControlModelType.ControlNet
+    network = control.model.control_model
+    assert network.input_hint_block[0].weight.shape[1] == 5
+    network.eval()
+    _assert_sdxl_network_matches(network, controlnet, f"sd-webui-controlnet SDXL {layout}")
+
+
+@pytest.mark.parametrize("layout", ["diffusers", "ldm"])
+def test_forge_loads_an_sdxl_file_and_matches(sdxl_files, forge, layout):
+    from safetensors.torch import load_file
+
+    supported = importlib.import_module("modules_forge.supported_controlnet")
+    controlnet, paths = sdxl_files
+    patcher = supported.ControlNetPatcher.try_build_from_state_dict(load_file(str(paths[layout])), str(paths[layout]))
+    assert isinstance(patcher, supported.ControlNetPatcher)
+    _assert_sdxl_network_matches(patcher.model_patcher.control_model, controlnet, f"Forge SDXL {layout}")
