@@ -2,7 +2,9 @@
 # The GPU check, one script that fits in 9 minutes on one H200 and writes JSON under $OUT:
 #   (a) bench_train --sd15 at batch 8, bf16, without and with gradient checkpointing: samples/s, peak memory and
 #       the ratio against the diffusers-example-shaped reference step (random SD 1.5-shaped weights);
-#   (b) the toy world at 256 px with the trainer's default recipe, for the ControlNet steps that fit.
+#   (b) bench_train --sdxl at 1024 px, bf16 + gradient checkpointing, batch 1 and 4 (and 8-bit Adam where
+#       bitsandbytes imports): the SDXL step's seconds and peak memory (random SDXL-sized weights, built once);
+#   (c) the toy world at 256 px with the trainer's default recipe, for the ControlNet steps that fit.
 #
 #   bash benchmarks/device_run.sh            # on the GPU machine ($OUT set there)
 #   OUT=/tmp/device bash benchmarks/device_run.sh --small   # the same script shrunk to a CPU smoke run
@@ -23,14 +25,24 @@ WORK=$(mktemp -d)
 
 if [[ "${1:-}" == "--small" ]]; then
     BENCH=(--steps 2)
+    SDXL=(--family sdxl --steps 2)
     TOY=(--quick)
 else
     BENCH=(--sd15 --batch_size 8 --mixed_precision bf16 --steps 10)
-    TOY=(--image_size 256 --steps "${TOY_STEPS:-3000}")
+    SDXL=(--sdxl --mixed_precision bf16 --steps 5 --base_dir "$WORK/sdxl")
+    TOY=(--image_size 256 --steps "${TOY_STEPS:-2000}")
 fi
 
 "$PYTHON" -m benchmarks.bench_train "${BENCH[@]}" --json "$OUT/bench_train.json"
 "$PYTHON" -m benchmarks.bench_train "${BENCH[@]}" --gradient_checkpointing --json "$OUT/bench_train_checkpointing.json"
+for batch in 1 4; do
+    "$PYTHON" -m benchmarks.bench_train "${SDXL[@]}" --batch_size $batch --gradient_checkpointing \
+        --json "$OUT/bench_train_sdxl_b$batch.json"
+done
+if "$PYTHON" -c "import bitsandbytes" 2>/dev/null; then
+    "$PYTHON" -m benchmarks.bench_train "${SDXL[@]}" --batch_size 1 --gradient_checkpointing --use_8bit_adam \
+        --json "$OUT/bench_train_sdxl_b1_8bit.json"
+fi
 "$PYTHON" -m benchmarks.toyworld "${TOY[@]}" --out "$WORK/toyworld" | tee "$OUT/toyworld.log"
 cp "$WORK/toyworld/results.json" "$OUT/toyworld_results.json"
 cp "$WORK/toyworld/grid.png" "$OUT/toyworld_grid.png"

@@ -19,6 +19,7 @@ COMFYUI_DIR = os.environ.get("COMFYUI_DIR")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FOLDER = "ColorStrokeControlNet"  # the clone's folder name in custom_nodes
 EXAMPLE = "Color Stroke - colour a line drawing"  # the example workflow (and its thumbnail), without extension
+EXAMPLE_SDXL = "Color Stroke SDXL - colour a line drawing at 1024"  # the same for SDXL-architecture checkpoints
 
 
 def free_port():

@@ -17,7 +17,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from tests.comfy_server import COMFYUI_DIR, EXAMPLE, FOLDER, ROOT, comfyui_server, http, run_prompt
+from tests.comfy_server import COMFYUI_DIR, EXAMPLE, EXAMPLE_SDXL, FOLDER, ROOT, comfyui_server, http, run_prompt
 
 OURS = ("ColorStrokePainter", "ColorStrokeCanny", "LoadColorStrokeControlNet", "ApplyColorStrokeControlNet",
         "ColorStrokeLineartOverlay")
@@ -440,8 +440,9 @@ def widget_inputs(info):
         yield None, ["COMBO", {}]
 
 
-def test_example_workflow_matches_the_servers_nodes(object_info, server):
-    workflow = json.loads((ROOT / "example_workflows" / f"{EXAMPLE}.json").read_text())
+@pytest.mark.parametrize("example", [EXAMPLE, EXAMPLE_SDXL])
+def test_example_workflow_matches_the_servers_nodes(object_info, server, example):
+    workflow = json.loads((ROOT / "example_workflows" / f"{example}.json").read_text())
     by_id = {n["id"]: n for n in workflow["nodes"]}
     types = {n["type"] for n in workflow["nodes"]}
     assert set(OURS) <= types and {"Note", "CheckpointLoaderSimple", "CLIPTextEncode", "EmptyLatentImage",
@@ -479,8 +480,8 @@ def test_example_workflow_matches_the_servers_nodes(object_info, server):
             assert item["type"] == "value_not_in_list", item
             assert item["extra_info"]["input_name"] in ("ckpt_name", "control_net_name"), item
     status, templates = http(server + "/workflow_templates")
-    assert status == 200 and EXAMPLE in templates.get(FOLDER, [])
-    thumbnail = f"{server}/api/workflow_templates/{FOLDER}/{urllib.parse.quote(EXAMPLE)}.jpg"
+    assert status == 200 and example in templates.get(FOLDER, [])
+    thumbnail = f"{server}/api/workflow_templates/{FOLDER}/{urllib.parse.quote(example)}.jpg"
     with urllib.request.urlopen(thumbnail, timeout=30) as response:  # the template browser's card picture
         assert response.status == 200 and response.read(3) == b"\xff\xd8\xff"
 

@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from model import export_state_dict, save_checkpoint
+from tests.helpers import SDXL_CONTROLNET_CONFIG
 
 pytestmark = pytest.mark.host
 TOLERANCE = 1e-4
@@ -214,15 +215,6 @@ def test_forge_loads_and_matches(sd15_files, forge, layout):
 
 # --- SDXL: an SDXL-sized file, as sd-webui-controlnet and Forge tell SDXL ControlNets by their full-size shapes ------
 
-SDXL_CONTROLNET = dict(  # SDXL's ControlNet (diffusers/controlnet-canny-sdxl-1.0's config) with the 5-channel hint
-    conditioning_channels=5, block_out_channels=(320, 640, 1280), layers_per_block=2,
-    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-    transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20), use_linear_projection=True,
-    cross_attention_dim=2048, addition_embed_type="text_time", addition_time_embed_dim=256,
-    projection_class_embeddings_input_dim=2816,
-)
-
-
 @pytest.fixture(scope="module")
 def sdxl_files(tmp_path_factory):
     """(diffusers ControlNetModel, {layout: path}) for an SDXL-sized random 5-channel ControlNet (1.25 B parameters),
@@ -230,7 +222,7 @@ def sdxl_files(tmp_path_factory):
     from diffusers import ControlNetModel
 
     torch.manual_seed(0)
-    controlnet = ControlNetModel(**SDXL_CONTROLNET)
+    controlnet = ControlNetModel(**SDXL_CONTROLNET_CONFIG)
     generator = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for module in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block,

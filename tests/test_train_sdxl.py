@@ -136,3 +136,16 @@ def test_demo_sdxl_writes_a_file_loaded_as_sdxl_and_refused_as_sd15(tmp_path, ca
         load_checkpoint(export)
     with pytest.raises(CheckpointError, match="SDXL has 2048 \\(a tiny test or demo model is not SDXL-sized\\)"):
         load_checkpoint(export, family="sdxl")
+
+
+def test_a_3_channel_sdxl_controlnet_is_widened_and_trained(tiny_sdxl_base, image_folder, tmp_path):
+    from model import build_controlnet, save_checkpoint
+    from training.tiny_base import tiny_sdxl_unet
+
+    canny = save_checkpoint(build_controlnet(tiny_sdxl_unet(), hint_channels=3), tmp_path / "canny_sdxl.safetensors",
+                            layout="ldm")
+    result = Trainer(tiny_config(tiny_sdxl_base, image_folder, tmp_path / "run", resolution=64, max_train_steps=2,
+                                 controlnet_init=str(canny))).run()
+    model, metadata = load_checkpoint(result.export_path, family=None)
+    assert model.controlnet_cond_embedding.conv_in.in_channels == 5
+    assert (metadata["family"], metadata["edge_polarity"]) == ("sdxl", "white_on_black")

@@ -10,7 +10,9 @@ Writes into MODELS (a WebUI's ``models`` folder):
   (``model.build_controlnet``), its zero convolutions given small random weights so that the hint visibly
   changes the image; it records white_on_black edges;
 - ``ControlNet/control_v11p_sd15_canny.safetensors``: a standard 3-channel ControlNet, the wrong model for
-  our preprocessor.
+  our preprocessor;
+- with ``--sdxl``: ``ControlNet/control_colorstroke_sdxl.safetensors``, an SDXL-sized Color Stroke ControlNet (random,
+  fp16, 2.4 GiB), the wrong family for the SD 1.5 checkpoint: each host must refuse the pair naming both.
 
 Run from the repository root:  PYTHONPATH=.:$COMFYUI_DIR python tests/live/make_models.py MODELS
 """
@@ -98,6 +100,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("models", type=Path, help="the WebUI's models folder")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sdxl", action="store_true", help="also write the SDXL-sized Color Stroke ControlNet")
     args = parser.parse_args()
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
@@ -116,7 +119,16 @@ def main() -> None:
                            layout="ldm", dtype="fp16", metadata={"edge_polarity": "white_on_black"})
     canny = save_checkpoint(visible_controlnet(unet, 3, args.seed), controlnets / "control_v11p_sd15_canny.safetensors",
                             layout="ldm", dtype="fp16")
-    for path in (sd_path, ours, canny):
+    written = [sd_path, ours, canny]
+    if args.sdxl:
+        from diffusers import ControlNetModel
+
+        from tests.helpers import SDXL_CONTROLNET_CONFIG
+
+        written.append(save_checkpoint(ControlNetModel(**SDXL_CONTROLNET_CONFIG),
+                                       controlnets / "control_colorstroke_sdxl.safetensors", layout="ldm",
+                                       dtype="fp16", metadata={"edge_polarity": "white_on_black"}))
+    for path in written:
         print(f"{path} ({path.stat().st_size / 2**20:.0f} MiB)")
     print(f"{time.time() - started:.0f} s")
 

@@ -86,10 +86,10 @@ class WebUI:
             except ValueError:
                 return error.code, {"raw": body.decode(errors="replace")}
 
-    def model(self, stem: str) -> str:
-        """The full model name ("name [hash]") the host lists for a file stem."""
+    def model(self, stem: str) -> str | None:
+        """The full model name ("name [hash]") the host lists for a file stem; None when it lists none."""
         _, body = self.call("/controlnet/model_list")
-        return next(name for name in body["model_list"] if name.split(" [")[0] == stem)
+        return next((name for name in body["model_list"] if name.split(" [")[0] == stem), None)
 
     def txt2img(self, units=(), layer=None, section=(), **extra):
         """section: the Color Stroke section's args after the layer (fill, fill gap, ...); none = its defaults."""
@@ -203,6 +203,13 @@ def run_cases(webui: WebUI) -> list[dict]:
     refused("unknown model", status, body, "no ControlNet model is named 'no_such_model'")
     status, body = webui.txt2img([unit(ours, module="canny")], strokes())
     refused("Color Stroke model with another preprocessor", status, body, "is a Color Stroke ControlNet")
+    sdxl = webui.model("control_colorstroke_sdxl")  # make_models.py --sdxl
+    if sdxl is not None:
+        status, body = webui.txt2img([unit(sdxl)], strokes())
+        refused("SDXL Color Stroke model on the SD 1.5 checkpoint", status, body,
+                "control_colorstroke_sdxl.safetensors is an SDXL ControlNet, but the checkpoint",
+                "random_sd15.safetensors' is SD 1.5: use an SD 1.5 Color Stroke ControlNet with it, or this ControlNet "
+                "with an SDXL checkpoint")
     status, body = webui.txt2img([unit(ours)], photo())
     refused("unusable stroke layer", status, body, "Color Stroke: the stroke layer has no transparent pixels")
 
