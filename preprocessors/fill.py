@@ -90,7 +90,8 @@ def fill_strokes(lines, strokes, *, gap: int = DEFAULT_GAP, fill_alpha: float = 
     if on_line.shape != layer.shape[:2]:
         raise HintError(f"lines are {on_line.shape[1]}x{on_line.shape[0]} but strokes are "
                         f"{layer.shape[1]}x{layer.shape[0]} (width x height); resize one to the other first")
-    painted = cv2.extractChannel(layer, 3) > PAINTED
+    alpha = cv2.extractChannel(layer, 3)
+    painted = alpha > PAINTED
     if not painted.any():
         return layer
     areas = find_areas(on_line, -(-int(gap) // 2))
@@ -99,7 +100,7 @@ def fill_strokes(lines, strokes, *, gap: int = DEFAULT_GAP, fill_alpha: float = 
         return layer
     flats = flat_colours(layer, areas.labels, areas.count, claims, np.float32(fill_alpha))
     # premultiplied "over", the painted strokes on top of the flats, where there is paint (few pixels)
-    soft = np.flatnonzero(cv2.extractChannel(layer, 3) > 0)
+    soft = np.flatnonzero(alpha > 0)
     paint, under = layer.reshape(-1, 4)[soft], flats.reshape(-1, 4)[soft]
     flats.reshape(-1, 4)[soft] = paint + under * (1.0 - paint[:, 3:])
     return flats
@@ -134,41 +135,48 @@ def find_areas(on_line: np.ndarray, radius: int) -> Areas:
     cores = ~near_lines(on_line, radius)
     if radius == 0:
         return Areas(parts, part_count, cores, part_count)
-    core_pixels = np.flatnonzero(cores)
-    if not core_pixels.size:
+    if not cores.any():
         return Areas(parts, part_count, cores, 1)
     # every pixel's nearest core, labelled by the core's 8-connected component (numbered from 1)
     _, labels = cv2.distanceTransformWithLabels((~cores).view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5,
                                                 labelType=cv2.DIST_LABEL_CCOMP)
-    core_labels = np.take(labels, core_pixels)
+    # the line-free part each core lies in, read at the first pixel of each run of core pixels in a row (every core
+    # has one; a tenth of the core pixels or fewer)
+    run_starts = cores.copy()
+    run_starts[:, 1:] &= ~cores[:, :-1]
+    run_starts = np.flatnonzero(run_starts)
+    core_labels = np.take(labels, run_starts)
     core_count = int(core_labels.max()) + 1
-    core_part = np.zeros(core_count, np.int32)  # the line-free part each core lies in
-    core_part[core_labels] = np.take(parts, core_pixels)
+    core_part = np.zeros(core_count, np.int32)
+    core_part[core_labels] = np.take(parts, run_starts)
     # a pixel whose nearest core lies in another part (across a line) is mended below
     wrong = np.take(core_part, labels) != parts
     wrong &= ~on_line
     np.putmask(labels, on_line, 0)
-    count = _mend_across_lines(labels, wrong, parts, part_count, core_part, core_count) if wrong.any() else core_count
+    count = _mend_across_lines(labels, wrong, parts, part_count, core_count) if wrong.any() else core_count
     return Areas(labels, count, cores, core_count)
 
 
 def _mend_across_lines(labels: np.ndarray, wrong: np.ndarray, parts: np.ndarray, part_count: int,
-                       core_part: np.ndarray, core_count: int) -> int:
+                       core_count: int) -> int:
     """Relabel in place the pixels whose nearest core lies across a line (``wrong``): in ``MEND_STEPS`` steps each
     takes the area of a 4-neighbour in its own line-free part (the sliver beside a line end or a corner); the rest
     of a part (a strip narrower than the gap, or one reached only through it) becomes an area of its own, numbered
     ``core_count`` + its part, so that no area crosses a line. Returns the new number of labels."""
-    pending = wrong.copy()
-    np.putmask(labels, pending, 0)
+    flat_labels, flat_parts = labels.ravel(), parts.ravel()  # views: writes reach ``labels``
+    pending = np.flatnonzero(wrong)  # few pixels: worked on by index, not over the whole picture
+    flat_labels[pending] = 0
     height, width = labels.shape
     for _ in range(MEND_STEPS):
-        for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-            target = (slice(max(dy, 0), height + min(dy, 0)), slice(max(dx, 0), width + min(dx, 0)))
-            source = (slice(max(-dy, 0), height + min(-dy, 0)), slice(max(-dx, 0), width + min(-dx, 0)))
-            take = pending[target] & (labels[source] > 0) & (parts[source] == parts[target])
-            np.copyto(labels[target], labels[source], where=take)
-            pending[target] &= ~take
-    np.copyto(labels, parts + np.int32(core_count), where=pending)
+        for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):  # each pixel takes from its neighbour at (-dy, -dx)
+            rows, cols = np.divmod(pending, width)
+            valid = (rows - dy >= 0) & (rows - dy < height) & (cols - dx >= 0) & (cols - dx < width)
+            source = np.where(valid, pending - dy * width - dx, pending)
+            taken = flat_labels[source]  # read before any pixel of this direction is written
+            take = valid & (taken > 0) & (flat_parts[source] == flat_parts[pending])
+            flat_labels[pending[take]] = taken[take]
+            pending = pending[~take]
+    flat_labels[pending] = flat_parts[pending] + np.int32(core_count)
     return core_count + part_count
 
 
