@@ -20,6 +20,8 @@ key                                value
 ``colorstroke.phases``             JSON list of ``--new_phase`` resumes: ``from_step`` and the changed options
 ``colorstroke.fill``               JSON object: how training filled its strokes (``probability`` of a filled
                                    sample, ``gap`` in pixels, ``alpha`` of filled pixels); absent before the fill
+``colorstroke.buckets``            JSON list of the aspect-ratio buckets trained on, [height, width] each;
+                                   ``null`` for square training (``--aspect_buckets`` off)
 =================================  =====================================================================
 
 Other keys given to ``save_checkpoint`` are written as ``colorstroke.<name>`` too. Reading never fails

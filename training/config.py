@@ -164,9 +164,13 @@ class TrainConfig:
                             phase=FREE, at_least=0)
     url_max_bytes: int = _opt(20_000_000, "largest image download in bytes; larger ones are skipped", group="data",
                               phase=FREE, at_least=1)
-    resolution: int = _opt(512, "training size in pixels (square; a multiple of 8)", group="data",
-                           above=0, multiple_of=8)
-    crop: str = _opt("center", "how the image, resized so its short side is RESOLUTION, is cut square",
+    resolution: int = _opt(512, "training size in pixels (square, or the buckets' area with --aspect_buckets; a "
+                           "multiple of 8)", group="data", above=0, multiple_of=8)
+    aspect_buckets: bool = _opt(False, "train each image in the aspect-ratio bucket nearest its own (about RESOLUTION² "
+                                "pixels, sides multiples of 64, up to 2.5:1) instead of cut square, one bucket per "
+                                "batch, as SDXL was trained; --data_source folder (sizes read from the headers once)",
+                                group="data", phase=FIXED)
+    crop: str = _opt("center", "how the image, resized to cover RESOLUTION (or its bucket), is cut to it",
                      choices=("center", "random"), group="data")
     random_flip: bool = _opt(False, "flip images left-right at random", group="data")
     caption_dropout: float = _opt(0.5, "probability of training on the empty prompt instead of the caption",
@@ -342,6 +346,10 @@ class TrainConfig:
                 raise ConfigError(f"{f.name} must be one of {choices}, got {value!r}")
         if self.new_phase and not self.resume_from_checkpoint:
             raise ConfigError("--new_phase continues a run under new options: give --resume_from_checkpoint too")
+        if self.aspect_buckets and self.data_source != "folder":
+            raise ConfigError(f"--aspect_buckets needs every image's size before training, which --data_source "
+                              f"{self.data_source} cannot tell without fetching them all: use a folder of images, or "
+                              "leave --aspect_buckets off")
         if self.hint_on_gpu and self.fill_probability > 0:
             raise ConfigError("the fill needs each sample's edges on the data workers, but --hint_on_gpu makes them on "
                               "the accelerator: leave --hint_on_gpu off, or set --fill_probability 0")

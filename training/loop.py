@@ -29,6 +29,8 @@ from .base_model import load_base
 from .config import ConfigError, TrainConfig, option_names
 from .controlnet import build as build_trained_controlnet
 from .data import EpochBatchSampler, TrainDataset, build_source, collate, sample_spec
+from .data.buckets import assign_buckets, bucket_sizes, folder_image_sizes
+from .data.sampler import BucketBatchSampler
 from .divergence import DivergenceGuard
 from .encoders import LatentEncoder, TextEmbedder
 from .validation import held_out_samples, recommended_canny, run_validation, user_samples
@@ -187,6 +189,11 @@ class Trainer:
         """The data source, the sample spec, the training / validation split and the validation triples."""
         self.source = build_source(self.config)
         self.spec = sample_spec(self.config)
+        self.buckets, self.bucket_of = None, None
+        if self.config.aspect_buckets:
+            self.buckets = bucket_sizes(self.config.resolution)
+            self.bucket_of = assign_buckets(folder_image_sizes(self.source), self.buckets)
+            self.spec = dataclasses.replace(self.spec, sizes=self.buckets[self.bucket_of])
         self.train_indices, validation_indices = self._split(len(self.source))
         self.validation = self._validation_samples(validation_indices)
 
@@ -251,8 +258,12 @@ class Trainer:
 
     def _loader(self):
         config, accelerator = self.config, self.accelerator
-        self.sampler = EpochBatchSampler(self.train_indices, config.train_batch_size, config.seed, self.micro_batches,
-                                         accelerator.process_index, accelerator.num_processes)
+        where = (self.micro_batches, accelerator.process_index, accelerator.num_processes)
+        if self.bucket_of is None:
+            self.sampler = EpochBatchSampler(self.train_indices, config.train_batch_size, config.seed, *where)
+        else:
+            self.sampler = BucketBatchSampler(self.train_indices, self.bucket_of, config.train_batch_size, config.seed,
+                                              *where)
         return torch.utils.data.DataLoader(
             TrainDataset(self.source, self.spec), batch_sampler=self.sampler, collate_fn=collate,
             num_workers=config.num_workers, pin_memory=torch.cuda.is_available(),
@@ -382,7 +393,8 @@ class Trainer:
                            "colour_phase_step": self.colour_phase_step},
                 "strokes": config.stroke_params().to_dict(), "phases": list(self.phases),
                 "fill": {"probability": config.fill_probability, "alpha": DEFAULT_FILL_ALPHA,
-                         "gap": config.fill_gap or default_gap(config.resolution, config.resolution)}}
+                         "gap": config.fill_gap or default_gap(config.resolution, config.resolution)},
+                "buckets": None if self.buckets is None else self.buckets.tolist()}
 
     def export(self, path) -> Path:
         """Write the (EMA) ControlNet to ``path`` as a single .safetensors file."""
@@ -451,7 +463,8 @@ class Trainer:
         lines = [
             f"data: {len(self.source)} records from {config.data_source} {config.data!r}; "
             f"{len(self.train_indices)} for training, {len(self.validation)} validation triples; "
-            f"{config.resolution}px, {config.crop} crop{', random flip' if config.random_flip else ''}, "
+            f"{config.resolution}px{self._bucket_summary()}, {config.crop} crop"
+            f"{', random flip' if config.random_flip else ''}, "
             f"caption dropout {config.caption_dropout}",
             f"base: {config.base_model}, {family_name(self.base.family)} ({frozen / 1e6:.1f}M frozen parameters in "
             f"{self.weight_dtype}, the VAE in {self.vae_dtype}); "
@@ -477,6 +490,14 @@ class Trainer:
             f"hints on {'the accelerator' if config.hint_on_gpu else 'the data workers'}",
         ]
         return "\n".join(lines)
+
+    def _bucket_summary(self) -> str:
+        """How the training images fall into aspect-ratio buckets ('' without them)."""
+        if self.buckets is None:
+            return ""
+        counts = np.bincount(self.bucket_of[self.train_indices], minlength=len(self.buckets))
+        used = ", ".join(f"{h}x{w}: {n}" for (h, w), n in zip(self.buckets.tolist(), counts, strict=True) if n)
+        return f" in aspect-ratio buckets (height x width: images; {used})"
 
     # ------------------------------------------------------------------ run
     def _on_signal(self, signum, frame):

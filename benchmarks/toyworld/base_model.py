@@ -100,8 +100,9 @@ def _optimise(loss: torch.Tensor, optimiser, schedule, name: str, step: int, ste
         logger.info("%s step %d/%d loss %.4f", name, step + 1, steps, loss.item())
 
 
-def train_vae(vae: AutoencoderKL, settings: BaseSettings) -> float:
-    """Reconstruction (L1 + MSE) with a small KL weight on random crops. Returns the last loss."""
+def train_vae(vae: AutoencoderKL, settings: BaseSettings, on_step=None) -> float:
+    """Reconstruction (L1 + MSE) with a small KL weight on random crops. Returns the last loss. ``on_step(step,
+    vae)`` is called after each optimiser step (1-based; the VAE in training mode)."""
     optimiser = torch.optim.AdamW(vae.parameters(), lr=settings.vae_lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, settings.vae_steps)
     rng = np.random.default_rng(settings.seed)
@@ -113,6 +114,8 @@ def train_vae(vae: AutoencoderKL, settings: BaseSettings) -> float:
         reconstruction = vae.decode(posterior.sample()).sample
         loss = F.l1_loss(reconstruction, images) + F.mse_loss(reconstruction, images) + 1e-6 * posterior.kl().mean()
         _optimise(loss, optimiser, schedule, "vae", step, settings.vae_steps)
+        if on_step is not None:
+            on_step(step + 1, vae)
     vae.eval()
     return float(loss.item())
 

@@ -34,3 +34,45 @@ class EpochBatchSampler:
                 yield [(epoch, int(i), consumed) for i in order[first : first + self.batch_size]]
                 consumed += 1
             epoch, batch = epoch + 1, 0
+
+
+class BucketBatchSampler(EpochBatchSampler):
+    """``EpochBatchSampler`` whose batches each hold one aspect-ratio bucket: epoch e's permutation of ``indices``
+    (drawn from (seed, e)) is split by bucket (``buckets``: the bucket of each dataset index), each bucket's run cut
+    into batches (its incomplete tail dropped), and the batches shuffled with the same generator; process ``rank`` of
+    ``world`` takes every world-th batch. Keys, ``start`` and resume as ``EpochBatchSampler``'s."""
+
+    def __init__(self, indices, buckets, batch_size: int, seed: int, start: int = 0, rank: int = 0, world: int = 1):
+        self.buckets = np.asarray(buckets, dtype=np.int64)
+        indices = np.asarray(indices, dtype=np.int64)
+        counts = np.bincount(self.buckets[indices])
+        self.total_batches = int((counts // batch_size).sum())
+        self.indices, self.batch_size, self.seed, self.start = indices, batch_size, seed, start
+        self.rank, self.world = rank, world
+        self.batches_per_epoch = self.total_batches // world
+        if self.batches_per_epoch == 0:
+            raise ValueError(
+                f"{len(indices)} training samples in {np.count_nonzero(counts)} aspect-ratio bucket(s) cannot fill one "
+                f"batch of {batch_size} of one bucket on {world} process(es); add data, lower --train_batch_size, or "
+                "turn --aspect_buckets off"
+            )
+
+    def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(self.indices)
+        batches = []
+        for bucket in np.unique(self.buckets[order]):
+            members = order[self.buckets[order] == bucket]
+            whole = len(members) // self.batch_size * self.batch_size
+            batches.extend(np.split(members[:whole], whole // self.batch_size) if whole else [])
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def __iter__(self):
+        consumed = self.start
+        epoch, batch = self.position(consumed)
+        while True:
+            batches = self._epoch_batches(epoch)
+            for b in range(batch, self.batches_per_epoch):
+                yield [(epoch, int(i), consumed) for i in batches[b * self.world + self.rank]]
+                consumed += 1
+            epoch, batch = epoch + 1, 0

@@ -23,30 +23,33 @@ def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
 
 
 class Cropped(NamedTuple):
-    """pixels: size x size x 3 uint8; size_ids: int64 [original height, original width, crop top, crop left,
-    size, size] in pixels (SDXL's ``time_ids``: the crop's corner in the resized image, mirrored when flipped)."""
+    """pixels: height x width x 3 uint8 of the size asked for; size_ids: int64 [original height, original width,
+    crop top, crop left, height, width] in pixels (SDXL's ``time_ids``: the crop's corner in the resized image,
+    mirrored when flipped)."""
 
     pixels: np.ndarray
     size_ids: np.ndarray
 
 
-def resize_and_crop(pixels: np.ndarray, size: int, rng: np.random.Generator, crop: str, flip: bool) -> Cropped:
-    """HxWx3 uint8 -> ``Cropped``: short side scaled to ``size`` (area down, cubic up), then a centre or random
-    square crop, then a left-right flip with probability 0.5 when ``flip``."""
+def resize_and_crop(pixels: np.ndarray, size, rng: np.random.Generator, crop: str, flip: bool) -> Cropped:
+    """HxWx3 uint8 -> ``Cropped``: scaled (area down, cubic up) until it covers ``size`` (pixels: an int for a
+    square, or (height, width) of an aspect-ratio bucket), then a centre or random crop of that size, then a
+    left-right flip with probability 0.5 when ``flip``."""
     height, width = pixels.shape[:2]
-    scale = size / min(height, width)
-    new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
+    size_h, size_w = (size, size) if np.isscalar(size) else (int(size[0]), int(size[1]))
+    scale = max(size_h / height, size_w / width)
+    new_w, new_h = max(size_w, round(width * scale)), max(size_h, round(height * scale))
     if (new_w, new_h) != (width, height):
         interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
         pixels = cv2.resize(pixels, (new_w, new_h), interpolation=interpolation)
     if crop == "random":
-        top, left = int(rng.integers(0, new_h - size + 1)), int(rng.integers(0, new_w - size + 1))
+        top, left = int(rng.integers(0, new_h - size_h + 1)), int(rng.integers(0, new_w - size_w + 1))
     else:
-        top, left = (new_h - size) // 2, (new_w - size) // 2
-    pixels = pixels[top : top + size, left : left + size]
+        top, left = (new_h - size_h) // 2, (new_w - size_w) // 2
+    pixels = pixels[top : top + size_h, left : left + size_w]
     if flip and rng.random() < 0.5:
-        pixels, left = pixels[:, ::-1], new_w - size - left
-    return Cropped(np.ascontiguousarray(pixels), np.array([height, width, top, left, size, size], np.int64))
+        pixels, left = pixels[:, ::-1], new_w - size_w - left
+    return Cropped(np.ascontiguousarray(pixels), np.array([height, width, top, left, size_h, size_w], np.int64))
 
 
 def draw_edge_augmentation(rng: np.random.Generator, params: EdgeParams) -> np.ndarray:
@@ -77,6 +80,11 @@ class SampleSpec:
     stroke_density_start: float = 1.0  # stroke count multiplier at step 0 ...
     stroke_density_steps: int = 0  # ... falling linearly to 1 over these optimiser steps (0 = constant 1)
     accumulation: int = 1  # micro-batches per optimiser step (turns a micro-batch number into a step)
+    sizes: np.ndarray | None = None  # Nx2 (height, width) of each dataset index's aspect-ratio bucket; None: square
+
+    def size_of(self, index: int):
+        """The training size of dataset ``index``: its bucket's (height, width), or the square resolution."""
+        return self.resolution if self.sizes is None else tuple(self.sizes[index])
 
     def strokes_at(self, micro_batch: int) -> StrokeParams:
         """The stroke parameters of a sample in this process's ``micro_batch``-th micro-batch (dense to sparse)."""
@@ -96,7 +104,7 @@ class TrainDataset(torch.utils.data.Dataset):
     an (epoch, index) key is micro-batch 0).
 
     An item is a dict:
-      pixels  3xHxW float32 in [-1, 1] (the cropped target),
+      pixels  3xHxW float32 in [-1, 1] (the cropped target; H, W the resolution or the index's bucket),
       hint    5xHxW float32 in [0, 1] (or, with hint_on_gpu, strokes 4xHxW + edge_aug 4 floats),
       caption str ('' when dropped or missing), missing_caption bool, index int,
       size_ids  6 int64 (``Cropped.size_ids``: SDXL's size conditioning);
@@ -119,7 +127,7 @@ class TrainDataset(torch.utils.data.Dataset):
         except SampleSkipped as skipped:
             return {"skip": skipped.reason, "index": index}
         rng = sample_rng(spec.seed, epoch, index)
-        pixels, size_ids = resize_and_crop(pixels, spec.resolution, rng, spec.crop, spec.random_flip)
+        pixels, size_ids = resize_and_crop(pixels, spec.size_of(index), rng, spec.crop, spec.random_flip)
         caption = (caption or "").strip()
         item = {"missing_caption": not caption, "index": index, "size_ids": torch.from_numpy(size_ids)}
         item["caption"] = "" if rng.random() < spec.caption_dropout else caption
