@@ -61,15 +61,10 @@ def sdxl_shaped_base(folder: Path) -> Path:
     from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
+    from model.families import SDXL_UNET_CONFIG
     from training.tiny_base import write_tiny_tokenizer
 
-    unet = UNet2DConditionModel(
-        sample_size=128, block_out_channels=(320, 640, 1280), layers_per_block=2,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-        transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20), use_linear_projection=True,
-        cross_attention_dim=2048, addition_embed_type="text_time", addition_time_embed_dim=256,
-        projection_class_embeddings_input_dim=2816)
+    unet = UNet2DConditionModel(**SDXL_UNET_CONFIG)
     vae = AutoencoderKL(
         block_out_channels=(128, 256, 512, 512), down_block_types=("DownEncoderBlock2D",) * 4,
         up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=2, latent_channels=4, sample_size=1024,

@@ -39,6 +39,16 @@ SDXL_ADDED_EMBED_DIM = 2816
 # sinusoidal embedding (SDXL's addition_time_embed_dim; the tensors do not tell it apart from the pooled text's).
 TEXT_TIME_PREFIXES = ("add_embedding.", "label_emb.")
 SDXL_TIME_EMBED_DIM = 256
+# SDXL's UNet at full size, as diffusers' UNet2DConditionModel takes it (stabilityai/stable-diffusion-xl-base-1.0's
+# config): the benchmarks and the live checks build random SDXL-sized models from it.
+SDXL_UNET_CONFIG = dict(
+    sample_size=128, in_channels=4, out_channels=4, block_out_channels=(320, 640, 1280), layers_per_block=2,
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+    transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20), use_linear_projection=True,
+    cross_attention_dim=2048, addition_embed_type="text_time", addition_time_embed_dim=SDXL_TIME_EMBED_DIM,
+    projection_class_embeddings_input_dim=SDXL_ADDED_EMBED_DIM,
+)
 
 
 def family_of(cross_attention_dim: int | None, text_time: bool) -> str:

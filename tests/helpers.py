@@ -216,12 +216,13 @@ def comfy_module(name: str):
     return importlib.import_module(f"{COMFY_PACKAGE}.{name}")
 
 
-# SDXL's ControlNet at full size (diffusers/controlnet-canny-sdxl-1.0's config) with the 5-channel hint: the host tests'
-# SDXL-sized file and the live checks' SDXL model (1.25 B parameters)
-SDXL_CONTROLNET_CONFIG = dict(
-    conditioning_channels=5, block_out_channels=(320, 640, 1280), layers_per_block=2,
-    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-    transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20), use_linear_projection=True,
-    cross_attention_dim=2048, addition_embed_type="text_time", addition_time_embed_dim=256,
-    projection_class_embeddings_input_dim=2816,
-)
+# SDXL's ControlNet at full size (its UNet's encoder, as ControlNetModel.from_unet copies it) with the 5-channel hint:
+# the host tests' SDXL-sized file and the live checks' SDXL model (1.25 B parameters)
+def _sdxl_controlnet_config() -> dict:
+    from model.families import SDXL_UNET_CONFIG
+
+    skip = ("sample_size", "in_channels", "out_channels", "up_block_types")
+    return {**{k: v for k, v in SDXL_UNET_CONFIG.items() if k not in skip}, "conditioning_channels": 5}
+
+
+SDXL_CONTROLNET_CONFIG = _sdxl_controlnet_config()

@@ -7,8 +7,8 @@ from safetensors import safe_open
 from tests.helpers import tiny_config, write_folder
 from training.config import ConfigError
 from training.data.buckets import assign_buckets, bucket_sizes
-from training.data.samples import resize_and_crop
 from training.data.sampler import BucketBatchSampler
+from training.data.samples import resize_and_crop
 from training.loop import Trainer
 
 
