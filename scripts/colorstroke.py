@@ -101,6 +101,20 @@ def stop_generation(p, error: Exception) -> None:
     check_before_sampling(p, lambda: str(error))
 
 
+def family_mismatch(p, requests) -> str | None:
+    """As sampling starts: why a unit's model does not fit the checkpoint being sampled (another base family), or
+    None. Checked here and not before the generation: an API call's ``override_settings`` loads its checkpoint
+    after the scripts' ``before_process``."""
+    base = sampled_base(getattr(p, "sd_model", None))
+    for unit in requests or ():
+        try:
+            glue.check(unit, base)
+        except HintError as error:
+            print(f"[Color Stroke] {error}")
+            return str(error)
+    return None
+
+
 def before_sampling(p) -> str | None:
     """As sampling starts, once ControlNet has run: why the generation must stop (a Color Stroke unit whose
     hint never reached ControlNet), or None after putting this generation's notes in its infotext, which the
@@ -187,13 +201,12 @@ class ColorStrokeScript(scripts.Script):
         GENERATION.start(requests or ())
         try:
             layer = STROKES.set(*values)
-            base = sampled_base(getattr(p, "sd_model", None))
             for unit in requests or ():
-                glue.check(unit, base)
+                glue.check(unit, None)  # each model against its own family: the checkpoint may not be loaded yet
         except HintError as error:
             stop_generation(p, error)
             return
-        check_before_sampling(p, lambda: before_sampling(p))
+        check_before_sampling(p, lambda: family_mismatch(p, requests) or before_sampling(p))
         if layer is not None and requests is not None and not GENERATION.expected:
             GENERATION.note(f"strokes were given but no ControlNet unit uses the preprocessor {DEFAULT_PREPROCESSOR}, "
                             "so they were not used")

@@ -108,10 +108,25 @@ def test_an_rgb_png_on_a_plain_background_gives_its_strokes(entry_with_controlne
 
 
 def test_each_unit_is_checked_against_the_checkpoint_being_sampled(entry_with_controlnet):
+    """Before the generation each model is checked against its own family; when sampling starts (``p.init``, after
+    an API call's override_settings loaded its checkpoint), against the checkpoint then loaded."""
+    from preprocessors import HintError
+
+    glue = entry_with_controlnet.glue
     script, p = entry_with_controlnet.ColorStrokeScript(), processing(OUR_UNIT, OUR_UNIT)
-    p.sd_model = type("Model", (), {"is_sdxl": True, "sd_checkpoint_info": type("Info", (), {"name": "pony.ckpt"})})()
+    p.sd_model = None  # the override's checkpoint is not loaded yet
     script.before_process(p, None)
-    assert entry_with_controlnet.glue.bases == [("sdxl", "pony.ckpt")] * 2
+    assert glue.bases == [None, None]
+    p.sd_model = type("Model", (), {"is_sdxl": True, "sd_checkpoint_info": type("Info", (), {"name": "pony.ckpt"})})()
+    glue.refused = {}
+    GENERATION.deliver(object())
+    GENERATION.deliver(object())
+    p.init(["prompt"], [1], [1])
+    assert glue.bases[2:] == [("sdxl", "pony.ckpt")] * 2 and p.inits == [["prompt"]]
+    script.before_process(p, None)
+    glue.refused = {OUR_UNIT.model: "is an SD 1.5 ControlNet, but the checkpoint 'pony.ckpt' is SDXL"}
+    with pytest.raises(HintError, match="^Color Stroke: is an SD 1.5 ControlNet, but the checkpoint 'pony.ckpt'"):
+        p.init(["prompt"], [1], [1])
 
 
 def test_the_sections_fill_options_reach_the_store(entry_with_controlnet):

@@ -11,8 +11,11 @@ Writes into MODELS (a WebUI's ``models`` folder):
   changes the image; it records white_on_black edges;
 - ``ControlNet/control_v11p_sd15_canny.safetensors``: a standard 3-channel ControlNet, the wrong model for
   our preprocessor;
-- with ``--sdxl``: ``ControlNet/control_colorstroke_sdxl.safetensors``, an SDXL-sized Color Stroke ControlNet (random,
-  fp16, 2.4 GiB), the wrong family for the SD 1.5 checkpoint: each host must refuse the pair naming both.
+- with ``--sdxl``: ``Stable-diffusion/random_sdxl.safetensors``, an SDXL single file (fp16, 6.5 GiB: the UNet of
+  ``model.families.SDXL_UNET_CONFIG``, CLIP ViT-L and OpenCLIP ViT-bigG text towers, the VAE; the text towers' names
+  converted by ComfyUI's own SDXL saving code), and ``ControlNet/control_colorstroke_sdxl.safetensors``, our
+  ControlNet built from that UNet as the SD 1.5 one is (fp16, 2.4 GiB): the pair must generate, and each host must
+  refuse it beside the SD 1.5 checkpoint naming both families.
 
 Run from the repository root:  PYTHONPATH=.:$COMFYUI_DIR python tests/live/make_models.py MODELS
 """
@@ -36,6 +39,12 @@ UNET_CONFIG = dict(  # SD 1.5's UNet
 # the first three output blocks, at the lowest resolution, have no attention)
 COMFY_UNET_CONFIG = dict(num_res_blocks=[2] * 4, channel_mult=[1, 2, 4, 4], transformer_depth=[1, 1, 1, 1, 1, 1, 0, 0],
                          transformer_depth_output=[1] * 9 + [0] * 3, transformer_depth_middle=1)
+COMFY_SDXL_UNET_CONFIG = dict(num_res_blocks=[2] * 3, channel_mult=[1, 2, 4], transformer_depth=[0, 0, 2, 2, 10, 10],
+                              transformer_depth_output=[0, 0, 0, 2, 2, 2, 10, 10, 10], transformer_depth_middle=10)
+CLIP_G_CONFIG = dict(  # OpenCLIP ViT-bigG's text tower, SDXL's second text encoder
+    vocab_size=49408, hidden_size=1280, intermediate_size=5120, projection_dim=1280, num_hidden_layers=32,
+    num_attention_heads=20, max_position_embeddings=77, hidden_act="gelu",
+)
 VAE_CONFIG = dict(
     in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
     up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(128, 256, 512, 512), layers_per_block=2,
@@ -51,11 +60,12 @@ ZERO_CONV_STD = 0.05  # the random weights given to the ControlNet's zero convol
 HINT_GAIN = 16.0
 
 
-def ldm_unet(unet) -> dict:
-    """A diffusers UNet's tensors under the original names (``model.diffusion_model.*``)."""
+def ldm_unet(unet, comfy_config=COMFY_UNET_CONFIG) -> dict:
+    """A diffusers UNet's tensors under the original names (``model.diffusion_model.*``); ``comfy_config``: the
+    UNet as ComfyUI describes it."""
     import comfy.utils
 
-    names = comfy.utils.unet_to_diffusers(COMFY_UNET_CONFIG)  # diffusers name -> original name
+    names = comfy.utils.unet_to_diffusers(comfy_config)  # diffusers name -> original name
     state = unet.state_dict()
     missing = sorted(set(state) - set(names))
     if missing:
@@ -73,6 +83,35 @@ def ldm_vae(vae) -> dict:
 def ldm_text_encoder(text_encoder) -> dict:
     """SD 1.5 files keep the transformers names of the text encoder under ``cond_stage_model.transformer.``."""
     return {"cond_stage_model.transformer." + key: tensor for key, tensor in text_encoder.state_dict().items()}
+
+
+def sdxl_files(models: Path, seed: int) -> list[Path]:
+    """The random SDXL single file and our ControlNet built from its UNet (module docstring), built in fp16."""
+    import comfy.supported_models
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    from model.families import SDXL_UNET_CONFIG
+
+    torch.manual_seed(seed)
+    torch.set_default_dtype(torch.float16)  # 2.6 B UNet parameters: half the memory while they are made
+    try:
+        unet, vae = UNet2DConditionModel(**SDXL_UNET_CONFIG), AutoencoderKL(**VAE_CONFIG)
+        clip_l, clip_g = CLIPTextModel(CLIPTextConfig(**CLIP_CONFIG)), CLIPTextModelWithProjection(
+            CLIPTextConfig(**CLIP_G_CONFIG))
+        controlnet = visible_controlnet(unet, 5, seed)
+    finally:
+        torch.set_default_dtype(torch.float32)
+    text = {**{"clip_l.transformer." + k: v for k, v in clip_l.state_dict().items()},
+            **{"clip_g.transformer." + k: v for k, v in clip_g.state_dict().items()}}
+    sdxl = comfy.supported_models.SDXL(comfy.supported_models.SDXL.unet_config)
+    checkpoint = {**ldm_unet(unet, COMFY_SDXL_UNET_CONFIG), **ldm_vae(vae),
+                  **sdxl.process_clip_state_dict_for_saving(text)}
+    path = models / "Stable-diffusion" / "random_sdxl.safetensors"
+    save_file({key: tensor.to(torch.float16).contiguous() for key, tensor in checkpoint.items()}, str(path))
+    ours = save_checkpoint(controlnet, models / "ControlNet" / "control_colorstroke_sdxl.safetensors", layout="ldm",
+                           dtype="fp16", metadata={"edge_polarity": "white_on_black"})
+    return [path, ours]
 
 
 def visible_controlnet(unet, hint_channels: int, seed: int):
@@ -96,38 +135,38 @@ def visible_controlnet(unet, hint_channels: int, seed: int):
     return controlnet
 
 
+def sd15_files(models: Path, seed: int) -> list[Path]:
+    """The random SD 1.5 single file, our ControlNet built from its UNet, and the 3-channel one (module docstring)."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(seed)
+    unet, vae = UNet2DConditionModel(**UNET_CONFIG), AutoencoderKL(**VAE_CONFIG)
+    text_encoder = CLIPTextModel(CLIPTextConfig(**CLIP_CONFIG))
+    checkpoint = {**ldm_unet(unet), **ldm_vae(vae), **ldm_text_encoder(text_encoder)}
+    sd_path = models / "Stable-diffusion" / "random_sd15.safetensors"
+    save_file({key: tensor.to(torch.float16).contiguous() for key, tensor in checkpoint.items()}, str(sd_path))
+    controlnets = models / "ControlNet"
+    ours = save_checkpoint(visible_controlnet(unet, 5, seed), controlnets / "control_colorstroke_sd15.safetensors",
+                           layout="ldm", dtype="fp16", metadata={"edge_polarity": "white_on_black"})
+    canny = save_checkpoint(visible_controlnet(unet, 3, seed), controlnets / "control_v11p_sd15_canny.safetensors",
+                            layout="ldm", dtype="fp16")
+    return [sd_path, ours, canny]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("models", type=Path, help="the WebUI's models folder")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sdxl", action="store_true", help="also write the SDXL-sized Color Stroke ControlNet")
+    parser.add_argument("--sdxl", action="store_true", help="also write the SDXL checkpoint and its ControlNet")
+    parser.add_argument("--sdxl_only", action="store_true", help="write only those (the SD 1.5 files exist)")
     args = parser.parse_args()
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
-
     started = time.time()
-    torch.manual_seed(args.seed)
-    unet, vae = UNet2DConditionModel(**UNET_CONFIG), AutoencoderKL(**VAE_CONFIG)
-    text_encoder = CLIPTextModel(CLIPTextConfig(**CLIP_CONFIG))
-    checkpoint = {**ldm_unet(unet), **ldm_vae(vae), **ldm_text_encoder(text_encoder)}
-    sd_path = args.models / "Stable-diffusion" / "random_sd15.safetensors"
-    sd_path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({key: tensor.to(torch.float16).contiguous() for key, tensor in checkpoint.items()}, str(sd_path))
-    controlnets = args.models / "ControlNet"
-    controlnets.mkdir(parents=True, exist_ok=True)
-    ours = save_checkpoint(visible_controlnet(unet, 5, args.seed), controlnets / "control_colorstroke_sd15.safetensors",
-                           layout="ldm", dtype="fp16", metadata={"edge_polarity": "white_on_black"})
-    canny = save_checkpoint(visible_controlnet(unet, 3, args.seed), controlnets / "control_v11p_sd15_canny.safetensors",
-                            layout="ldm", dtype="fp16")
-    written = [sd_path, ours, canny]
-    if args.sdxl:
-        from diffusers import ControlNetModel
-
-        from tests.helpers import SDXL_CONTROLNET_CONFIG
-
-        written.append(save_checkpoint(ControlNetModel(**SDXL_CONTROLNET_CONFIG),
-                                       controlnets / "control_colorstroke_sdxl.safetensors", layout="ldm",
-                                       dtype="fp16", metadata={"edge_polarity": "white_on_black"}))
+    for folder in ("Stable-diffusion", "ControlNet"):
+        (args.models / folder).mkdir(parents=True, exist_ok=True)
+    written = [] if args.sdxl_only else sd15_files(args.models, args.seed)
+    if args.sdxl or args.sdxl_only:
+        written += sdxl_files(args.models, args.seed)
     for path in written:
         print(f"{path} ({path.stat().st_size / 2**20:.0f} MiB)")
     print(f"{time.time() - started:.0f} s")

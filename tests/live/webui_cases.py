@@ -91,6 +91,11 @@ class WebUI:
         _, body = self.call("/controlnet/model_list")
         return next((name for name in body["model_list"] if name.split(" [")[0] == stem), None)
 
+    def checkpoint(self, stem: str) -> str | None:
+        """The title the host lists for a checkpoint file stem; None when it lists none."""
+        _, body = self.call("/sdapi/v1/sd-models")
+        return next((m["title"] for m in body if m["model_name"] == stem), None)
+
     def txt2img(self, units=(), layer=None, section=(), **extra):
         """section: the Color Stroke section's args after the layer (fill, fill gap, ...); none = its defaults."""
         scripts = {}
@@ -221,7 +226,27 @@ def run_cases(webui: WebUI) -> list[dict]:
     said = generation_info(status, body)
     case("strokes without a Color Stroke unit", "HTTP 200; the generation info says they were not used",
          status == 200 and "not used" in said, info=said[:300])
+    if sdxl is not None and webui.checkpoint("random_sdxl") is not None:
+        sdxl_cases(webui, case, refused, ours, sdxl)
     return results
+
+
+def sdxl_cases(webui: WebUI, case, refused, sd15_model: str, sdxl_model: str) -> None:
+    """On the SDXL checkpoint of make_models.py --sdxl (the host loads it for these calls, then its own again)."""
+    on_sdxl = {"override_settings": {"sd_model_checkpoint": webui.checkpoint("random_sdxl")}}
+    status, body = webui.txt2img(**on_sdxl)
+    base = image_of(body["images"][0]) if status == 200 else None
+    case("SDXL checkpoint without ControlNet", "HTTP 200", status == 200, status=status)
+    status, body = webui.txt2img([unit(sdxl_model)], strokes(), **on_sdxl)
+    ok = status == 200 and base is not None
+    image, maps = (image_of(body["images"][0]), [image_of(i) for i in body["images"][1:]]) if ok else (None, [])
+    case("SDXL Color Stroke unit on the SDXL checkpoint", "HTTP 200; the image differs from no ControlNet; the "
+         "returned map shows the strokes", ok and difference(image, base) > 1 and any(shows_strokes(m) for m in maps),
+         vs_no_controlnet=difference(image, base) if ok else None, status=status)
+    status, body = webui.txt2img([unit(sd15_model)], strokes(), **on_sdxl)
+    refused("SD 1.5 Color Stroke model on the SDXL checkpoint", status, body,
+            "control_colorstroke_sd15.safetensors is an SD 1.5 ControlNet, but the checkpoint",
+            "random_sdxl.safetensors' is SDXL: use an SDXL Color Stroke ControlNet with it")
 
 
 ADJACENT_JS = """() => {
