@@ -80,13 +80,23 @@ def ldm_vae(vae) -> dict:
             for key, tensor in comfy.diffusers_convert.convert_vae_state_dict(vae.state_dict()).items()}
 
 
+def clip_names(text_encoder) -> dict:
+    """A transformers CLIP text model's tensors under the names checkpoint files keep (``text_model.*``, and
+    ``text_projection.weight``): transformers 5's ``CLIPTextModel`` leaves ``text_model.`` out of its own."""
+    return {key if key.startswith(("text_model.", "text_projection.")) else "text_model." + key: tensor
+            for key, tensor in text_encoder.state_dict().items()}
+
+
 def ldm_text_encoder(text_encoder) -> dict:
     """SD 1.5 files keep the transformers names of the text encoder under ``cond_stage_model.transformer.``."""
-    return {"cond_stage_model.transformer." + key: tensor for key, tensor in text_encoder.state_dict().items()}
+    return {"cond_stage_model.transformer." + key: tensor for key, tensor in clip_names(text_encoder).items()}
 
 
 def sdxl_files(models: Path, seed: int) -> list[Path]:
     """The random SDXL single file and our ControlNet built from its UNet (module docstring), built in fp16."""
+    from comfy.cli_args import args
+
+    args.cpu = True  # before comfy.model_management loads (through supported_models): no GPU is looked for
     import comfy.supported_models
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
@@ -102,8 +112,8 @@ def sdxl_files(models: Path, seed: int) -> list[Path]:
         controlnet = visible_controlnet(unet, 5, seed)
     finally:
         torch.set_default_dtype(torch.float32)
-    text = {**{"clip_l.transformer." + k: v for k, v in clip_l.state_dict().items()},
-            **{"clip_g.transformer." + k: v for k, v in clip_g.state_dict().items()}}
+    text = {**{"clip_l.transformer." + k: v for k, v in clip_names(clip_l).items()},
+            **{"clip_g.transformer." + k: v for k, v in clip_names(clip_g).items()}}
     sdxl = comfy.supported_models.SDXL(comfy.supported_models.SDXL.unet_config)
     checkpoint = {**ldm_unet(unet, COMFY_SDXL_UNET_CONFIG), **ldm_vae(vae),
                   **sdxl.process_clip_state_dict_for_saving(text)}
