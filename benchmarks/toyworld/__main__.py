@@ -168,6 +168,8 @@ def main(argv=None) -> int:
                         help="measure the finished run in --out again (same settings) without training")
     parser.add_argument("--image_size", type=int, default=None, help="pixels of the world, base and training (128)")
     parser.add_argument("--steps", type=int, default=None, help="ControlNet training steps (default: Settings)")
+    parser.add_argument("--vae_steps", type=int, default=None,
+                        help="the base's VAE training steps (default 3000; v2's VAE needs 6000: vae_probe)")
     parser.add_argument("--strengths", default=None,
                         help="ControlNet strengths to measure the final model at besides 1, comma-separated "
                              "(default: 1.5,2,3; '' for none)")
@@ -182,6 +184,8 @@ def main(argv=None) -> int:
     settings.middle_block_only = args.middle_block_only
     if args.image_size:
         settings.base = replace(settings.base, image_size=args.image_size)
+    if args.vae_steps:
+        settings.base = replace(settings.base, vae_steps=args.vae_steps)
     settings.controlnet_steps = args.steps or settings.controlnet_steps
     settings.recipe = args.recipe.split() if args.recipe else settings.recipe
     if args.world == "v2":
