@@ -33,6 +33,24 @@ def _checkout(variable: str) -> Path:
     return Path(folder)
 
 
+def _randomised_files(controlnet, folder, name: str, dtype=None):
+    """(``controlnet`` with its output convolutions and hint output randomised, {layout: path} of it saved in
+    ``dtype``); the diffusers model keeps the weights the files hold (fp16-rounded when saved in fp16)."""
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for module in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block,
+                       controlnet.controlnet_cond_embedding.conv_out]:
+            for parameter in module.parameters():
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.05)
+        if dtype == "fp16":
+            for parameter in controlnet.parameters():
+                parameter.copy_(parameter.half().float())
+    controlnet.eval()
+    paths = {layout: save_checkpoint(controlnet, folder / f"{name}_{layout}.safetensors", layout, dtype=dtype)
+             for layout in ("diffusers", "ldm")}
+    return controlnet, paths
+
+
 @pytest.fixture(scope="module")
 def sd15_files(tmp_path_factory):
     """(diffusers ControlNetModel, {layout: path}) for an SD 1.5-sized random 5-channel ControlNet."""
@@ -40,29 +58,38 @@ def sd15_files(tmp_path_factory):
 
     torch.manual_seed(0)
     controlnet = ControlNetModel(conditioning_channels=5, cross_attention_dim=768)  # SD 1.5's shapes
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for module in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block,
-                       controlnet.controlnet_cond_embedding.conv_out]:
-            for parameter in module.parameters():
-                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.05)
-    controlnet.eval()
-    folder = tmp_path_factory.mktemp("sd15")
-    paths = {layout: save_checkpoint(controlnet, folder / f"control_colorstroke_sd15_{layout}.safetensors", layout)
-             for layout in ("diffusers", "ldm")}
-    return controlnet, paths
+    return _randomised_files(controlnet, tmp_path_factory.mktemp("sd15"), "control_colorstroke_sd15")
 
 
-def _inputs(seed: int = 2):
-    """(latents 1x4x8x8, hint 1x5x64x64 in [0, 1], text 1x77x768)."""
+@pytest.fixture(scope="module")
+def sdxl_files(tmp_path_factory):
+    """The same for an SDXL-sized one (1.25 B parameters), saved in fp16."""
+    from diffusers import ControlNetModel
+
+    torch.manual_seed(0)
+    controlnet = ControlNetModel(**SDXL_CONTROLNET_CONFIG)
+    return _randomised_files(controlnet, tmp_path_factory.mktemp("sdxl"), "control_colorstroke_sdxl", "fp16")
+
+
+def _inputs(controlnet, family: str, seed: int = 2):
+    """(latents 1x4x8x8, hint 1x5x64x64 in [0, 1], text 1x77xD, the diffusers call's extra arguments, the original
+    layout's): SDXL's are the pooled text and size ids (``added_cond_kwargs``) and the ``y`` its ``label_emb`` takes,
+    the pooled text beside the size ids' sinusoidal embedding (2816 wide)."""
     generator = torch.Generator().manual_seed(seed)
-    return (torch.randn(1, 4, 8, 8, generator=generator), torch.rand(1, 5, 64, 64, generator=generator),
-            torch.randn(1, 77, 768, generator=generator))
-
-
-def _diffusers_residuals(controlnet, sample, timestep, text, hint):
+    sample, hint = torch.randn(1, 4, 8, 8, generator=generator), torch.rand(1, 5, 64, 64, generator=generator)
+    text = torch.randn(1, 77, controlnet.config.cross_attention_dim, generator=generator)
+    if family != "sdxl":
+        return sample, hint, text, {}, {}
+    pooled, time_ids = torch.randn(1, 1280, generator=generator), torch.tensor([[96.0, 80.0, 8.0, 0.0, 64.0, 64.0]])
     with torch.no_grad():
-        down, mid = controlnet(sample, timestep, encoder_hidden_states=text, controlnet_cond=hint, return_dict=False)
+        y = torch.cat([pooled, controlnet.add_time_proj(time_ids.flatten()).reshape(1, -1)], dim=1)
+    return sample, hint, text, {"added_cond_kwargs": {"text_embeds": pooled, "time_ids": time_ids}}, {"y": y}
+
+
+def _diffusers_residuals(controlnet, sample, timestep, text, hint, **extra):
+    with torch.no_grad():
+        down, mid = controlnet(sample, timestep, encoder_hidden_states=text, controlnet_cond=hint, return_dict=False,
+                               **extra)
     return list(down), mid
 
 
@@ -71,8 +98,13 @@ def _largest_difference(ours, theirs) -> float:
     return max(float((a.float() - b.float()).abs().max()) for a, b in zip(ours, theirs, strict=True))
 
 
-@pytest.mark.parametrize("layout", ["diffusers", "ldm"])
-def test_comfyui_loads_and_matches(sd15_files, layout, caplog):
+FAMILIES = pytest.mark.parametrize("family", ["sd15", "sdxl"])
+LAYOUTS = pytest.mark.parametrize("layout", ["diffusers", "ldm"])
+
+
+@FAMILIES
+@LAYOUTS
+def test_comfyui_loads_and_matches(request, family, layout, caplog):
     sys.path.insert(0, str(_checkout("COMFYUI_DIR")))
     from comfy.cli_args import args
 
@@ -80,7 +112,7 @@ def test_comfyui_loads_and_matches(sd15_files, layout, caplog):
     import comfy.controlnet
     import comfy.model_sampling
 
-    controlnet, paths = sd15_files
+    controlnet, paths = request.getfixturevalue(f"{family}_files")
     with caplog.at_level(logging.DEBUG):
         control = comfy.controlnet.load_controlnet(str(paths[layout]))
     assert control is not None, caplog.text
@@ -90,38 +122,40 @@ def test_comfyui_loads_and_matches(sd15_files, layout, caplog):
     assert model.input_hint_block[0].weight.shape[1] == 5
     expected = {k[len("control_model."):] for k in export_state_dict(controlnet, "ldm")}
     assert set(model.state_dict()) == expected
+    model.float()  # ComfyUI keeps an fp16 file's weights on CPU and casts per layer; compare in fp32
 
     class Sampling(comfy.model_sampling.ModelSamplingDiscrete, comfy.model_sampling.EPS):
         pass
 
-    sampling = Sampling()  # SD 1.5's schedule (ComfyUI's default for a config-less model)
-    sample, hint, text = _inputs()
+    sampling = Sampling()  # SD's schedule (ComfyUI's default for a config-less model)
+    sample, hint, text, extra, ldm_extra = _inputs(controlnet, family)
     control.set_cond_hint(hint, strength=1.0)
     control.pre_run(types.SimpleNamespace(model_sampling=sampling), sampling.percent_to_sigma)
     sigma = sampling.sigma(torch.tensor([500.0]))
     with torch.no_grad():
-        theirs = control.get_control(sample, sigma, {"c_crossattn": text}, 1, {})
+        theirs = control.get_control(sample, sigma, {"c_crossattn": text, **ldm_extra}, 1, {})
     down, mid = _diffusers_residuals(controlnet, sampling.calculate_input(sigma, sample), sampling.timestep(sigma),
-                                     text, hint)
-    assert len(theirs["output"]) == len(down) == 12
+                                     text, hint, **extra)
+    assert len(theirs["output"]) == len(down) == (9 if family == "sdxl" else 12)
     difference = _largest_difference(down + [mid], theirs["output"] + theirs["middle"])
-    print(f"ComfyUI {layout}: max abs difference {difference:.3g}")
+    print(f"ComfyUI {family} {layout}: max abs difference {difference:.3g}")
     assert difference <= TOLERANCE
     assert max(float(r.abs().max()) for r in down) > 1e-2  # the comparison is not between zeros
     control.cleanup()
 
 
-def _assert_ldm_network_matches(network, controlnet, name: str) -> None:
+def _assert_ldm_network_matches(network, controlnet, family: str, name: str) -> None:
     """A host's ldm ControlNet has our ldm file's names and shapes (hosts load with strict=False, so check
-    strictly here) and gives the diffusers model's 13 residuals within TOLERANCE."""
+    strictly here) and gives the diffusers model's residuals (13 for SD 1.5, 10 for SDXL) within TOLERANCE."""
     ldm = {k[len("control_model."):]: tuple(v.shape) for k, v in export_state_dict(controlnet, "ldm").items()}
     assert {k: tuple(v.shape) for k, v in network.state_dict().items()} == ldm
-    sample, hint, text = _inputs()
+    network.float()
+    sample, hint, text, extra, ldm_extra = _inputs(controlnet, family)
     timestep = torch.tensor([500.0])
     with torch.no_grad():
-        theirs = network(x=sample, hint=hint, timesteps=timestep, context=text)
-    down, mid = _diffusers_residuals(controlnet, sample, timestep, text, hint)
-    assert len(theirs) == 13
+        theirs = network(x=sample, hint=hint, timesteps=timestep, context=text, **ldm_extra)
+    down, mid = _diffusers_residuals(controlnet, sample, timestep, text, hint, **extra)
+    assert len(theirs) == len(down) + 1
     difference = _largest_difference(down + [mid], [t.float() for t in theirs])
     print(f"{name}: max abs difference {difference:.3g}")
     assert difference <= TOLERANCE
@@ -168,19 +202,37 @@ def webui_controlnet(monkeypatch):
     return folder
 
 
-@pytest.mark.parametrize("layout", ["diffusers", "ldm"])
-def test_sd_webui_controlnet_loads_and_matches(sd15_files, webui_controlnet, layout):
+@pytest.fixture
+def webui_controlnet_sgm(webui_controlnet, monkeypatch):
+    """``webui_controlnet`` with A1111's ``sgm`` (Stability-AI/generative-models), from which sd-webui-controlnet
+    builds SDXL ControlNets (the ``ldm`` package builds no transformer deeper than 1). SGM_DIR: the folder holding
+    the ``sgm`` package. Its package ``__init__``s import the training and conditioning stack A1111 installs
+    (lightning, open_clip); only the model code is needed, so ``sgm`` and ``sgm.modules`` are bare packages here."""
+    folder = _checkout("SGM_DIR") / "sgm"
+    for name, path in (("sgm", folder), ("sgm.modules", folder / "modules")):
+        package = types.ModuleType(name)
+        package.__path__ = [str(path)]
+        monkeypatch.setitem(sys.modules, name, package)
+    monkeypatch.delitem(sys.modules, "scripts.cldm", raising=False)
+    assert importlib.import_module("scripts.cldm").using_sgm
+    return webui_controlnet
+
+
+@FAMILIES
+@LAYOUTS
+def test_sd_webui_controlnet_loads_and_matches(request, family, layout):
     from safetensors.torch import load_file
 
+    request.getfixturevalue("webui_controlnet_sgm" if family == "sdxl" else "webui_controlnet")
     guess = importlib.import_module("scripts.controlnet_model_guess")
-    controlnet, paths = sd15_files
+    controlnet, paths = request.getfixturevalue(f"{family}_files")
     state = load_file(str(paths[layout]))  # as scripts/utils.py load_state_dict reads a .safetensors file
     control = guess.build_model_by_guess(dict(state), None, str(paths[layout]))
     assert control.type == guess.ControlModelType.ControlNet
     network = control.model.control_model
     assert network.input_hint_block[0].weight.shape[1] == 5
     network.eval()
-    _assert_ldm_network_matches(network, controlnet, f"sd-webui-controlnet {layout}")
+    _assert_ldm_network_matches(network, controlnet, family, f"sd-webui-controlnet {family} {layout}")
 
 
 @pytest.fixture
@@ -202,155 +254,13 @@ def forge(monkeypatch):
     return folder
 
 
-@pytest.mark.parametrize("layout", ["diffusers", "ldm"])
-def test_forge_loads_and_matches(sd15_files, forge, layout):
+@FAMILIES
+@LAYOUTS
+def test_forge_loads_and_matches(request, forge, family, layout):
     from safetensors.torch import load_file
 
     supported = importlib.import_module("modules_forge.supported_controlnet")
-    controlnet, paths = sd15_files
+    controlnet, paths = request.getfixturevalue(f"{family}_files")
     patcher = supported.ControlNetPatcher.try_build_from_state_dict(load_file(str(paths[layout])), str(paths[layout]))
     assert isinstance(patcher, supported.ControlNetPatcher)
-    _assert_ldm_network_matches(patcher.model_patcher.control_model, controlnet, f"Forge {layout}")
-
-
-# --- SDXL: an SDXL-sized file, as sd-webui-controlnet and Forge tell SDXL ControlNets by their full-size shapes ------
-
-@pytest.fixture(scope="module")
-def sdxl_files(tmp_path_factory):
-    """(diffusers ControlNetModel, {layout: path}) for an SDXL-sized random 5-channel ControlNet (1.25 B parameters),
-    saved in fp16; the diffusers model holds the same fp16-rounded weights in fp32."""
-    from diffusers import ControlNetModel
-
-    torch.manual_seed(0)
-    controlnet = ControlNetModel(**SDXL_CONTROLNET_CONFIG)
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for module in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block,
-                       controlnet.controlnet_cond_embedding.conv_out]:
-            for parameter in module.parameters():
-                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.05)
-        for parameter in controlnet.parameters():
-            parameter.copy_(parameter.half().float())
-    controlnet.eval()
-    folder = tmp_path_factory.mktemp("sdxl")
-    paths = {layout: save_checkpoint(controlnet, folder / f"control_colorstroke_sdxl_{layout}.safetensors", layout,
-                                     dtype="fp16")
-             for layout in ("diffusers", "ldm")}
-    return controlnet, paths
-
-
-def _sdxl_inputs(controlnet, seed: int = 3):
-    """(latents 1x4x8x8, hint 1x5x64x64, text 1x77x2048, SDXL's added_cond_kwargs, and the ``y`` the original
-    layout's ``label_emb`` takes: the pooled text and the size ids' sinusoidal embedding, 2816 wide)."""
-    generator = torch.Generator().manual_seed(seed)
-    sample, hint = torch.randn(1, 4, 8, 8, generator=generator), torch.rand(1, 5, 64, 64, generator=generator)
-    text, pooled = torch.randn(1, 77, 2048, generator=generator), torch.randn(1, 1280, generator=generator)
-    time_ids = torch.tensor([[96.0, 80.0, 8.0, 0.0, 64.0, 64.0]])
-    with torch.no_grad():
-        y = torch.cat([pooled, controlnet.add_time_proj(time_ids.flatten()).reshape(1, -1)], dim=1)
-    return sample, hint, text, {"text_embeds": pooled, "time_ids": time_ids}, y
-
-
-def _sdxl_diffusers_residuals(controlnet, sample, timestep, text, hint, added):
-    with torch.no_grad():
-        down, mid = controlnet(sample, timestep, encoder_hidden_states=text, controlnet_cond=hint,
-                               added_cond_kwargs=added, return_dict=False)
-    return list(down), mid
-
-
-@pytest.mark.parametrize("layout", ["diffusers", "ldm"])
-def test_comfyui_loads_an_sdxl_file_and_matches(sdxl_files, layout, caplog):
-    sys.path.insert(0, str(_checkout("COMFYUI_DIR")))
-    from comfy.cli_args import args
-
-    args.cpu = True
-    import comfy.controlnet
-    import comfy.model_sampling
-
-    controlnet, paths = sdxl_files
-    with caplog.at_level(logging.DEBUG):
-        control = comfy.controlnet.load_controlnet(str(paths[layout]))
-    assert control is not None, caplog.text
-    assert "missing controlnet keys" not in caplog.text and "unexpected controlnet keys" not in caplog.text
-    model = control.control_model
-    assert model.input_hint_block[0].weight.shape[1] == 5 and model.label_emb[0][0].weight.shape[1] == 2816
-    expected = {k[len("control_model."):] for k in export_state_dict(controlnet, "ldm")}
-    assert set(model.state_dict()) == expected
-    model.float()  # ComfyUI keeps the file's fp16 on CPU and casts per layer; compare in fp32
-
-    class Sampling(comfy.model_sampling.ModelSamplingDiscrete, comfy.model_sampling.EPS):
-        pass
-
-    sampling = Sampling()
-    sample, hint, text, added, y = _sdxl_inputs(controlnet)
-    control.set_cond_hint(hint, strength=1.0)
-    control.pre_run(types.SimpleNamespace(model_sampling=sampling), sampling.percent_to_sigma)
-    sigma = sampling.sigma(torch.tensor([500.0]))
-    with torch.no_grad():
-        theirs = control.get_control(sample, sigma, {"c_crossattn": text, "y": y}, 1, {})
-    down, mid = _sdxl_diffusers_residuals(controlnet, sampling.calculate_input(sigma, sample),
-                                          sampling.timestep(sigma), text, hint, added)
-    assert len(theirs["output"]) == len(down) == 9
-    difference = _largest_difference(down + [mid], theirs["output"] + theirs["middle"])
-    print(f"ComfyUI SDXL {layout}: max abs difference {difference:.3g}")
-    assert difference <= TOLERANCE
-    assert max(float(r.abs().max()) for r in down) > 1e-2
-    control.cleanup()
-
-
-def _assert_sdxl_network_matches(network, controlnet, name: str) -> None:
-    """A host's SDXL ldm ControlNet has our ldm file's names and shapes and gives the diffusers model's 10 residuals
-    within TOLERANCE (fp32 compute on both sides)."""
-    ldm = {k[len("control_model."):]: tuple(v.shape) for k, v in export_state_dict(controlnet, "ldm").items()}
-    assert {k: tuple(v.shape) for k, v in network.state_dict().items()} == ldm
-    network.float()
-    sample, hint, text, added, y = _sdxl_inputs(controlnet)
-    timestep = torch.tensor([500.0])
-    with torch.no_grad():
-        theirs = network(x=sample, hint=hint, timesteps=timestep, context=text, y=y)
-    down, mid = _sdxl_diffusers_residuals(controlnet, sample, timestep, text, hint, added)
-    assert len(theirs) == 10
-    difference = _largest_difference(down + [mid], [t.float() for t in theirs])
-    print(f"{name}: max abs difference {difference:.3g}")
-    assert difference <= TOLERANCE
-
-
-@pytest.fixture
-def webui_controlnet_sgm(webui_controlnet, monkeypatch):
-    """``webui_controlnet`` with A1111's ``sgm`` (Stability-AI/generative-models), from which sd-webui-controlnet
-    builds SDXL ControlNets (the ``ldm`` package builds no transformer deeper than 1). SGM_DIR: the folder holding
-    the ``sgm`` package. Its package ``__init__``s import the training and conditioning stack A1111 installs
-    (lightning, open_clip); only the model code is needed, so ``sgm`` and ``sgm.modules`` are bare packages here."""
-    folder = _checkout("SGM_DIR") / "sgm"
-    for name, path in (("sgm", folder), ("sgm.modules", folder / "modules")):
-        package = types.ModuleType(name)
-        package.__path__ = [str(path)]
-        monkeypatch.setitem(sys.modules, name, package)
-    monkeypatch.delitem(sys.modules, "scripts.cldm", raising=False)
-    assert importlib.import_module("scripts.cldm").using_sgm
-    return webui_controlnet
-
-
-@pytest.mark.parametrize("layout", ["diffusers", "ldm"])
-def test_sd_webui_controlnet_loads_an_sdxl_file_and_matches(sdxl_files, webui_controlnet_sgm, layout):
-    from safetensors.torch import load_file
-
-    guess = importlib.import_module("scripts.controlnet_model_guess")
-    controlnet, paths = sdxl_files
-    control = guess.build_model_by_guess(dict(load_file(str(paths[layout]))), None, str(paths[layout]))
-    assert control.type == guess.ControlModelType.ControlNet
-    network = control.model.control_model
-    assert network.input_hint_block[0].weight.shape[1] == 5
-    network.eval()
-    _assert_sdxl_network_matches(network, controlnet, f"sd-webui-controlnet SDXL {layout}")
-
-
-@pytest.mark.parametrize("layout", ["diffusers", "ldm"])
-def test_forge_loads_an_sdxl_file_and_matches(sdxl_files, forge, layout):
-    from safetensors.torch import load_file
-
-    supported = importlib.import_module("modules_forge.supported_controlnet")
-    controlnet, paths = sdxl_files
-    patcher = supported.ControlNetPatcher.try_build_from_state_dict(load_file(str(paths[layout])), str(paths[layout]))
-    assert isinstance(patcher, supported.ControlNetPatcher)
-    _assert_sdxl_network_matches(patcher.model_patcher.control_model, controlnet, f"Forge SDXL {layout}")
+    _assert_ldm_network_matches(patcher.model_patcher.control_model, controlnet, family, f"Forge {family} {layout}")

@@ -2,6 +2,8 @@
 # Start a WebUI set up by setup_webuis.sh on CPU, offline, in the background; wait until it is ready.
 #
 #   tests/live/start_webui.sh LIVE forge|a1111     -> Forge on :7861, A1111 on :7862; log LIVE/HOST/server.log
+#   WEBUI_CKPT=random_sdxl WEBUI_FLAGS="--unet-in-bf16 --clip-in-fp16" tests/live/start_webui.sh LIVE forge
+#                                                  -> on the SDXL checkpoint, in half precision (24 GB machines)
 #
 # Ready means the log has "Startup time:" and the API answers: Forge answers before it has set up its
 # scripts' default arguments, and a generation sent then runs its always-on scripts without them.
@@ -14,7 +16,7 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 DIFFUSERS_O
 export CUDA_VISIBLE_DEVICES="" GRADIO_ANALYTICS_ENABLED=False PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 COMMON=(--skip-prepare-environment --skip-install --skip-version-check --skip-python-version-check
         --skip-torch-cuda-test --no-download-sd-model --do-not-download-clip --api
-        --ckpt "$DIR/webui/models/Stable-diffusion/random_sd15.safetensors")
+        --ckpt "$DIR/webui/models/Stable-diffusion/${WEBUI_CKPT:-random_sd15}.safetensors" ${WEBUI_FLAGS:-})
 case $HOST in
   forge) PORT=7861; FLAGS=(--always-cpu --attention-pytorch --disable-safe-unpickle --skip-google-blockly) ;;
   a1111) PORT=7862; FLAGS=(--use-cpu all --precision full --no-half); export HF_HOME=$DIR/hf ;;
