@@ -12,6 +12,7 @@ Slow (full size on CPU: about a minute each); run with the host's Python environ
 import importlib
 import logging
 import os
+import shutil
 import sys
 import types
 from pathlib import Path
@@ -63,12 +64,15 @@ def sd15_files(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def sdxl_files(tmp_path_factory):
-    """The same for an SDXL-sized one (1.25 B parameters), saved in fp16."""
+    """The same for an SDXL-sized one (1.25 B parameters), saved in fp16; its two files (4.7 GiB) are deleted after
+    the module, not left to pytest's kept temporary folders."""
     from diffusers import ControlNetModel
 
     torch.manual_seed(0)
     controlnet = ControlNetModel(**SDXL_CONTROLNET_CONFIG)
-    return _randomised_files(controlnet, tmp_path_factory.mktemp("sdxl"), "control_colorstroke_sdxl", "fp16")
+    folder = tmp_path_factory.mktemp("sdxl")
+    yield _randomised_files(controlnet, folder, "control_colorstroke_sdxl", "fp16")
+    shutil.rmtree(folder)
 
 
 def _inputs(controlnet, family: str, seed: int = 2):
