@@ -142,18 +142,27 @@ def generation_info(status: int, body: dict) -> str:
     return str(info.get("extra_generation_params", {}).get("Color Stroke", "")) + str(info.get("infotexts", ""))
 
 
-def run_cases(webui: WebUI) -> list[dict]:
-    ours, canny = webui.model("control_colorstroke_sd15"), webui.model("control_v11p_sd15_canny")
-    results = []
+class Cases:
+    """The results of a run of cases (``case``: one outcome; ``refused``: one that must stop with an HTTP error
+    naming ``phrases``), each printed as it comes."""
 
-    def case(name: str, expected: str, passed: bool, **figures):
-        results.append({"case": name, "expected": expected, "passed": bool(passed), **figures})
+    def __init__(self):
+        self.results = []
+
+    def case(self, name: str, expected: str, passed: bool, **figures):
+        self.results.append({"case": name, "expected": expected, "passed": bool(passed), **figures})
         print(f"{'PASS' if passed else 'FAIL'}  {name}: {expected} {figures or ''}", flush=True)
 
-    def refused(name: str, status: int, body: dict, *phrases: str):
+    def refused(self, name: str, status: int, body: dict, *phrases: str):
         text = error_text(body)
-        case(name, f"HTTP 500, the message names: {' / '.join(phrases)}",
-             status >= 400 and all(p in text for p in phrases), status=status, message=text[:400])
+        self.case(name, f"HTTP 500, the message names: {' / '.join(phrases)}",
+                  status >= 400 and all(p in text for p in phrases), status=status, message=text[:400])
+
+
+def run_cases(webui: WebUI) -> list[dict]:
+    ours, canny = webui.model("control_colorstroke_sd15"), webui.model("control_v11p_sd15_canny")
+    cases = Cases()
+    results, case, refused = cases.results, cases.case, cases.refused
 
     _, body = webui.call("/controlnet/control_types")
     default = body.get("control_types", {}).get("ColorStroke", {}).get("default_option")
@@ -232,20 +241,10 @@ def run_cases(webui: WebUI) -> list[dict]:
 def run_sdxl_cases(webui: WebUI) -> list[dict]:
     """The cases of the SDXL checkpoint of make_models.py --sdxl, on a WebUI started with it (``start_webui.sh``
     with WEBUI_CKPT=random_sdxl: on a CPU machine of 24 GB the WebUI cannot hold the SD 1.5 model beside it)."""
-    ours, sdxl = webui.model("control_colorstroke_sd15"), webui.model("control_colorstroke_sdxl")
-    results = []
-
-    def case(name: str, expected: str, passed: bool, **figures):
-        results.append({"case": name, "expected": expected, "passed": bool(passed), **figures})
-        print(f"{'PASS' if passed else 'FAIL'}  {name}: {expected} {figures or ''}", flush=True)
-
-    def refused(name: str, status: int, body: dict, *phrases: str):
-        text = error_text(body)
-        case(name, f"HTTP 500, the message names: {' / '.join(phrases)}",
-             status >= 400 and all(p in text for p in phrases), status=status, message=text[:400])
-
-    sdxl_cases(webui, case, refused, ours, sdxl)
-    return results
+    cases = Cases()
+    sdxl_cases(webui, cases.case, cases.refused, webui.model("control_colorstroke_sd15"),
+               webui.model("control_colorstroke_sdxl"))
+    return cases.results
 
 
 def sdxl_cases(webui: WebUI, case, refused, sd15_model: str, sdxl_model: str) -> None:
