@@ -61,6 +61,11 @@ def family_of(cross_attention_dim: int | None, text_time: bool) -> str:
     return "sd15"
 
 
+def model_family(model) -> str:
+    """The family key of a diffusers UNet or ControlNet, from its config: its text width and added embedding."""
+    return family_of(model.config.cross_attention_dim, model.config.addition_embed_type == "text_time")
+
+
 def family_name(key: str) -> str:
     """What people call family ``key`` ("SD 1.5", "SDXL", "SD 2.x", or the key itself)."""
     return FAMILIES[key].name if key in FAMILIES else OTHER_FAMILIES.get(key, key)

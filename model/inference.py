@@ -34,7 +34,7 @@ from ._contract import (
     to_model_polarity,
 )
 from .errors import CheckpointError
-from .families import family_of
+from .families import model_family
 from .validate import family_mismatch, fill_note, trained_with_fill
 
 _PARTS = ("vae", "text_encoder", "tokenizer", "unet", "scheduler")
@@ -67,12 +67,6 @@ def build_hint(lineart, strokes=None, size=None, low: float = DEFAULT_CANNY.low,
     if size is not None:
         hint = resize_hint(hint, size)
     return torch.from_numpy(np.ascontiguousarray(hint))[None]
-
-
-def model_family(model) -> str:
-    """The base family (``model.families``) of a diffusers UNet or ControlNet, from its config: its text width
-    and added embedding."""
-    return family_of(model.config.cross_attention_dim, model.config.addition_embed_type == "text_time")
 
 
 def _parts(pipe_or_parts) -> dict:

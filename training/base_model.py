@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from model.families import FAMILIES, family_name, family_of
+from model.families import FAMILIES, family_name, model_family
 
 
 class BaseModelError(ValueError):
@@ -43,10 +43,8 @@ class BaseModel:
     def from_parts(cls, parts: dict, source: str = "parts") -> "BaseModel":
         """A BaseModel of a diffusers pipeline's parts (``unet``, ``vae``, ``text_encoder``, ``tokenizer``,
         ``scheduler``, and SDXL's ``text_encoder_2``, ``tokenizer_2``), its family read from the UNet."""
-        unet = parts["unet"]
-        family = family_of(unet.config.cross_attention_dim, unet.config.addition_embed_type == "text_time")
-        return cls(unet, parts["vae"], parts["text_encoder"], parts["tokenizer"], parts["scheduler"], source, family,
-                   parts.get("text_encoder_2"), parts.get("tokenizer_2"))
+        return cls(parts["unet"], parts["vae"], parts["text_encoder"], parts["tokenizer"], parts["scheduler"], source,
+                   model_family(parts["unet"]), parts.get("text_encoder_2"), parts.get("tokenizer_2"))
 
     @property
     def text_encoders(self) -> list:
@@ -120,7 +118,7 @@ def check_base(unet, text_encoder, source: str, allow_other: bool = False) -> st
     if config.in_channels != 4:
         raise BaseModelError(f"{source!r} has a UNet with {config.in_channels} input channels (inpainting or other); "
                              "pass a plain SD 1.5 or SDXL base with 4")
-    family = family_of(config.cross_attention_dim, getattr(config, "addition_embed_type", None) == "text_time")
+    family = model_family(unet)
     if family == "sd2" and not allow_other:
         raise BaseModelError(f"{source!r} is not SD 1.5 (SD 2.x; SD 1.5 has cross-attention width 768): "
                              f"pass an SD 1.5 or SDXL base")

@@ -13,7 +13,7 @@ from model import (
     set_middle_block_only,
     widen_controlnet,
 )
-from model.families import family_of
+from model.families import model_family
 from preprocessors import DEFAULT_EDGE_POLARITY, WHITE_ON_BLACK
 
 from .config import ConfigError
@@ -30,8 +30,7 @@ def build(unet, config):
         polarity = config.polarity or DEFAULT_EDGE_POLARITY
         return (build_controlnet(unet, middle_block_only=config.middle_block_only), polarity,
                 "--polarity" if config.polarity else "default")
-    family = family_of(unet.config.cross_attention_dim, unet.config.addition_embed_type == "text_time")
-    path, family = config.controlnet_init, checked_family(config, family)
+    path, family = config.controlnet_init, checked_family(config, model_family(unet))
     try:
         channels = inspect_checkpoint(path).hint_channels if Path(path).is_file() else None
     except CheckpointError:
