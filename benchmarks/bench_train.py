@@ -11,17 +11,25 @@ peak memory (CUDA: max allocated; CPU: peak resident set growth) of both and the
     python -m benchmarks.bench_train --sd15          # SD 1.5-sized random weights, 512 px, bf16 (GPU)
     python -m benchmarks.bench_train --sdxl --batch_size 1 --gradient_checkpointing   # SDXL-sized, 1024 px (GPU)
     python -m benchmarks.bench_train --sd15 --memory_fraction 0.3   # e.g. cap an 80 GB GPU at 24 GB
+    python -m benchmarks.bench_train --lora_rank 128  # also ours as a control-LoRA of rank 128 against ours in full
+
+``--lora_rank R`` adds a third row: our step on a control-LoRA ControlNet (``--lora_rank`` of the trainer) on the same
+base and batches, with its ratio to our full step; and the trainer's estimate of weights + gradients + optimiser state
+for both (on the CPU the measured peak is the growth during the timed steps, which leaves out the optimiser state
+allocated in the warm-up; on CUDA it is the whole allocation).
 
 For SDXL the reference takes the caption embeddings precomputed, as diffusers' SDXL ControlNet example does.
 """
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -177,6 +185,8 @@ def main(argv=None) -> int:
     parser.add_argument("--memory_fraction", type=float, default=None,
                         help="torch.cuda.set_per_process_memory_fraction")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    parser.add_argument("--lora_rank", type=int, default=0,
+                        help="also time our step on a control-LoRA of this rank (the trainer's --lora_rank)")
     parser.add_argument("--base_dir", type=Path, default=None,
                         help="keep the random full-size base here and reuse it when it is there (it takes minutes)")
     args = parser.parse_args(argv)
@@ -219,7 +229,19 @@ def main(argv=None) -> int:
         batches = [next(loader) for _ in range(steps + warmup)]
         ref_speed, ref_memory = measure(lambda b: reference_step(trainer, b), trainer, batches, warmup)
         ours_speed, ours_memory = measure(lambda b: trainer._train_step([b]), trainer, batches, warmup)
-    device = trainer.accelerator.device
+        device, lora = trainer.accelerator.device, None
+        if args.lora_rank:
+            estimate = trainer.state_bytes() / 2**30
+            trainer.accelerator.free_memory()  # the full run's weights and optimiser state go before the LoRA's come
+            del trainer
+            gc.collect()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            trainer = Trainer(replace(config, lora_rank=args.lora_rank, output_dir=str(tmp / "lora")))
+            trainer._setup()
+            speed, memory = measure(lambda b: trainer._train_step([b]), trainer, batches, warmup)
+            lora = {"rank": args.lora_rank, "samples_per_s": speed, "peak_mib": memory / 2**20,
+                    "state_gib": trainer.state_bytes() / 2**30, "full_state_gib": estimate}
     name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
     size = f"{'SDXL' if family == 'sdxl' else 'SD 1.5'}-{'sized' if full else 'shaped tiny'}"
     print(f"device {name}, {size} base, {resolution} px, batch {batch_size}, {config.mixed_precision}"
@@ -230,6 +252,11 @@ def main(argv=None) -> int:
     print(f"{'ours':12}{ours_speed:12.2f}{ours_memory / 2**20:12.0f}")
     print(f"ratio ours/reference: speed x{ours_speed / ref_speed:.2f}, peak memory "
           f"x{ours_memory / max(ref_memory, 1):.2f}")
+    if lora:
+        print(f"{'ours LoRA':12}{lora['samples_per_s']:12.2f}{lora['peak_mib']:12.0f}   (rank {lora['rank']})")
+        print(f"ratio ours LoRA/ours full: speed x{lora['samples_per_s'] / ours_speed:.2f}, peak memory "
+              f"x{lora['peak_mib'] * 2**20 / max(ours_memory, 1):.2f}; weights + gradients + optimiser state "
+              f"(the trainer's estimate) {lora['state_gib']:.3f} GiB against {lora['full_state_gib']:.3f} GiB")
     if args.json:
         args.json.write_text(json.dumps({
             "device": name, "base": f"{family}-{'sized' if full else 'tiny'}", "resolution": resolution,
@@ -239,6 +266,7 @@ def main(argv=None) -> int:
             "reference": {"samples_per_s": ref_speed, "peak_mib": ref_memory / 2**20},
             "ours": {"samples_per_s": ours_speed, "peak_mib": ours_memory / 2**20},
             "speed_ratio": ours_speed / ref_speed, "memory_ratio": ours_memory / max(ref_memory, 1),
+            "lora": lora,
         }, indent=2), encoding="utf-8")
     return 0
 

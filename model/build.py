@@ -16,6 +16,9 @@ from ._contract import HINT_CHANNELS
 from .errors import CheckpointError
 
 _MIDDLE_ONLY_ATTRIBUTE = "colorstroke_middle_block_only"
+# The parts of a diffusers ControlNetModel that are not copied from the UNet: the hint encoder, the zero
+# convolutions after each down block, and the middle block's zero convolution.
+NEW_PARTS = ("controlnet_cond_embedding.", "controlnet_down_blocks.", "controlnet_mid_block.")
 
 
 def build_controlnet(unet, hint_channels: int = HINT_CHANNELS,

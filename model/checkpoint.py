@@ -1,10 +1,11 @@
 """Saving and loading the ControlNet as one .safetensors file (diffusers or ldm layout) or a diffusers folder.
 
 File layouts (see ``keymap``): ``diffusers`` keeps ``ControlNetModel.state_dict()`` names; ``ldm`` writes
-lllyasviel's ``control_model.*`` names that ComfyUI, sd-webui-controlnet and Forge read. The header
-metadata follows ``metadata``. ``load_checkpoint`` reads either layout, a whole-model ldm checkpoint
-(keeps only ``control_model.*``), torch files through ``torch.load(weights_only=True)``, and folders
-written by ``save_pretrained``.
+lllyasviel's ``control_model.*`` names that ComfyUI, sd-webui-controlnet and Forge read; ``control_lora`` writes
+a control-LoRA (``control_lora``: low-rank differences from the base UNet, rebuilt on the checkpoint a host
+samples). The header metadata follows ``metadata``. ``load_checkpoint`` reads any of them (a control-LoRA on a
+base UNet), a whole-model ldm checkpoint (keeps only ``control_model.*``), torch files through
+``torch.load(weights_only=True)``, and folders written by ``save_pretrained``.
 """
 from __future__ import annotations
 
@@ -25,9 +26,10 @@ from ._contract import (
     check_polarity,
     unrecorded_polarity_note,
 )
-from .build import middle_block_only, set_middle_block_only
+from .build import build_controlnet, middle_block_only, set_middle_block_only
+from .control_lora import LORA_TARGETS, MARKER, apply_low_rank, lora_rank, low_rank_state_dict, merged_state_dict
 from .errors import CheckpointError
-from .families import FAMILIES, SDXL_TIME_EMBED_DIM, TEXT_TIME_PREFIXES, family_of
+from .families import FAMILIES, SDXL_TIME_EMBED_DIM, TEXT_TIME_PREFIXES, family_of, model_family
 from .files import SAFETENSORS_SUFFIX, atomic_save_safetensors, honour_umask, read_file_metadata, read_tensors
 from .keymap import (
     LDM_PREFIX,
@@ -38,9 +40,9 @@ from .keymap import (
 )
 from .metadata import PREFIX as METADATA_PREFIX
 from .metadata import decode, encode
-from .validate import check_color_stroke, inspect_state_dict
+from .validate import check_color_stroke, family_mismatch, inspect_state_dict
 
-LAYOUTS = ("diffusers", "ldm")
+LAYOUTS = ("diffusers", "ldm", "control_lora")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 METADATA_FILE = "colorstroke.json"  # our metadata beside a save_pretrained folder's config.json
 
@@ -70,6 +72,8 @@ def checkpoint_metadata(controlnet, layout: str, metadata: dict | None = None) -
         cross_attention_dim=cross,
         layout=layout,
         middle_block_only=middle_block_only(controlnet),
+        lora_rank=lora_rank(controlnet) if layout == "control_lora" else None,
+        lora_targets=LORA_TARGETS if layout == "control_lora" else None,
         config=config,
     )
     return encode(values)
@@ -80,20 +84,24 @@ def export_state_dict(controlnet, layout: str = "diffusers", dtype=None) -> dict
     if layout not in LAYOUTS:
         raise CheckpointError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     dtype = resolve_dtype(dtype)
-    state = {k: v.detach().to("cpu", dtype=dtype or v.dtype).contiguous() for k, v in controlnet.state_dict().items()}
+    state = low_rank_state_dict(controlnet) if layout == "control_lora" else merged_state_dict(controlnet)
+    state = {k: v.detach().to("cpu", dtype=dtype or v.dtype).contiguous() for k, v in state.items()}
     if layout == "diffusers":
         return state
     names, unmapped = diffusers_to_ldm(state, structure_from_diffusers_keys(state))
     if unmapped:
         raise CheckpointError("these tensors have no ldm name (not an SD-style ControlNet?): "
                               f"{', '.join(unmapped[:10])}")
+    if layout == "control_lora":  # the hosts read a control-LoRA's names without control_model.
+        return {MARKER: torch.zeros(0), **{names[k][len(LDM_PREFIX):]: v for k, v in state.items()}}
     return {names[k]: v for k, v in state.items()}
 
 
 def save_checkpoint(controlnet, path, layout: str = "diffusers", dtype=None, metadata: dict | None = None) -> Path:
     """Write ``controlnet`` to one .safetensors file, atomically; returns the path.
 
-    layout: "diffusers" or "ldm"; dtype: None (as is), "fp32", "fp16", "bf16" or a torch dtype;
+    layout: "diffusers", "ldm" or "control_lora" (a ControlNet with low-rank layers: ``model.control_lora``);
+    dtype: None (as is), "fp32", "fp16", "bf16" or a torch dtype;
     metadata: short names of ``metadata`` (edge_polarity, training_step, ...).
     """
     path = Path(path)
@@ -194,8 +202,6 @@ def infer_config(state: dict) -> dict:
     structure = structure_from_diffusers_keys(state)
     widths = [state[f"down_blocks.{b}.resnets.0.conv2.weight"].shape[0] for b in range(structure.levels)]
     proj_in = next((v for k, v in state.items() if k.endswith("attentions.0.proj_in.weight")), None)
-    embed = ["controlnet_cond_embedding.conv_in.weight"] + [
-        f"controlnet_cond_embedding.blocks.{k}.weight" for k in range(1, structure.hint_blocks, 2)]
     depth = []
     for level in range(structure.levels):
         blocks = {k.split(".")[5] for k in state
@@ -213,7 +219,7 @@ def infer_config(state: dict) -> dict:
         "cross_attention_dim": cross,
         "transformer_layers_per_block": depth,
         "use_linear_projection": proj_in is not None and proj_in.ndim == 2,
-        "conditioning_embedding_out_channels": [state[k].shape[0] for k in embed],
+        "conditioning_embedding_out_channels": hint_embedding_widths(state),
     }
     if family.heads_from_width:
         config["attention_head_dim"] = [max(1, width // 64) for width in widths]
@@ -223,10 +229,35 @@ def infer_config(state: dict) -> dict:
     return config
 
 
+def hint_embedding_widths(state: dict) -> list[int]:
+    """The output widths of the hint embedding's convolutions (``conditioning_embedding_out_channels``) of a
+    diffusers-layout state dict."""
+    structure = structure_from_diffusers_keys(state)
+    embed = ["controlnet_cond_embedding.conv_in.weight"] + [
+        f"controlnet_cond_embedding.blocks.{k}.weight" for k in range(1, structure.hint_blocks, 2)]
+    return [state[k].shape[0] for k in embed]
+
+
+def _on_base(state: dict, info, base_unet, source: str):
+    """The plain ControlNet a control-LoRA's diffusers-named ``state`` makes on ``base_unet`` (its encoder copied,
+    the file's differences added)."""
+    if base_unet is None:
+        raise CheckpointError(f"{source} is a control-LoRA: it holds only differences from the UNet of the checkpoint "
+                              "it is used with. Pass that UNet (load_checkpoint(..., base_unet=pipe.unet)), or load it "
+                              "in ComfyUI, A1111 or Forge, which take it from the checkpoint being sampled")
+    if model_family(base_unet) != info.family:
+        raise CheckpointError(family_mismatch(info.family, model_family(base_unet), source, "given as its base"))
+    base = build_controlnet(base_unet, info.hint_channels, hint_embedding_widths(state))
+    base.load_state_dict(apply_low_rank(base.state_dict(), state, source), strict=True)
+    return base
+
+
 def _to_diffusers(tensors: dict, info) -> dict:
     """The ControlNet's tensors under diffusers names (ldm ones renamed, SD parts of a whole model dropped)."""
     if info.layout == "diffusers":
         return tensors
+    if info.layout == "control_lora":
+        tensors = {k: v for k, v in tensors.items() if k != MARKER}
     own = {k: v for k, v in tensors.items() if k.startswith(LDM_PREFIX)} if any(
         k.startswith(LDM_PREFIX) for k in tensors) else tensors
     names, unmapped = ldm_to_diffusers(own, structure_from_ldm_keys(own))
@@ -254,7 +285,7 @@ def _model_for(state: dict, config: dict | None):
 
 
 def load_checkpoint(path, polarity: str | None = None, *, family: str | None = "sd15",
-                    hint_channels: int = HINT_CHANNELS, dtype=None):
+                    hint_channels: int = HINT_CHANNELS, dtype=None, base_unet=None):
     """Read a Color Stroke ControlNet: returns (diffusers ``ControlNetModel`` in eval mode, metadata dict).
 
     path: a .safetensors / .ckpt / .pth / .bin file in either layout, or a save_pretrained folder.
@@ -264,7 +295,10 @@ def load_checkpoint(path, polarity: str | None = None, *, family: str | None = "
     ``CheckpointInfo``; its ``family`` is the file's). family: the base family the file must be made for
     ("sd15", "sdxl": ``model.families``; another is refused naming both); None accepts any (tiny test models);
     hint_channels=3 reads a standard ControlNet to widen.
-    dtype: None keeps the file's dtype.
+    dtype: None keeps the file's dtype (a control-LoRA: the base's).
+    base_unet: the diffusers UNet a control-LoRA rides on (needed for one, ignored otherwise): the ControlNet is its
+    encoder with the file's differences added, a plain ``ControlNetModel`` (CheckpointError when the UNet is of
+    another family than the file, or its shapes do not fit).
     """
     path = Path(path)
     tensors, header = _read(path)
@@ -272,13 +306,15 @@ def load_checkpoint(path, polarity: str | None = None, *, family: str | None = "
     if path.is_dir():
         info.layout = "diffusers"
     state = _to_diffusers(tensors, info)
-    inferred = infer_config(state)
-    try:
-        model = _model_for(state, info.config) if info.config else None
-    except (CheckpointError, TypeError, ValueError, KeyError, RuntimeError):
-        model = None  # the recorded config does not fit these tensors: rebuild from the shapes
-    if model is None:
-        model = _model_for(state, inferred)
+    if info.layout == "control_lora":
+        model = _on_base(state, info, base_unet, repr(str(path)))
+    else:
+        try:
+            model = _model_for(state, info.config) if info.config else None
+        except (CheckpointError, TypeError, ValueError, KeyError, RuntimeError):
+            model = None  # the recorded config does not fit these tensors: rebuild from the shapes
+        if model is None:
+            model = _model_for(state, infer_config(state))
     model.eval()
     dtype = resolve_dtype(dtype)
     if dtype is not None:

@@ -15,6 +15,10 @@ Example::
     image = colorize(base, controlnet, load_image("drawing.png"), load_image("strokes.png"),
                      prompt="a red fox in a meadow", steps=20, seed=1)
     image.save("fox.png")
+
+``colorize`` also takes the file's path instead of the loaded model: a control-LoRA
+(``control_colorstroke_sd15_control_lora_rank128.safetensors``) can only be given so, since it is rebuilt on the
+pipeline's own UNet (``load_controlnet_for``).
 """
 from __future__ import annotations
 
@@ -80,6 +84,18 @@ def _parts(pipe_or_parts) -> dict:
     return {name: parts[name] for name in wanted}
 
 
+def load_controlnet_for(pipe_or_parts, path, polarity: str | None = None):
+    """The ControlNet of the file at ``path`` for the base pipeline ``pipe_or_parts``: a full one as it is, a
+    control-LoRA rebuilt on the pipeline's UNet (so it follows a fine-tuned checkpoint); on the UNet's device and
+    dtype. The family is checked where the ControlNet meets the pipeline (``controlnet_pipeline``; a control-LoRA
+    already as it is rebuilt: ``load_checkpoint``)."""
+    from .checkpoint import load_checkpoint
+
+    unet = _parts(pipe_or_parts)["unet"]
+    controlnet, _ = load_checkpoint(path, polarity, family=None, dtype=unet.dtype, base_unet=unet)
+    return controlnet.to(unet.device)
+
+
 def controlnet_pipeline(pipe_or_parts, controlnet):
     """A ``StableDiffusionControlNetPipeline`` (SD 1.5) or ``StableDiffusionXLControlNetPipeline`` (SDXL) sharing
     the base pipeline's parts (no copies, no safety checker); CheckpointError, naming both families, when the
@@ -121,6 +137,8 @@ def colorize(pipe_or_parts, controlnet, lineart, strokes=None, prompt: str = "",
     """Colour ``lineart`` following ``strokes``; returns a PIL image of the drawing's size (multiple of 8).
 
     pipe_or_parts: a diffusers SD 1.5 pipeline, or a dict with vae, text_encoder, tokenizer, unet, scheduler.
+    controlnet: a ControlNet ``load_checkpoint`` read, or the path of its file (a control-LoRA too:
+    ``load_controlnet_for``).
     lineart / strokes / mask / background: images as ``preprocessors.inference_hint`` takes them (strokes
     None = no colour hints). strength: ControlNet conditioning scale. low / high: Canny thresholds (0-255).
     edge_polarity: None = the one recorded in the checkpoint. stroke_guidance: the negative side of
@@ -133,6 +151,8 @@ def colorize(pipe_or_parts, controlnet, lineart, strokes=None, prompt: str = "",
     if stroke_guidance and guidance <= 1:
         raise ValueError(f"stroke_guidance works through classifier-free guidance: set guidance above 1 "
                          f"(got {guidance})")
+    if isinstance(controlnet, (str, Path)):
+        controlnet = load_controlnet_for(pipe_or_parts, controlnet)
     polarity = edge_polarity or edge_polarity_of(controlnet)
     trained_fill = getattr(controlnet, "colorstroke_metadata", {}).get("fill")
     fill = trained_with_fill(trained_fill) if fill is None else bool(fill)

@@ -11,7 +11,10 @@ key                                value
 ``colorstroke.edge_polarity``      ``white_on_black`` or ``black_on_white``
 ``colorstroke.base_family``        base model family (``sd15``, ``sdxl``: ``model.families``)
 ``colorstroke.cross_attention_dim`` text embedding width (768 for SD 1.5, 2048 for SDXL)
-``colorstroke.layout``             ``diffusers`` or ``ldm``: the key names of the tensors in the file
+``colorstroke.layout``             ``diffusers``, ``ldm`` or ``control_lora``: the key names of the tensors in
+                                   the file (``control_lora``: low-rank differences, ``model.control_lora``)
+``colorstroke.lora_rank``          a control-LoRA's rank (the largest of its layers'; smaller layers cap it)
+``colorstroke.lora_targets``       which layers a control-LoRA holds as low-rank differences (``LORA_TARGETS``)
 ``colorstroke.middle_block_only``  ``true`` when trained without the residuals into the decoder blocks
 ``colorstroke.training_step``      optimiser step the weights come from (integer), when known
 ``colorstroke.config``             the diffusers ``ControlNetModel`` config as JSON (exact rebuild)
@@ -32,7 +35,7 @@ from __future__ import annotations
 import json
 
 PREFIX = "colorstroke."
-INT_KEYS = ("hint_version", "hint_channels", "cross_attention_dim", "training_step")
+INT_KEYS = ("hint_version", "hint_channels", "cross_attention_dim", "training_step", "lora_rank")
 BOOL_KEYS = ("middle_block_only",)
 JSON_OBJECT_KEYS = ("config", "fill")
 

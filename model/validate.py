@@ -15,6 +15,7 @@ from ._contract import (
     UNRECORDED_EDGE_POLARITY,
     resolve_polarity,
 )
+from .control_lora import MARKER
 from .errors import CheckpointError
 from .families import FAMILIES, TEXT_TIME_PREFIXES, check_family, family_name, family_of
 from .keymap import LDM_PREFIX
@@ -29,8 +30,9 @@ class CheckpointInfo:
     """What ``inspect_state_dict`` found.
 
     kind: "controlnet" or a short description of what else the tensors are ("a LoRA", "a UNet", ...).
-    layout: "diffusers" or "ldm" (None unless a ControlNet). whole_model: an ldm file that also holds
-    the SD weights (lllyasviel's training code); only its ``control_model.*`` part is a ControlNet.
+    layout: "diffusers", "ldm" or "control_lora" (None unless a ControlNet); lora_rank: a control-LoRA's largest
+    rank (``colorstroke.lora_rank``, else its tensors'), None for a full ControlNet. whole_model: an ldm file that
+    also holds the SD weights (lllyasviel's training code); only its ``control_model.*`` part is a ControlNet.
     edge_polarity: from the file's metadata, else the caller's, else ``UNRECORDED_EDGE_POLARITY``
     (black_on_white: the original colour-stroke model, the only one without our metadata);
     polarity_source says which ("metadata", "argument", "default"). fill: how training filled its strokes
@@ -48,6 +50,7 @@ class CheckpointInfo:
     hint_version: int = HINT_VERSION
     training_step: int | None = None
     middle_block_only: bool = False
+    lora_rank: int | None = None
     whole_model: bool = False
     fill: dict | None = None
     config: dict | None = field(default=None, repr=False)
@@ -93,7 +96,9 @@ def inspect_state_dict(state_dict, metadata: dict | None = None, polarity: str |
     values = decode(metadata)
     recorded = values.get("edge_polarity")
     edge_polarity, source = resolve_polarity(recorded if recorded in EDGE_POLARITIES else None, polarity)
-    if DIFFUSERS_HINT_KEY in state_dict:
+    if MARKER in state_dict and LDM_HINT_KEY in state_dict:
+        layout, prefix, hint_key = "control_lora", "", LDM_HINT_KEY
+    elif DIFFUSERS_HINT_KEY in state_dict:
         layout, prefix, hint_key = "diffusers", "", DIFFUSERS_HINT_KEY
     elif LDM_PREFIX + LDM_HINT_KEY in state_dict:
         layout, prefix, hint_key = "ldm", LDM_PREFIX, LDM_PREFIX + LDM_HINT_KEY
@@ -102,7 +107,10 @@ def inspect_state_dict(state_dict, metadata: dict | None = None, polarity: str |
     else:
         return CheckpointInfo(kind=_describe_other(keys))
     own = [k for k in keys if k.startswith(prefix)]
-    cross = next((_shape(state_dict[k])[1] for k in own if k.endswith("attn2.to_k.weight")), None)
+    # a control-LoRA has no base weights: its cross-attention keys' down matrices are rank x text width
+    cross = next((_shape(state_dict[k])[1] for k in own if k.endswith(("attn2.to_k.weight", "attn2.to_k.down"))),
+                 None)
+    ranks = [_shape(state_dict[k])[0] for k in own if k.endswith(".down")] if layout == "control_lora" else []
     family = family_of(cross, any(k[len(prefix):].startswith(TEXT_TIME_PREFIXES) for k in own))
     return CheckpointInfo(
         kind="controlnet",
@@ -116,6 +124,7 @@ def inspect_state_dict(state_dict, metadata: dict | None = None, polarity: str |
         hint_version=values.get("hint_version", HINT_VERSION),
         training_step=values.get("training_step"),
         middle_block_only=values.get("middle_block_only", False),
+        lora_rank=values.get("lora_rank", max(ranks)) if ranks else None,
         whole_model=layout == "ldm" and prefix == LDM_PREFIX and len(own) < len(keys),
         fill=values.get("fill"),
         config=values.get("config"),

@@ -107,16 +107,23 @@ def guard_family(conditioning, control_net) -> None:
     """Make each copy of ``control_net`` attached to ``conditioning`` (its ControlNet chains) check, as sampling
     starts, that the sampled model is of the ControlNet's family: ComfyUI's error dialog then names both families,
     where a mismatch would otherwise fail deep in the ControlNet with a shape error. A copy shares the loaded
-    ControlNet's weights (``control_model``); already guarded copies are left as they are."""
+    ControlNet's weights (``shared_weights``); already guarded copies are left as they are."""
     family, name = getattr(control_net, FAMILY_ATTR, (None, None))
     if family is None:
         return
     for _, options in conditioning:
         copy = options.get("control")
         while copy is not None:
-            if copy.control_model is control_net.control_model and "pre_run" not in vars(copy):
+            if shared_weights(copy) is shared_weights(control_net) and "pre_run" not in vars(copy):
                 copy.pre_run = _family_checked(copy.pre_run, family, name)
             copy = copy.previous_controlnet
+
+
+def shared_weights(control_net):
+    """What every copy of a loaded ControlNet shares with it: a ControlNet's ``control_model``, a control-LoRA's
+    file tensors (``control_weights``: its ``control_model`` is built per copy as sampling starts)."""
+    weights = getattr(control_net, "control_weights", None)
+    return weights if weights is not None else control_net.control_model
 
 
 def _family_checked(pre_run, family: str, name: str):

@@ -220,7 +220,12 @@ def stack(items):
 # --- a STROKE_HINT for one loaded ControlNet ------------------------------------------------------------
 
 def model_hint_channels(control_net) -> int:
-    """The number of hint channels the ControlNet's first hint convolution takes."""
+    """The number of hint channels the ControlNet's first hint convolution takes: a ControlNet's
+    ``control_model``, or a control-LoRA's file tensors (ComfyUI's ``ControlLora`` builds its model only as
+    sampling starts)."""
+    weights = getattr(control_net, "control_weights", None)
+    if weights is not None and "input_hint_block.0.weight" in weights:
+        return int(weights["input_hint_block.0.weight"].shape[1])
     block = getattr(getattr(control_net, "control_model", None), "input_hint_block", None)
     if block is None:
         raise HintError(

@@ -118,9 +118,10 @@ def sampled_model(comfy, unet_config=SD15_UNET):
     return type("Model", (), {"model_sampling": sampling, "model_config": config})()
 
 
-def run_control(comfy, control, x, sigma, context):
-    """What sampling does with a control: pre_run, then get_control on a (cond, uncond) batch."""
-    model = sampled_model(comfy)
+def run_control(comfy, control, x, sigma, context, model=None):
+    """What sampling does with a control: pre_run, then get_control on a (cond, uncond) batch; ``model``: the
+    sampled model (default: ``sampled_model``)."""
+    model = model or sampled_model(comfy)
     sampling = model.model_sampling
     control.pre_run(model, sampling.percent_to_sigma)
     try:
@@ -329,6 +330,52 @@ def test_sampling_another_family_stops_naming_both(comfy, loaded, hint, stroke_g
     assert "pre_run" not in vars(stock[0][1]["control"])  # the stock ControlNet before ours is left as it was
     again, _ = apply.apply(pos, neg, loaded["ours"], hint, 0.8, 0.0, 1.0)
     assert again[0][1]["control"].previous_controlnet is pos[0][1]["control"]  # stacking keeps each copy's guard
+
+
+@pytest.fixture(scope="module")
+def control_lora(comfy, reference):
+    """(cs_lora.safetensors: a rank-8 control-LoRA of ``reference`` with every difference moved, as diffusers runs
+    it; the sampled model a KSampler would hand it: ``reference``'s copied encoder as its UNet's weights)."""
+    import copy
+
+    detection = importlib.import_module("comfy.model_detection")
+    model = our_module("model")
+    from_base = copy.deepcopy(reference)
+    our_module("model.control_lora").add_low_rank(from_base, 8)
+    generator = torch.Generator().manual_seed(4)
+    with torch.no_grad():
+        for name, parameter in from_base.named_parameters():
+            if name.endswith(".up"):
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.02)
+    model.save_checkpoint(from_base, comfy["models"] / "cs_lora.safetensors", layout="control_lora",
+                          metadata={"edge_polarity": "black_on_white"})
+    prefix, new_parts = "control_model.", ("input_hint_block.", "zero_convs.", "middle_block_out.")
+    unet = {k[len(prefix):]: v for k, v in model.export_state_dict(reference, "ldm").items()
+            if not k[len(prefix):].startswith(new_parts)}
+    sampled = sampled_model(comfy)
+    sampled.model_config = detection.model_config_from_unet({prefix + k: v for k, v in unet.items()}, prefix, True)
+    sampled.manual_cast_dtype, sampled.get_dtype = None, lambda: torch.float32
+    sampled.diffusion_model = type("UNet", (), {"state_dict": lambda: unet})
+    return from_base.eval(), sampled
+
+
+def test_a_control_lora_loads_applies_and_is_guarded_as_a_controlnet(comfy, control_lora, hint):
+    from_base, sampled = control_lora
+    (control_net,) = node(comfy, "LoadColorStrokeControlNet").load("cs_lora.safetensors", "white_on_black")
+    assert isinstance(control_net, comfy["controlnet"].ControlLora)  # ComfyUI's own control-LoRA type
+    positive, negative = conditioning(1), conditioning(2)
+    pos, _ = node(comfy, "ApplyColorStrokeControlNet").apply(positive, negative, control_net, hint, 0.8, 0.0, 1.0)
+    control = pos[0][1]["control"]
+    sdxl = sampled_model(comfy, SDXL_UNET)
+    with pytest.raises(our_module("model").CheckpointError, match="'cs_lora.safetensors' is an SD 1.5 ControlNet, "
+                                                                  "but the checkpoint being sampled is SDXL"):
+        control.pre_run(sdxl, sdxl.model_sampling.percent_to_sigma)
+    x = torch.randn(2, 4, 64, 64, generator=torch.Generator().manual_seed(3))
+    sigma, context = torch.full((2,), 4.0), torch.cat([positive[0][0], negative[0][0]])
+    out, sampling = run_control(comfy, control, x, sigma, context, model=sampled)
+    black_on_white = hint.clone()
+    black_on_white[:, 0] = 1.0 - hint[:, 0]  # the polarity the file records reaches the rebuilt model
+    assert_residuals(out, diffusers_residuals(from_base, sampling, x, sigma, context, black_on_white, 0.8))
 
 
 def test_loader_refuses_an_sdxl_file_that_is_not_sdxl_sized(comfy):

@@ -7,8 +7,12 @@ Each loads an SD 1.5-sized and an SDXL-sized random 5-channel ControlNet (output
 one saved in fp16, 1.25 B parameters), checks the tensor names strictly and compares the residuals with diffusers'
 forward (max abs difference <= 1e-4; SDXL's with the pooled text and size ids). sd-webui-controlnet builds SDXL
 ControlNets with A1111's ``sgm`` package: SGM_DIR, a Stability-AI/generative-models checkout (skipped without).
+Control-LoRA: an SD 1.5-sized one (rank 8, every trained tensor moved) is loaded as each host's control-LoRA type,
+rebuilt on the host's stand-in for a UNet holding the base encoder's weights, and must give the residuals of the
+trained model as diffusers runs it.
 Slow (full size on CPU: about a minute each); run with the host's Python environment.
 """
+import copy
 import importlib
 import logging
 import os
@@ -21,6 +25,8 @@ import pytest
 import torch
 
 from model import export_state_dict, save_checkpoint
+from model.control_lora import add_low_rank
+from model.keymap import LDM_PREFIX
 from tests.helpers import SDXL_CONTROLNET_CONFIG
 
 pytestmark = pytest.mark.host
@@ -268,3 +274,116 @@ def test_forge_loads_and_matches(request, forge, family, layout):
     patcher = supported.ControlNetPatcher.try_build_from_state_dict(load_file(str(paths[layout])), str(paths[layout]))
     assert isinstance(patcher, supported.ControlNetPatcher)
     _assert_ldm_network_matches(patcher.model_patcher.control_model, controlnet, family, f"Forge {family} {layout}")
+
+
+NEW_LDM_PARTS = ("input_hint_block.", "zero_convs.", "middle_block_out.")
+
+
+@pytest.fixture(scope="module")
+def sd15_control_lora(tmp_path_factory):
+    """(the trained low-rank ControlNet as diffusers runs it, the plain ControlNet it started from, its control-LoRA
+    file, the base encoder's tensors under a UNet's ldm names: what a host's SD 1.5 UNet holds of it). Every trained
+    tensor is moved (up, down, biases, norms, the new parts), so a host that took any from elsewhere would differ."""
+    from diffusers import ControlNetModel
+
+    torch.manual_seed(0)
+    base = ControlNetModel(conditioning_channels=5, cross_attention_dim=768).eval()  # stands for the UNet's encoder
+    trained = copy.deepcopy(base)
+    add_low_rank(trained, 8)
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for parameter in trained.parameters():
+            if parameter.requires_grad:
+                parameter.add_(torch.randn(parameter.shape, generator=generator) * 0.02)
+    trained.eval()
+    path = save_checkpoint(trained, tmp_path_factory.mktemp("sd15_lora") / "control_lora.safetensors", "control_lora")
+    unet = {k[len(LDM_PREFIX):]: v for k, v in export_state_dict(base, "ldm").items()
+            if not k[len(LDM_PREFIX):].startswith(NEW_LDM_PARTS)}
+    return trained, base, path, unet
+
+
+def _assert_control_lora_matches(theirs, trained, base, name: str, sample, timestep) -> None:
+    """The host's residuals (13, SD 1.5) equal the trained model's for the same ``sample`` and ``timestep`` (as the
+    host's ControlNet saw them) within TOLERANCE, and are not the base's."""
+    _, hint, text, _, _ = _inputs(trained, "sd15")
+    down, mid = _diffusers_residuals(trained, sample, timestep, text, hint)
+    base_down, base_mid = _diffusers_residuals(base, sample, timestep, text, hint)
+    difference = _largest_difference(down + [mid], [t.float() for t in theirs])
+    apart = _largest_difference(down + [mid], base_down + [base_mid])
+    print(f"{name}: max abs difference {difference:.3g} (the base's residuals are {apart:.3g} away)")
+    assert difference <= TOLERANCE
+    assert apart > 100 * TOLERANCE  # the low-rank differences and full tensors matter
+
+
+def test_comfyui_loads_control_lora_and_matches(sd15_control_lora):
+    sys.path.insert(0, str(_checkout("COMFYUI_DIR")))
+    from comfy.cli_args import args
+
+    args.cpu = True
+    import comfy.controlnet
+    import comfy.model_detection
+    import comfy.model_sampling
+
+    trained, base, path, unet = sd15_control_lora
+    control = comfy.controlnet.load_controlnet(str(path))
+    assert isinstance(control, comfy.controlnet.ControlLora)
+
+    class Sampling(comfy.model_sampling.ModelSamplingDiscrete, comfy.model_sampling.EPS):
+        pass
+
+    sampling = Sampling()
+    model_config = comfy.model_detection.model_config_from_unet({LDM_PREFIX + k: v for k, v in unet.items()},
+                                                                LDM_PREFIX, True)
+    sampled = types.SimpleNamespace(model_config=model_config, manual_cast_dtype=None, get_dtype=lambda: torch.float32,
+                                    diffusion_model=types.SimpleNamespace(state_dict=lambda: unet),
+                                    model_sampling=sampling)
+    sample, hint, text, _, _ = _inputs(trained, "sd15")
+    control.set_cond_hint(hint, strength=1.0)
+    control.pre_run(sampled, sampling.percent_to_sigma)
+    sigma = sampling.sigma(torch.tensor([500.0]))
+    with torch.no_grad():
+        theirs = control.get_control(sample, sigma, {"c_crossattn": text}, 1, {})
+    _assert_control_lora_matches(theirs["output"] + theirs["middle"], trained, base, "ComfyUI control-LoRA",
+                                 sampling.calculate_input(sigma, sample), sampling.timestep(sigma))
+    control.cleanup()
+
+
+def test_sd_webui_controlnet_loads_control_lora_and_matches(sd15_control_lora, webui_controlnet):
+    from safetensors.torch import load_file
+
+    guess = importlib.import_module("scripts.controlnet_model_guess")
+    lora = importlib.import_module("scripts.controlnet_lora")
+    trained, base, path, unet = sd15_control_lora
+    control = guess.build_model_by_guess(load_file(str(path)), None, str(path))
+    assert control.type == guess.ControlModelType.ControlLoRA
+    network = control.model.control_model.float().eval()
+    # the webui's UNet: any module with the UNet's names holding the base's weights (the extension binds by name)
+    full = save_checkpoint(base, path.with_name("base_ldm.safetensors"), "ldm")
+    stand_in = guess.build_model_by_guess(load_file(str(full)), None, str(full)).model.control_model.float()
+    lora.bind_control_lora(stand_in, network)
+    sample, hint, text, _, _ = _inputs(trained, "sd15")
+    timestep = torch.tensor([500.0])
+    with torch.no_grad():
+        theirs = network(x=sample, hint=hint, timesteps=timestep, context=text)
+    _assert_control_lora_matches(theirs, trained, base, "sd-webui-controlnet control-LoRA", sample, timestep)
+
+
+def test_forge_loads_control_lora_and_matches(sd15_control_lora, forge):
+    from safetensors.torch import load_file
+
+    supported = importlib.import_module("modules_forge.supported_controlnet")
+    patcher_module = importlib.import_module("backend.patcher.controlnet")
+    guess = importlib.import_module("huggingface_guess.detection")
+    trained, base, path, unet = sd15_control_lora
+    patcher = supported.ControlNetPatcher.try_build_from_state_dict(load_file(str(path)), str(path))
+    control = patcher.model_patcher
+    assert isinstance(control, patcher_module.ControlLora)
+    config = guess.model_config_from_unet({LDM_PREFIX + k: v for k, v in unet.items()}, LDM_PREFIX, True).unet_config
+    sampled = types.SimpleNamespace(diffusion_model=types.SimpleNamespace(config=dict(config), state_dict=lambda: unet),
+                                    storage_dtype=torch.float32, computation_dtype=torch.float32, predictor=None)
+    control.pre_run(sampled, lambda percent: percent)
+    sample, hint, text, _, _ = _inputs(trained, "sd15")
+    timestep = torch.tensor([500.0])
+    with torch.no_grad():
+        theirs = control.control_model(x=sample, hint=hint, timesteps=timestep, context=text)
+    _assert_control_lora_matches(theirs, trained, base, "Forge control-LoRA", sample, timestep)

@@ -58,18 +58,29 @@ def test_main_reports_empty_data_folder_and_bad_base(tiny_base, tmp_path, capsys
     assert main(["--output_dir", str(tmp_path / "o")]) == 2  # no base model, no --demo
 
 
-def test_demo_script_runs_end_to_end(tmp_path):
+@pytest.mark.parametrize("extra, export", [
+    ([], "demo_tiny_colorstroke_not_sd15.safetensors"),
+    (["--lora_rank", "4"], "demo_tiny_colorstroke_not_sd15_control_lora_rank4.safetensors"),
+])
+def test_demo_script_runs_end_to_end(tmp_path, extra, export):
     done = subprocess.run(
         [sys.executable, "training/train.py", "--demo", "--output_dir", str(tmp_path / "demo"),
          "--max_train_steps", "4", "--checkpointing_steps", "2", "--validation_inference_steps", "2",
-         "--report_to", "none"],
+         "--report_to", "none", *extra],
         capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "loaded the exported ControlNet back" in done.stdout
-    assert (sorted(p.name for p in (tmp_path / "demo").glob("*.safetensors"))
-            == ["demo_tiny_colorstroke_not_sd15.safetensors"])
+    assert sorted(p.name for p in (tmp_path / "demo").glob("*.safetensors")) == [export]
     assert list((tmp_path / "demo" / "validation").glob("*.png"))
+    if extra:  # the control-LoRA: what the hosts read
+        from safetensors import safe_open
+
+        with safe_open(str(tmp_path / "demo" / export), "pt") as handle:
+            names, header = set(handle.keys()), handle.metadata()
+            hint = handle.get_slice("input_hint_block.0.weight").get_shape()
+        assert "lora_controlnet" in names and any(n.endswith(".up") for n in names) and hint[1] == 5
+        assert header["colorstroke.lora_rank"] == "4" and "a rank-4 control-LoRA on the base" in done.stdout
 
 
 def test_single_file_suffixes_are_case_insensitive(tmp_path):

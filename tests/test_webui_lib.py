@@ -463,6 +463,37 @@ def test_a_model_that_is_not_a_color_stroke_controlnet_is_refused(tmp_path, fres
         unit_model.edge_polarity(path, None)
 
 
+def control_lora_file(path, recorded=None, sdxl=False, rank=8):
+    """A header-only stand-in of a control-LoRA (``model.control_lora``): the marker, the 5-channel hint block and a
+    cross-attention layer's low-rank pair under ldm names without ``control_model.``."""
+    from safetensors.numpy import save_file
+
+    from model.metadata import encode
+
+    cross = 2048 if sdxl else 768
+    tensors = {"lora_controlnet": np.zeros((0,), np.float16),
+               "input_hint_block.0.weight": np.zeros((16, 5, 3, 3), np.float16),
+               "input_blocks.4.1.transformer_blocks.0.attn2.to_k.up": np.zeros((640, rank), np.float16),
+               "input_blocks.4.1.transformer_blocks.0.attn2.to_k.down": np.zeros((rank, cross), np.float16)}
+    if sdxl:
+        tensors["label_emb.0.0.down"] = np.zeros((rank, 2816), np.float16)
+    save_file(tensors, str(path), metadata=encode({"edge_polarity": recorded}) or None)
+    return str(path)
+
+
+def test_a_control_lora_is_checked_as_a_color_stroke_controlnet(tmp_path, fresh_cache):
+    from model import CheckpointError
+
+    path = control_lora_file(tmp_path / "colorstroke_control_lora_rank8.safetensors", WHITE_ON_BLACK)
+    assert unit_model.edge_polarity(path, BLACK_ON_WHITE) == WHITE_ON_BLACK  # its recorded polarity wins
+    info = unit_model.check_model(path, ("sd15", "v1-5.safetensors"))
+    assert (info.layout, info.lora_rank, info.family) == ("control_lora", 8, "sd15")
+    with pytest.raises(CheckpointError, match="is an SD 1.5 ControlNet.*'sdxl_base.safetensors'.*SDXL"):
+        unit_model.check_model(path, ("sdxl", "sdxl_base.safetensors"))
+    sdxl = control_lora_file(tmp_path / "colorstroke_xl_control_lora.safetensors", WHITE_ON_BLACK, sdxl=True)
+    assert unit_model.check_model(sdxl, ("sdxl", "sdxl_base.safetensors")).family == "sdxl"
+
+
 def test_an_unreadable_checkpoint_counts_as_recording_none(tmp_path, fresh_cache, capsys):
     path = tmp_path / "broken.safetensors"
     path.write_bytes(b"not a safetensors file")

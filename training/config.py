@@ -135,6 +135,12 @@ class TrainConfig:
                                        "channels", group="model", phase=FIXED)
     middle_block_only: bool = _opt(False, "train a ControlNet that feeds only the UNet's middle block (less memory, "
                                    "weaker control)", group="model", phase=FIXED)
+    lora_rank: int = _opt(0, "train a control-LoRA of this rank: the copied encoder keeps the base's weights and each "
+                          "of its linear and convolution layers learns a rank-R difference; biases, norms and the new "
+                          "parts train in full (0: the full ControlNet). The export is then a control-LoRA, which "
+                          "ComfyUI, A1111 and Forge rebuild on the checkpoint they sample (see --lora_export). LoRA "
+                          "layers usually want a higher --learning_rate than full training",
+                          group="model", phase=FIXED, at_least=0)
     polarity: str | None = _opt(None, "edge channel polarity of the hint, recorded in the checkpoint (default: the one "
                                 "--controlnet_init records, else white_on_black)",
                                 choices=(None, *EDGE_POLARITIES), group="model", phase=FIXED)
@@ -276,6 +282,10 @@ class TrainConfig:
     export_layout: str = _opt("ldm", "layout of the exported single-file ControlNet (ldm: as ComfyUI/A1111 files; "
                               "diffusers: ControlNetModel keys)", choices=("ldm", "diffusers"), group="checkpoints",
                               phase=FREE)
+    lora_export: str = _opt("control_lora", "with --lora_rank, what to export: control_lora (NAME_control_lora_rankR"
+                            ".safetensors), full (NAME.safetensors, the ControlNet on the training base, in "
+                            "--export_layout) or both", choices=("control_lora", "full", "both"), group="checkpoints",
+                            phase=FREE)
     export_dtype: str = _opt("fp16", "dtype of the exported weights", choices=("fp16", "bf16", "fp32"),
                              group="checkpoints", phase=FREE)
     export_name: str = _opt("control_colorstroke_sd15", "file name (without .safetensors) of the exported model",
@@ -319,6 +329,15 @@ class TrainConfig:
         """Whether the cropped image differs between epochs (random crop or flip)."""
         return self.crop == "random" or self.random_flip
 
+    def export_files(self) -> dict[str, str]:
+        """layout -> file name of each model the run exports (the first is the one it reports): the full ControlNet
+        as NAME.safetensors in ``export_layout``, a control-LoRA as NAME_control_lora_rankR.safetensors."""
+        control_lora = {"control_lora": f"{self.export_name}_control_lora_rank{self.lora_rank}.safetensors"}
+        full = {self.export_layout: f"{self.export_name}.safetensors"}
+        if not self.lora_rank or self.lora_export == "full":
+            return full
+        return control_lora if self.lora_export == "control_lora" else {**control_lora, **full}
+
     @property
     def use_latent_cache(self) -> bool:
         if self.cache_latents == "yes" and self.random_augmentation:
@@ -350,6 +369,12 @@ class TrainConfig:
             raise ConfigError(f"--aspect_buckets needs every image's size before training, which --data_source "
                               f"{self.data_source} cannot tell without fetching them all: use a folder of images, or "
                               "leave --aspect_buckets off")
+        if self.lora_rank and self.controlnet_init:
+            raise ConfigError("--lora_rank trains differences from the base's own encoder, which the hosts "
+                              "rebuild from the checkpoint they sample; --controlnet_init starts from another "
+                              "ControlNet. Train without --lora_rank, then make a control-LoRA of the result: "
+                              "python -m model.convert OUT/NAME.safetensors LORA.safetensors --layout control_lora "
+                              "--base BASE")
         if self.hint_on_gpu and self.fill_probability > 0:
             raise ConfigError("the fill needs each sample's edges on the data workers, but --hint_on_gpu makes them on "
                               "the accelerator: leave --hint_on_gpu off, or set --fill_probability 0")

@@ -13,6 +13,7 @@ from model import (
     set_middle_block_only,
     widen_controlnet,
 )
+from model.control_lora import add_low_rank
 from model.families import model_family
 from preprocessors import DEFAULT_EDGE_POLARITY, WHITE_ON_BLACK
 
@@ -22,14 +23,17 @@ from .config import ConfigError
 def build(unet, config):
     """(ControlNetModel to train, edge polarity to train it in, where that polarity comes from).
 
-    The model is a 5-channel copy of ``unet``'s encoder, or ``config.controlnet_init`` (one of ours, or a
-    3-channel ControlNet widened by ``model.widen_controlnet``); middle-block-only mode as
+    The model is a 5-channel copy of ``unet``'s encoder (with ``config.lora_rank``, its copied layers frozen and
+    learning low-rank differences: ``model.control_lora.add_low_rank``), or ``config.controlnet_init`` (one of ours,
+    or a 3-channel ControlNet widened by ``model.widen_controlnet``); middle-block-only mode as
     ``config.middle_block_only`` says. The polarity is ``init_polarity``'s (ConfigError on a conflict).
     """
     if not config.controlnet_init:
         polarity = config.polarity or DEFAULT_EDGE_POLARITY
-        return (build_controlnet(unet, middle_block_only=config.middle_block_only), polarity,
-                "--polarity" if config.polarity else "default")
+        controlnet = build_controlnet(unet, middle_block_only=config.middle_block_only)
+        if config.lora_rank:
+            add_low_rank(controlnet, config.lora_rank)
+        return controlnet, polarity, "--polarity" if config.polarity else "default"
     path, family = config.controlnet_init, checked_family(config, model_family(unet))
     try:
         channels = inspect_checkpoint(path).hint_channels if Path(path).is_file() else None
@@ -46,6 +50,12 @@ def build(unet, config):
                               f"{controlnet.config.cross_attention_dim} but the base has "
                               f"{unet.config.cross_attention_dim}")
     return set_middle_block_only(controlnet.float(), config.middle_block_only), polarity, source
+
+
+def trained_parameters(controlnet) -> list:
+    """The parameters training changes (all but a control-LoRA's frozen base weights), in the model's order: what the
+    optimiser, the EMA and the memory estimate count."""
+    return [p for p in controlnet.parameters() if p.requires_grad]
 
 
 def checked_family(config, family: str) -> str | None:

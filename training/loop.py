@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from model import controlnet_residuals, save_checkpoint
+from model.control_lora import low_rank_deltas
 from model.families import family_name
 from preprocessors import DEFAULT_FILL_ALPHA, default_gap, make_hint_batch, to_model_polarity, training_edges_batch
 
@@ -28,6 +29,7 @@ from . import checkpointing, phases, recipe
 from .base_model import load_base
 from .config import ConfigError, TrainConfig, option_names
 from .controlnet import build as build_trained_controlnet
+from .controlnet import trained_parameters
 from .data import EpochBatchSampler, TrainDataset, build_source, collate, sample_spec
 from .data.buckets import assign_buckets, bucket_sizes, folder_image_sizes
 from .data.sampler import BucketBatchSampler
@@ -206,7 +208,7 @@ class Trainer:
         controlnet.train()
         if config.gradient_checkpointing:
             controlnet.enable_gradient_checkpointing()
-        params = [p for p in controlnet.parameters() if p.requires_grad]
+        params = trained_parameters(controlnet)
         optimizer = self._optimizer(recipe.param_groups(controlnet, config.learning_rate, config.new_parts_lr_scale))
         lr_scheduler = get_scheduler(config.lr_scheduler, optimizer, num_warmup_steps=config.lr_warmup_steps,
                                      num_training_steps=config.max_train_steps)
@@ -354,7 +356,7 @@ class Trainer:
         self.lr_scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         if self.ema is not None:
-            self.ema.step(self.controlnet.parameters())
+            self.ema.step(trained_parameters(self.controlnet))
         return float(mean_loss)
 
     def _next_batches(self, data):
@@ -396,19 +398,21 @@ class Trainer:
                          "gap": config.fill_gap or default_gap(config.resolution, config.resolution)},
                 "buckets": None if self.buckets is None else self.buckets.tolist()}
 
-    def export(self, path) -> Path:
-        """Write the (EMA) ControlNet to ``path`` as a single .safetensors file."""
+    def export(self, folder) -> Path:
+        """Write the (EMA) ControlNet into ``folder`` as the single .safetensors files ``config.export_files`` names
+        (a full ControlNet, a control-LoRA or both); returns the first."""
         model = self.accelerator.unwrap_model(self.controlnet)
         with self._ema_weights():
-            return save_checkpoint(model, path, layout=self.config.export_layout, dtype=self.config.export_dtype,
-                                   metadata=self.metadata())
+            written = [save_checkpoint(model, Path(folder) / name, layout=layout, dtype=self.config.export_dtype,
+                                       metadata=self.metadata()) for layout, name in self.config.export_files().items()]
+        return written[0]
 
     @contextlib.contextmanager
     def _ema_weights(self):
         if self.ema is None:
             yield
             return
-        params = list(self.accelerator.unwrap_model(self.controlnet).parameters())
+        params = trained_parameters(self.accelerator.unwrap_model(self.controlnet))
         self.ema.store(params)
         self.ema.copy_to(params)
         try:
@@ -417,11 +421,8 @@ class Trainer:
             self.ema.restore(params)
 
     def save_checkpoint(self) -> Path | None:
-        def export_into(folder):
-            self.export(Path(folder) / f"{self.config.export_name}.safetensors")
-
         return checkpointing.save(self.accelerator, self.config.output_dir, self.step, self.trainer_state(),
-                                  self.config.checkpoints_total_limit, export_into)
+                                  self.config.checkpoints_total_limit, self.export)
 
     def _checkpoint(self, result: TrainResult) -> None:
         """Save a checkpoint; on success remember it (a refused write leaves the previous one in place)."""
@@ -451,14 +452,29 @@ class Trainer:
         return {"step": self.step, **{k: v for k, v in result.items() if k != "grid"}}
 
     # ------------------------------------------------------------------ summary
+    def parameter_counts(self) -> tuple[int, int]:
+        """(trained, frozen) parameters of the run: the ControlNet's trained tensors; the frozen base and a
+        control-LoRA's frozen base weights."""
+        model = self.accelerator.unwrap_model(self.controlnet)
+        trained = sum(p.numel() for p in trained_parameters(model))
+        frozen = sum(p.numel() for m in [*self.base.frozen_modules, model] for p in m.parameters()
+                     if not p.requires_grad)
+        return trained, frozen
+
+    def state_bytes(self) -> int:
+        """An estimate of the memory of weights, gradients and optimiser state (activations not included): fp32
+        trained weights and gradients, AdamW's two states (8-bit: 2 bytes), the EMA copy, the frozen weights in the
+        run's weight dtype."""
+        trained, frozen = self.parameter_counts()
+        optimiser_bytes = 2 if self.config.use_8bit_adam else 8
+        return (trained * (4 + 4 + optimiser_bytes + (4 if self.config.use_ema else 0))
+                + frozen * (torch.finfo(self.weight_dtype).bits // 8))
+
     def summary(self) -> str:
         config, accelerator = self.config, self.accelerator
         model = accelerator.unwrap_model(self.controlnet)
-        trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        frozen = sum(p.numel() for m in self.base.frozen_modules for p in m.parameters())
-        frozen_bytes = torch.finfo(self.weight_dtype).bits // 8
-        optimiser_bytes = 2 if config.use_8bit_adam else 8
-        estimate = trained * (4 + 4 + optimiser_bytes + (4 if config.use_ema else 0)) + frozen * frozen_bytes
+        trained, frozen = self.parameter_counts()
+        estimate = self.state_bytes()
         effective = config.train_batch_size * config.gradient_accumulation_steps * accelerator.num_processes
         lines = [
             f"data: {len(self.source)} records from {config.data_source} {config.data!r}; "
@@ -469,7 +485,8 @@ class Trainer:
             f"base: {config.base_model}, {family_name(self.base.family)} ({frozen / 1e6:.1f}M frozen parameters in "
             f"{self.weight_dtype}, the VAE in {self.vae_dtype}); "
             f"ControlNet: {trained / 1e6:.1f}M trained parameters"
-            f"{' (middle block only)' if config.middle_block_only else ''}",
+            f"{' (middle block only)' if config.middle_block_only else ''}"
+            f"{self._lora_summary(model)}; exports {', '.join(config.export_files().values())}",
             f"memory estimate: {estimate / 2**30:.2f} GiB for weights, gradients and optimiser state (activations not "
             f"included; --gradient_checkpointing lowers those)",
             f"batch: {config.train_batch_size} x {config.gradient_accumulation_steps} accumulation x "
@@ -490,6 +507,13 @@ class Trainer:
             f"hints on {'the accelerator' if config.hint_on_gpu else 'the data workers'}",
         ]
         return "\n".join(lines)
+
+    def _lora_summary(self, model) -> str:
+        """What --lora_rank made of the ControlNet ('' without it)."""
+        if not self.config.lora_rank:
+            return ""
+        return (f", a control-LoRA: rank {self.config.lora_rank} differences on {len(low_rank_deltas(model))} "
+                "layers copied from the UNet (frozen), biases, norms and the new parts in full")
 
     def _bucket_summary(self) -> str:
         """How the training images fall into aspect-ratio buckets ('' without them)."""
@@ -538,7 +562,7 @@ class Trainer:
         result.validation = [v for v in result.validation if v is not None]
         result.step, result.skipped, result.missing_captions = self.step, dict(self.skipped), self.missing_captions
         if accelerator.is_main_process:
-            result.export_path = self.export(Path(config.output_dir) / f"{config.export_name}.safetensors")
+            result.export_path = self.export(config.output_dir)
         accelerator.wait_for_everyone()
 
     def _steps(self, data, progress, result: TrainResult):
@@ -584,7 +608,7 @@ class Trainer:
             return head + ("No checkpoint precedes it: start again with a lower --learning_rate or --adam_beta2 "
                            "(docs/training-recipe.md)")
         return head + (f"The last checkpoint before it is {good} (its exported model: "
-                       f"{good / (config.export_name + '.safetensors')}). Resume from it with "
+                       f"{good / next(iter(config.export_files().values()))}). Resume from it with "
                        f"--resume_from_checkpoint {good} --new_phase and a lower --learning_rate or --adam_beta2 "
                        "(docs/training-recipe.md)")
 

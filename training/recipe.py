@@ -12,10 +12,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from model.build import NEW_PARTS
+
 TIMESTEP_SAMPLINGS = ("uniform", "cubic", "high")
-# The parts of a diffusers ControlNetModel that are not copied from the UNet: the hint encoder, the zero
-# convolutions after each down block, and the middle block's zero convolution.
-NEW_PARTS = ("controlnet_cond_embedding.", "controlnet_down_blocks.", "controlnet_mid_block.")
 
 
 def sample_timesteps(kind: str, uniform_prob: float, batch: int, num_train_timesteps: int,

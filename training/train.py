@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     from training.loop import Trainer, TrainingError
 
     try:
-        result = Trainer(config).run()
+        trainer = Trainer(config)
+        result = trainer.run()
     except (ConfigError, BaseModelError, CheckpointError, DataError, ModelFileError, TrainingError,
             VaeOverflowError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -49,8 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ntrained {result.step} steps; skipped samples: {result.skipped or 'none'}; "
           f"samples without a caption (trained on the empty prompt): {result.missing_captions}")
     if config.demo:
-        model, metadata = load_checkpoint(result.export_path, family=checked_family(config, result.family))
-        print(f"loaded the exported ControlNet back: {family_name(metadata['family'])}-shaped, "
+        model, metadata = load_checkpoint(result.export_path, family=checked_family(config, result.family),
+                                          base_unet=trainer.base.unet)
+        lora = f"a rank-{metadata['lora_rank']} control-LoRA on the base, " if metadata.get("lora_rank") else ""
+        print(f"loaded the exported ControlNet back: {lora}{family_name(metadata['family'])}-shaped, "
               f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
               f"hint {metadata.get('hint_format')} v{metadata.get('hint_version')}")
     print(f"exported ControlNet: {result.export_path}")
