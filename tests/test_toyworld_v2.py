@@ -68,3 +68,10 @@ def test_the_quick_v2_run_trains_a_sparse_and_a_fill_model_and_measures_every_sy
     assert fills["ours"]["probability"] == 0 and fills["ours_fill"]["probability"] > 0  # each trained as named
     assert fills["ours_fill"]["gap"] == report["fill_gap"]
     assert Image.open(tmp_path / "grid.png").size == (10 * 64, (3 + 2) * 64)
+    from benchmarks.toyworld.v2_curve import main as curve
+
+    assert curve(["--out", str(tmp_path), "--cases", "2", "--steps", "2", "--stroke_guidance", "2"]) == 0
+    measured = json.loads((tmp_path / "fill_curve.json").read_text())
+    assert len(measured["curve"]) >= 1 and set(measured["stroke_guidance"]) == {"2.0"}
+    rows = [*measured["curve"].values(), measured["stroke_guidance"]["2.0"]]
+    assert all(set(row) == set(flats.METRICS) for row in rows)

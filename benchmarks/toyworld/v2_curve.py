@@ -1,0 +1,57 @@
+"""Toy world v2: the fill-trained ControlNet of a finished run along its checkpoints, and with stroke guidance.
+
+    python -m benchmarks.toyworld.v2_curve --out RUN [--cases 32] [--stroke_guidance 2,3]
+
+RUN is a ``python -m benchmarks.toyworld --world v2 --out RUN`` folder. For each checkpoint the run kept
+(``controlnet_fill/checkpoints/step-N``) and for its final model at each stroke-guidance scale: the v2 metrics
+(``benchmarks.toyworld.flats.METRICS``) on the held-out drawings with the clean strokes, filled as the model was
+trained (gap ``FILL_GAP``), 20 DDIM steps as the run. Writes RUN/fill_curve.json and prints each row.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+
+import numpy as np
+
+from .evaluate import base_parts, learned_results, load_exported
+from .flats import METRICS, measure_v2
+from .stages import EXPORT_NAME
+from .v2 import FILL_GAP, held_out_v2
+
+
+def scores(parts: dict, controlnet, cases, steps: int, stroke_guidance: float = 1.0) -> dict:
+    """Mean v2 metrics of ``controlnet`` on ``cases`` (clean strokes, filled)."""
+    strokes = [case.with_strokes("") for case in cases]
+    images = learned_results(parts, controlnet, strokes, 1.0, steps, 0, stroke_guidance=stroke_guidance, fill=True,
+                             fill_gap=FILL_GAP)
+    rows = [measure_v2(image, case.truth, case.clean, case.clean) for image, case in zip(images, cases, strict=True)]
+    return {metric: float(np.nanmean([row[metric] for row in rows])) for metric in METRICS}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.toyworld.v2_curve",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, type=pathlib.Path, help="a finished v2 run folder")
+    parser.add_argument("--cases", type=int, default=32, help="held-out drawings (default 32, as the run)")
+    parser.add_argument("--steps", type=int, default=20, help="sampling steps (default 20, as the run)")
+    parser.add_argument("--stroke_guidance", default="2,3", help="scales for the final model, comma-separated")
+    args = parser.parse_args(argv)
+    parts = base_parts(args.out / "base")
+    cases = held_out_v2(args.cases, parts["unet"].config.sample_size * 8)
+    report = {"cases": args.cases, "curve": {}, "stroke_guidance": {}}
+    for folder in sorted((args.out / "controlnet_fill" / "checkpoints").glob("step-*")):
+        step = int(folder.name.split("-")[1])
+        report["curve"][step] = scores(parts, load_exported(folder / f"{EXPORT_NAME}.safetensors"), cases, args.steps)
+        print(f"step {step}: {report['curve'][step]}", flush=True)
+    final = load_exported(args.out / "controlnet_fill" / f"{EXPORT_NAME}.safetensors")
+    for scale in (float(s) for s in args.stroke_guidance.split(",") if s.strip()):
+        report["stroke_guidance"][scale] = scores(parts, final, cases, args.steps, stroke_guidance=scale)
+        print(f"stroke guidance {scale}: {report['stroke_guidance'][scale]}", flush=True)
+    (args.out / "fill_curve.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
