@@ -1,7 +1,7 @@
 """Control-LoRA (``model.control_lora``): file sizes at full size, and what a rank costs a trained model.
 
     python -m benchmarks.bench_control_lora                      # fp16 file sizes, SD 1.5- and SDXL-sized (CPU)
-    python -m benchmarks.bench_control_lora --families sd15      # only SD 1.5 (SDXL needs about 12 GB of memory)
+    python -m benchmarks.bench_control_lora --families sd15      # only SD 1.5 (SDXL needs about 10 GB of memory)
     python -m benchmarks.bench_control_lora --toy RUN            # a toy-world v2 run's trained models by rank
 
 Sizes: a random 5-channel ControlNet of the family's shapes, written by ``model.save_checkpoint`` as the full ldm
@@ -40,9 +40,12 @@ def full_size_controlnet(family: str):
 
 
 def sizes(family: str, ranks, folder: Path) -> dict:
-    """{"full_mb": ..., "ranks": {rank: {"mb", "ratio", "trained_params_m"}}} of ``family``'s files in fp16."""
+    """{"full_mb": ..., "ranks": {rank: {"mb", "ratio", "trained_params_m"}}} of ``family``'s files in fp16 (one
+    model in memory: each rank's low-rank layers are added, written and removed again)."""
+    from torch.nn.utils import parametrize
+
     from model import save_checkpoint
-    from model.control_lora import add_low_rank
+    from model.control_lora import add_low_rank, low_rank_deltas
 
     controlnet = full_size_controlnet(family).eval()
     full = save_checkpoint(controlnet, folder / f"{family}_full.safetensors", layout="ldm", dtype="fp16")
@@ -50,15 +53,16 @@ def sizes(family: str, ranks, folder: Path) -> dict:
               "full_params_m": sum(p.numel() for p in controlnet.parameters()) / 1e6, "ranks": {}}
     full.unlink()
     for rank in ranks:
-        lora = full_size_controlnet(family).eval()
-        lora.load_state_dict(controlnet.state_dict())
-        add_low_rank(lora, rank)
-        path = save_checkpoint(lora, folder / f"{family}_r{rank}.safetensors", layout="control_lora", dtype="fp16")
+        add_low_rank(controlnet, rank)
+        path = save_checkpoint(controlnet, folder / f"{family}_r{rank}.safetensors", layout="control_lora",
+                               dtype="fp16")
         megabytes = path.stat().st_size / 1e6
         path.unlink()
-        report["ranks"][rank] = {"mb": megabytes, "ratio": megabytes / report["full_mb"],
-                                 "trained_params_m": sum(p.numel() for p in lora.parameters() if p.requires_grad) / 1e6}
-        del lora
+        report["ranks"][rank] = {"mb": megabytes, "ratio": megabytes / report["full_mb"], "trained_params_m": sum(
+            p.numel() for p in controlnet.parameters() if p.requires_grad) / 1e6}
+        for name in low_rank_deltas(controlnet):
+            parametrize.remove_parametrizations(controlnet.get_submodule(name), "weight", leave_parametrized=False)
+        controlnet.requires_grad_(True)
     return report
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check, one script that fits in 9 minutes on one H200 and writes JSON under $OUT:
 #   (a) bench_train --sd15 at batch 8, bf16, without and with gradient checkpointing: samples/s, peak memory and
-#       the ratio against the diffusers-example-shaped reference step (random SD 1.5-shaped weights);
+#       the ratio against the diffusers-example-shaped reference step (random SD 1.5-shaped weights); the run with
+#       checkpointing also times a rank-128 control-LoRA step against ours in full (--lora_rank 128);
 #   (b) bench_train --sdxl at 1024 px, bf16 + gradient checkpointing, batch 1 and 4 (and 8-bit Adam where
 #       bitsandbytes imports): the SDXL step's seconds and peak memory (random SDXL-sized weights, built once);
 #   (c) the toy world at 256 px with the trainer's default recipe, for the ControlNet steps that fit.
@@ -34,7 +35,8 @@ else
 fi
 
 "$PYTHON" -m benchmarks.bench_train "${BENCH[@]}" --json "$OUT/bench_train.json"
-"$PYTHON" -m benchmarks.bench_train "${BENCH[@]}" --gradient_checkpointing --json "$OUT/bench_train_checkpointing.json"
+"$PYTHON" -m benchmarks.bench_train "${BENCH[@]}" --gradient_checkpointing --lora_rank 128 \
+    --json "$OUT/bench_train_checkpointing.json"
 for batch in 1 4; do
     "$PYTHON" -m benchmarks.bench_train "${SDXL[@]}" --batch_size $batch --gradient_checkpointing \
         --json "$OUT/bench_train_sdxl_b$batch.json"

@@ -12,7 +12,6 @@ Debian's chromium. Not in CI (the SDXL files are 9 GiB). Run from the repository
 """
 from __future__ import annotations
 
-import argparse
 import json
 import pathlib
 import shutil
@@ -21,7 +20,7 @@ import tempfile
 
 import numpy as np
 
-from tests.comfy_server import EXAMPLE_SDXL, FOLDER, comfyui_server, http, run_prompt
+from tests.comfy_server import EXAMPLE_SDXL, FOLDER, comfyui_server, example_prompt, http, live_main, saved_image
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 EXPECTED = ("'control_colorstroke_sdxl.safetensors' is an SDXL ControlNet, but the checkpoint being sampled is SD 1.5",
@@ -33,40 +32,10 @@ def set_widget(page, node_type: str, name: str, value) -> None:
         node.widgets.find(w => w.name === {json.dumps(name)}).value = {json.dumps(value)}; }}""")
 
 
-def sdxl_prompt(strength: float) -> dict:
-    """The SDXL example's graph as an API prompt at 256², 2 steps, on the example drawing and strokes."""
-    return {
-        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "random_sdxl.safetensors"}},
-        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["1", 1]}},
-        "3": {"class_type": "ColorStrokePainter", "inputs": {
-            "image": "color_stroke_example.png", "strokes": "colorstroke/color_stroke_example_strokes.png"}},
-        "4": {"class_type": "ColorStrokeCanny", "inputs": {
-            "lineart": ["3", 0], "strokes": ["3", 1], "strokes_mask": ["3", 2], "edge_source": "canny", "low": 100,
-            "high": 200, "mask_marks": "no_stroke", "background": "#FFFFFF", "resolution": 256}},
-        "5": {"class_type": "LoadColorStrokeControlNet", "inputs": {
-            "control_net_name": "control_colorstroke_sdxl.safetensors", "polarity_if_unknown": "white_on_black"}},
-        "6": {"class_type": "ApplyColorStrokeControlNet", "inputs": {
-            "positive": ["2", 0], "negative": ["2", 0], "control_net": ["5", 0], "hint": ["4", 0],
-            "strength": strength, "start_percent": 0.0, "end_percent": 1.0}},
-        "7": {"class_type": "EmptyLatentImage", "inputs": {"width": 256, "height": 256, "batch_size": 1}},
-        "8": {"class_type": "KSampler", "inputs": {
-            "model": ["1", 0], "positive": ["6", 0], "negative": ["6", 1], "latent_image": ["7", 0], "seed": 1,
-            "control_after_generate": "fixed", "steps": 2, "cfg": 6.0, "sampler_name": "euler",
-            "scheduler": "normal", "denoise": 1.0}},
-        "9": {"class_type": "VAEDecode", "inputs": {"samples": ["8", 0], "vae": ["1", 2]}},
-        "10": {"class_type": "SaveImage", "inputs": {"images": ["9", 0], "filename_prefix": f"sdxl_{strength:g}"}},
-    }
-
-
 def generated(url: str, base: pathlib.Path, strength: float):
-    """The image (HxWx3 uint8) the SDXL prompt saves at ``strength``, and its history status."""
-    from PIL import Image
-
-    entry = run_prompt(url, sdxl_prompt(strength), timeout=1800)
-    images = [image for output in entry["outputs"].values() for image in output.get("images", [])]
-    if not images:
-        return None, entry["status"]
-    return np.asarray(Image.open(base / "output" / images[0]["filename"]).convert("RGB")), entry["status"]
+    """The image (HxWx3) the SDXL pair saves at ``strength``, and its history status."""
+    return saved_image(url, base, example_prompt("random_sdxl.safetensors", "control_colorstroke_sdxl.safetensors",
+                                                 strength, f"sdxl_{strength:g}"))
 
 
 def generate_case(url: str, base: pathlib.Path, out: pathlib.Path) -> dict:
@@ -78,7 +47,8 @@ def generate_case(url: str, base: pathlib.Path, out: pathlib.Path) -> dict:
     passed = controlled is not None and plain is not None
     change = float(np.abs(controlled.astype(np.float32) - plain).mean()) if passed else None
     if passed:
-        Image.fromarray(np.concatenate([plain, controlled], axis=1)).save(out / "sdxl-generated.png")
+        Image.fromarray(np.concatenate([plain, controlled], axis=1).astype(np.uint8)).save(
+            out / "sdxl-generated.png")
     return {"case": "SDXL checkpoint with the SDXL Color Stroke ControlNet, over the API (256², 2 steps)",
             "expected": "an image that differs from strength 0", "passed": bool(passed and change > 1.0),
             "vs_strength_0": change, "status": status.get("status_str"),
@@ -128,13 +98,5 @@ def run(models: pathlib.Path, out: pathlib.Path) -> list[dict]:
     return results
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("models", type=pathlib.Path, help="the folder make_models.py --sdxl wrote")
-    parser.add_argument("--out", type=pathlib.Path, required=True, help="where the screenshot and result go")
-    args = parser.parse_args()
-    return 0 if all(result["passed"] for result in run(args.models, args.out)) else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(live_main(__doc__, run))
