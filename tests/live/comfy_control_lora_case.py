@@ -4,9 +4,9 @@ the checkpoint being sampled. Expected: at 256², 2 steps, the image equals the 
 full (the differences merged; the live ControlNet's copied encoder is the checkpoint's own, as a control-LoRA assumes)
 and differs from strength 0.
 
-Needs the live models of ``make_models.py`` (MODELS/Stable-diffusion/random_sd15.safetensors,
-MODELS/ControlNet/control_colorstroke_sd15.safetensors) and COMFYUI_DIR. Not in CI. Run from the repository root
-with the hosts' Python:
+Needs the live models of ``make_models.py`` (MODELS/Stable-diffusion/random_sd15.safetensors and the control-LoRA
+pair in MODELS/ControlNet: ``make_models.py MODELS --control_lora_only`` adds it to older folders) and COMFYUI_DIR.
+Not in CI. Run from the repository root with the hosts' Python:
 
     PYTHONPATH=. .venv-hosts/bin/python tests/live/comfy_control_lora_case.py /work/live/models --out docs/comfyui
 """
@@ -18,29 +18,10 @@ import sys
 import tempfile
 
 import numpy as np
-import torch
 
 from tests.comfy_server import comfyui_server, example_prompt, live_main, saved_image
-
-LORA = "control_colorstroke_sd15_control_lora_rank8.safetensors"
-MERGED = "control_colorstroke_sd15_merged.safetensors"
-
-
-def write_pair(source: pathlib.Path, folder: pathlib.Path) -> None:
-    """LORA and MERGED in ``folder``: ``source`` with rank-8 differences of random ``up`` (std 0.01), as a control-LoRA
-    and in full (ldm)."""
-    from model import load_checkpoint, save_checkpoint
-    from model.control_lora import add_low_rank, low_rank_deltas
-
-    controlnet, metadata = load_checkpoint(source, dtype=torch.float32)
-    add_low_rank(controlnet, 8)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for delta in low_rank_deltas(controlnet).values():
-            delta.up.copy_(torch.randn(delta.up.shape, generator=generator) * 0.01)
-    recorded = {"edge_polarity": metadata["edge_polarity"]}
-    save_checkpoint(controlnet, folder / LORA, layout="control_lora", dtype="fp16", metadata=recorded)
-    save_checkpoint(controlnet, folder / MERGED, layout="ldm", dtype="fp16", metadata=recorded)
+from tests.live.make_models import CONTROL_LORA as LORA
+from tests.live.make_models import CONTROL_LORA_MERGED as MERGED
 
 
 def generated(url: str, base: pathlib.Path, control_net: str, strength: float):
@@ -58,7 +39,8 @@ def run(models: pathlib.Path, out: pathlib.Path) -> list[dict]:
         (base / "models" / "controlnet").mkdir(parents=True)
         (base / "models" / "checkpoints" / "random_sd15.safetensors").symlink_to(
             models / "Stable-diffusion" / "random_sd15.safetensors")
-        write_pair(models / "ControlNet" / "control_colorstroke_sd15.safetensors", base / "models" / "controlnet")
+        for name in (LORA, MERGED):
+            (base / "models" / "controlnet" / name).symlink_to(models / "ControlNet" / name)
         with comfyui_server(base, inputs=()) as url:
             lora, status = generated(url, base, LORA, 1.0)
             merged, _ = generated(url, base, MERGED, 1.0)

@@ -15,7 +15,11 @@ Writes into MODELS (a WebUI's ``models`` folder):
   ``model.families.SDXL_UNET_CONFIG``, CLIP ViT-L and OpenCLIP ViT-bigG text towers, the VAE; the text towers' names
   converted by ComfyUI's own SDXL saving code), and ``ControlNet/control_colorstroke_sdxl.safetensors``, our
   ControlNet built from that UNet as the SD 1.5 one is (fp16, 2.4 GiB): the pair must generate, and each host must
-  refuse it beside the SD 1.5 checkpoint naming both families.
+  refuse it beside the SD 1.5 checkpoint naming both families;
+- always (alone with ``--control_lora_only``): ``ControlNet/control_colorstroke_sd15_control_lora_rank8.safetensors``,
+  that ControlNet as a rank-8 control-LoRA whose differences are moved (random ``up``, std 0.01) so that a host must
+  add them, and ``ControlNet/control_colorstroke_sd15_merged.safetensors``, the same model in full: on
+  ``random_sd15`` (whose encoder the ControlNet copies, as a control-LoRA assumes) both must give the same image.
 
 Run from the repository root:  PYTHONPATH=.:$COMFYUI_DIR python tests/live/make_models.py MODELS
 """
@@ -164,19 +168,46 @@ def sd15_files(models: Path, seed: int) -> list[Path]:
     return [sd_path, ours, canny]
 
 
+CONTROL_LORA = "control_colorstroke_sd15_control_lora_rank8.safetensors"
+CONTROL_LORA_MERGED = "control_colorstroke_sd15_merged.safetensors"
+
+
+def control_lora_files(controlnets: Path) -> list[Path]:
+    """CONTROL_LORA and CONTROL_LORA_MERGED beside control_colorstroke_sd15.safetensors (module docstring)."""
+    from model import load_checkpoint
+    from model.control_lora import add_low_rank, low_rank_deltas
+
+    controlnet, metadata = load_checkpoint(controlnets / "control_colorstroke_sd15.safetensors", dtype=torch.float32)
+    add_low_rank(controlnet, 8)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for delta in low_rank_deltas(controlnet).values():
+            delta.up.copy_(torch.randn(delta.up.shape, generator=generator) * 0.01)
+    recorded = {"edge_polarity": metadata["edge_polarity"]}
+    return [save_checkpoint(controlnet, controlnets / CONTROL_LORA, layout="control_lora", dtype="fp16",
+                            metadata=recorded),
+            save_checkpoint(controlnet, controlnets / CONTROL_LORA_MERGED, layout="ldm", dtype="fp16",
+                            metadata=recorded)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("models", type=Path, help="the WebUI's models folder")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sdxl", action="store_true", help="also write the SDXL checkpoint and its ControlNet")
     parser.add_argument("--sdxl_only", action="store_true", help="write only those (the SD 1.5 files exist)")
+    parser.add_argument("--control_lora_only", action="store_true",
+                        help="write only the control-LoRA pair (the SD 1.5 files exist)")
     args = parser.parse_args()
     started = time.time()
     for folder in ("Stable-diffusion", "ControlNet"):
         (args.models / folder).mkdir(parents=True, exist_ok=True)
-    written = [] if args.sdxl_only else sd15_files(args.models, args.seed)
+    only = args.sdxl_only or args.control_lora_only
+    written = [] if only else sd15_files(args.models, args.seed)
     if args.sdxl or args.sdxl_only:
         written += sdxl_files(args.models, args.seed)
+    if not args.sdxl_only:
+        written += control_lora_files(args.models / "ControlNet")
     for path in written:
         print(f"{path} ({path.stat().st_size / 2**20:.0f} MiB)")
     print(f"{time.time() - started:.0f} s")

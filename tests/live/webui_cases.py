@@ -267,6 +267,27 @@ def sdxl_cases(webui: WebUI, case, refused, sd15_model: str, sdxl_model: str) ->
             "random_sdxl.safetensors' is SDXL: use an SDXL Color Stroke ControlNet with it")
 
 
+def run_control_lora_cases(webui: WebUI) -> list[dict]:
+    """The control-LoRA pair of make_models.py in a ColorStroke unit: the host loads the control-LoRA as its own
+    control-LoRA type, rebuilt on the checkpoint being sampled, and its image equals the merged full model's."""
+    cases = Cases()
+    lora = webui.model("control_colorstroke_sd15_control_lora_rank8")
+    merged = webui.model("control_colorstroke_sd15_merged")
+    status, plain = webui.txt2img()
+    base = image_of(plain["images"][0]) if status == 200 else None
+    status, body = webui.txt2img([unit(lora)], strokes()) if lora else (0, {})
+    ok = status == 200 and base is not None
+    image = image_of(body["images"][0]) if ok else None
+    merged_status, merged_body = webui.txt2img([unit(merged)], strokes()) if merged else (0, {})
+    full = image_of(merged_body["images"][0]) if merged_status == 200 else None
+    cases.case("SD 1.5 control-LoRA in a ColorStroke unit", "HTTP 200; the image equals the merged full model's and "
+               "differs from no ControlNet", ok and full is not None and difference(image, full) < 0.5
+               and difference(image, base) > 1, status=status, model=lora,
+               vs_merged=difference(image, full) if ok and full is not None else None,
+               vs_no_controlnet=difference(image, base) if ok else None)
+    return cases.results
+
+
 ADJACENT_JS = """() => {
   const cn = document.querySelector('#txt2img_controlnet'), ours = document.querySelector('#txt2img_colorstroke');
   let parent = ours; while (parent && !parent.contains(cn)) parent = parent.parentElement;
@@ -423,6 +444,8 @@ def main() -> int:
     parser.add_argument("--no-api", action="store_true", help="the page checks only")
     parser.add_argument("--sdxl", action="store_true",
                         help="the SDXL cases only (the WebUI started on random_sdxl; results in sdxl_cases.json)")
+    parser.add_argument("--control-lora", action="store_true",
+                        help="the control-LoRA case only (make_models.py's pair; results in control_lora_cases.json)")
     parser.add_argument("--broken-controlnet", action="store_true",
                         help="A1111 whose sd-webui-controlnet script failed to load (see tests/live/README.md)")
     args = parser.parse_args()
@@ -432,6 +455,8 @@ def main() -> int:
         results = broken_controlnet_checks(WebUI(args.url, args.host), args.url, args.out, args.chromium)
     elif args.sdxl:
         results = run_sdxl_cases(WebUI(args.url, args.host))
+    elif args.control_lora:
+        results = run_control_lora_cases(WebUI(args.url, args.host))
     else:
         results = [] if args.no_api else run_cases(WebUI(args.url, args.host))
         if not args.no_browser:
@@ -442,7 +467,8 @@ def main() -> int:
             results = [result for result in earlier if result["case"] not in redone] + results
     report = {"host": args.host, "size": SIZE, "steps": STEPS, "seconds": round(time.time() - started),
               "cases": results}
-    (args.out / ("sdxl_cases.json" if args.sdxl else "cases.json")).write_text(json.dumps(report, indent=1) + "\n")
+    name = "sdxl_cases.json" if args.sdxl else "control_lora_cases.json" if args.control_lora else "cases.json"
+    (args.out / name).write_text(json.dumps(report, indent=1) + "\n")
     failed = [r["case"] for r in results if not r["passed"]]
     print(f"{len(results) - len(failed)} of {len(results)} cases as stated" + (f"; failed: {failed}" if failed else ""))
     return 1 if failed else 0
