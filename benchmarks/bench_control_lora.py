@@ -68,35 +68,22 @@ def sizes(family: str, ranks, folder: Path) -> dict:
 
 def toy_ranks(run: Path, ranks, cases: int, steps: int) -> dict:
     """The toy run's fill-trained model against its control-LoRAs at ``ranks`` (see the module's docstring)."""
-    import copy
-
-    import numpy as np
-
-    from benchmarks.toyworld.evaluate import base_parts, learned_results, load_exported
-    from benchmarks.toyworld.flats import measure_v2
+    from benchmarks.toyworld.evaluate import base_parts, load_exported
     from benchmarks.toyworld.stages import EXPORT_NAME
-    from benchmarks.toyworld.v2 import FILL_GAP, held_out_v2
-    from model import build_controlnet
-    from model.control_lora import approximate_with_low_rank, residual_error
+    from benchmarks.toyworld.v2 import held_out_v2
+    from benchmarks.toyworld.v2_curve import scores
+    from model.convert import to_control_lora
 
     parts = base_parts(run / "base")
     full = load_exported(run / "controlnet_fill" / f"{EXPORT_NAME}.safetensors")
-    size = parts["unet"].config.sample_size * 8
-    held_out = held_out_v2(cases, size)
-    strokes = [case.with_strokes("") for case in held_out]
+    held_out = held_out_v2(cases, parts["unet"].config.sample_size * 8)
 
     def region_error(controlnet) -> float:
-        images = learned_results(parts, controlnet, strokes, 1.0, steps, 0, fill=True, fill_gap=FILL_GAP)
-        return float(np.nanmean([measure_v2(image, case.truth, case.clean, case.clean)["region_error"]
-                                 for image, case in zip(images, held_out, strict=True)]))
+        return scores(parts, controlnet, held_out, steps)["region_error"]
 
     report = {"full_region_error": region_error(full), "cases": cases, "ranks": {}}
-    base = build_controlnet(parts["unet"], full.config.conditioning_channels,
-                            list(full.config.conditioning_embedding_out_channels))
     for rank in ranks:
-        approximation = copy.deepcopy(full)
-        errors = approximate_with_low_rank(approximation, base, rank)
-        errors["residual_error"] = residual_error(full, approximation, latent_size=parts["unet"].config.sample_size)
+        approximation, errors = to_control_lora(full, parts["unet"], rank)
         errors["region_error"] = region_error(approximation)
         report["ranks"][rank] = errors
     within = [rank for rank, row in report["ranks"].items()

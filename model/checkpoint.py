@@ -245,8 +245,9 @@ def _on_base(state: dict, info, base_unet, source: str):
         raise CheckpointError(f"{source} is a control-LoRA: it holds only differences from the UNet of the checkpoint "
                               "it is used with. Pass that UNet (load_checkpoint(..., base_unet=pipe.unet)), or load it "
                               "in ComfyUI, A1111 or Forge, which take it from the checkpoint being sampled")
-    if model_family(base_unet) != info.family:
-        raise CheckpointError(family_mismatch(info.family, model_family(base_unet), source, "given as its base"))
+    base_family = model_family(base_unet)
+    if base_family != info.family:
+        raise CheckpointError(family_mismatch(info.family, base_family, source, "given as its base"))
     base = build_controlnet(base_unet, info.hint_channels, hint_embedding_widths(state))
     base.load_state_dict(apply_low_rank(base.state_dict(), state, source), strict=True)
     return base

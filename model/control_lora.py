@@ -102,10 +102,15 @@ def lora_rank(controlnet) -> int | None:
     return max(d.down.shape[0] for d in deltas.values()) if deltas else None
 
 
+def _unparametrized_state(controlnet) -> dict[str, torch.Tensor]:
+    """``controlnet``'s state dict without the low-rank layers' weights (base and ``up``/``down`` alike)."""
+    return {k: v for k, v in controlnet.state_dict().items() if ".parametrizations." not in k}
+
+
 def merged_state_dict(controlnet) -> dict[str, torch.Tensor]:
     """The ControlNet's tensors under plain ``ControlNetModel`` names, each low-rank layer's weight merged
     (base + ``up @ down``); a plain ControlNet's ``state_dict`` as it is."""
-    state = {k: v for k, v in controlnet.state_dict().items() if ".parametrizations." not in k}
+    state = _unparametrized_state(controlnet)
     with torch.no_grad():
         for name in low_rank_deltas(controlnet):
             state[f"{name}.weight"] = controlnet.get_submodule(name).weight.detach()
@@ -120,7 +125,7 @@ def low_rank_state_dict(controlnet) -> dict[str, torch.Tensor]:
         raise CheckpointError("a full ControlNet has no low-rank layers to write as a control-LoRA: train it with "
                               "--lora_rank, or convert it: python -m model.convert IN OUT --layout control_lora "
                               "--control_lora_rank R --base BASE")
-    state = {k: v for k, v in controlnet.state_dict().items() if ".parametrizations." not in k}
+    state = _unparametrized_state(controlnet)
     for name, delta in deltas.items():
         state[f"{name}.up"], state[f"{name}.down"] = delta.up.detach(), delta.down.detach()
     return state

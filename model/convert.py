@@ -38,7 +38,6 @@ from . import (
     save_pretrained,
 )
 from ._contract import BLACK_ON_WHITE, EDGE_POLARITIES, WHITE_ON_BLACK, HintError, resolve_polarity
-from .checkpoint import hint_embedding_widths
 from .control_lora import approximate_with_low_rank, residual_error
 from .families import family_to_check
 from .validate import check_family_fits
@@ -90,12 +89,12 @@ def load_unet(path, config=None):
 
 def to_control_lora(controlnet, unet, rank: int) -> tuple[object, dict[str, float]]:
     """(a low-rank copy of ``controlnet`` on ``unet``, {"weight_error", "residual_error"}): see
-    ``model.control_lora.approximate_with_low_rank`` and ``residual_error``."""
+    ``model.control_lora.approximate_with_low_rank`` and ``residual_error`` (probed at the UNet's own latent size)."""
     approximation = copy.deepcopy(controlnet)
     base = build_controlnet(unet, controlnet.config.conditioning_channels,
-                            hint_embedding_widths(controlnet.state_dict()))
+                            list(controlnet.config.conditioning_embedding_out_channels))
     report = approximate_with_low_rank(approximation, base, rank)
-    report["residual_error"] = residual_error(controlnet, approximation)
+    report["residual_error"] = residual_error(controlnet, approximation, latent_size=unet.config.sample_size)
     return approximation, report
 
 

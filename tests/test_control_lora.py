@@ -236,3 +236,18 @@ def test_lora_rank_options_are_checked(tiny_base, image_folder, tmp_path):
     assert config.export_files() == {"ldm": "m.safetensors"}
     assert tiny_config(tiny_base, image_folder, tmp_path, export_name="m", lora_export="both").export_files() == {
         "ldm": "m.safetensors"}  # without --lora_rank there is no control-LoRA to export
+
+
+def test_a_control_lora_as_controlnet_init_is_rebuilt_on_the_training_base(tiny_base, image_folder, tmp_path,
+                                                                          controlnet_inputs):
+    from diffusers import UNet2DConditionModel
+
+    from training.loop import Trainer
+
+    unet = UNet2DConditionModel.from_pretrained(tiny_base, subfolder="unet")
+    lora = trained_lora(unet)
+    path = save_checkpoint(lora, tmp_path / "init_control_lora.safetensors", layout="control_lora", dtype="fp32")
+    trainer = Trainer(tiny_config(tiny_base, image_folder, tmp_path / "run", controlnet_init=str(path)))
+    trainer._setup()
+    started = trainer.accelerator.unwrap_model(trainer.controlnet)
+    assert max_difference(residuals_of(lora, controlnet_inputs), residuals_of(started, controlnet_inputs)) <= 1e-5

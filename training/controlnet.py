@@ -25,7 +25,8 @@ def build(unet, config):
 
     The model is a 5-channel copy of ``unet``'s encoder (with ``config.lora_rank``, its copied layers frozen and
     learning low-rank differences: ``model.control_lora.add_low_rank``), or ``config.controlnet_init`` (one of ours,
-    or a 3-channel ControlNet widened by ``model.widen_controlnet``); middle-block-only mode as
+    or a 3-channel ControlNet widened by ``model.widen_controlnet``; a control-LoRA is rebuilt on ``unet``);
+    middle-block-only mode as
     ``config.middle_block_only`` says. The polarity is ``init_polarity``'s (ConfigError on a conflict).
     """
     if not config.controlnet_init:
@@ -43,7 +44,8 @@ def build(unet, config):
         controlnet, recorded = load_checkpoint(path, WHITE_ON_BLACK, family=family, hint_channels=3)
         controlnet = widen_controlnet(controlnet)
     else:
-        controlnet, recorded = load_checkpoint(path, config.polarity or DEFAULT_EDGE_POLARITY, family=family)
+        controlnet, recorded = load_checkpoint(path, config.polarity or DEFAULT_EDGE_POLARITY, family=family,
+                                               base_unet=unet)
     polarity, source = init_polarity(config.polarity, recorded, path)
     if controlnet.config.cross_attention_dim != unet.config.cross_attention_dim:
         raise CheckpointError(f"--controlnet_init {path!r} has cross-attention width "

@@ -401,10 +401,10 @@ class Trainer:
     def export(self, folder) -> Path:
         """Write the (EMA) ControlNet into ``folder`` as the single .safetensors files ``config.export_files`` names
         (a full ControlNet, a control-LoRA or both); returns the first."""
-        model = self.accelerator.unwrap_model(self.controlnet)
+        model, metadata = self.accelerator.unwrap_model(self.controlnet), self.metadata()
         with self._ema_weights():
             written = [save_checkpoint(model, Path(folder) / name, layout=layout, dtype=self.config.export_dtype,
-                                       metadata=self.metadata()) for layout, name in self.config.export_files().items()]
+                                       metadata=metadata) for layout, name in self.config.export_files().items()]
         return written[0]
 
     @contextlib.contextmanager

@@ -4,7 +4,7 @@
 
 RUN is a ``python -m benchmarks.toyworld --world v2 --out RUN`` folder. For each checkpoint the run kept
 (``controlnet_fill/checkpoints/step-N``) and for its final model at each stroke-guidance scale: the v2 metrics
-(``benchmarks.toyworld.flats.METRICS``) on the held-out drawings with the clean strokes, filled as the model was
+(``benchmarks.toyworld.v2.scores``) on the held-out drawings with the clean strokes, filled as the model was
 trained (gap ``FILL_GAP``), 20 DDIM steps as the run. Writes RUN/fill_curve.json and prints each row.
 """
 from __future__ import annotations
@@ -13,12 +13,10 @@ import argparse
 import json
 import pathlib
 
-import numpy as np
-
 from .evaluate import base_parts, learned_results, load_exported
-from .flats import METRICS, measure_v2
 from .stages import EXPORT_NAME
 from .v2 import FILL_GAP, held_out_v2
+from .v2 import scores as v2_scores
 
 
 def scores(parts: dict, controlnet, cases, steps: int, stroke_guidance: float = 1.0) -> dict:
@@ -26,8 +24,7 @@ def scores(parts: dict, controlnet, cases, steps: int, stroke_guidance: float = 
     strokes = [case.with_strokes("") for case in cases]
     images = learned_results(parts, controlnet, strokes, 1.0, steps, 0, stroke_guidance=stroke_guidance, fill=True,
                              fill_gap=FILL_GAP)
-    rows = [measure_v2(image, case.truth, case.clean, case.clean) for image, case in zip(images, cases, strict=True)]
-    return {metric: float(np.nanmean([row[metric] for row in rows])) for metric in METRICS}
+    return v2_scores({"clean": images}, cases)["clean"]
 
 
 def main(argv=None) -> int:
