@@ -14,7 +14,9 @@ from .contract import HintError
 from .edges import canny
 from .image_io import as_channels_last, integer_scale, to_float
 
-STROKE_COLOURS = ("pixel", "mean", "region")
+STROKE_COLOURS = ("pixel", "mean", "region", "lit")
+LIT_SHARE = 0.1  # ``colour="lit"``: an area's colour is the mean of its brightest tenth of pixels
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # Rec. 601 luma weights of R, G, B
 # The 8 neighbours a walk steps to, as (dy, dx).
 NEIGHBOURS = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)], dtype=np.int64)
 
@@ -29,10 +31,12 @@ class StrokeParams:
     at each pixel (``colour="pixel"``), the walk's mean colour (``colour="mean"``), or, as a flat
     painter fills between the lines, the mean colour of the area of the drawing each pixel lies in
     (``colour="region"``: areas are the connected parts of the image between its edges; stroke pixels
-    on an edge are left out). Later strokes paint over earlier ones. With probability ``empty_prob``
-    the sample has no strokes at all (the model must also work from the drawing alone). Then ``dots``
-    small squares of the local mean colour may be added, and with probability ``blur_prob`` the whole
-    layer is blurred so that the model cannot copy strokes.
+    on an edge are left out), or that area's *lit* colour, the mean of its brightest tenth of pixels
+    (``colour="lit"``): the local colour a painter picks for the flats before any shadow is rendered,
+    so that the model learns to shade a painted colour rather than copy it. Later strokes paint over
+    earlier ones. With probability ``empty_prob`` the sample has no strokes at all (the model must also
+    work from the drawing alone). Then ``dots`` small squares of the local mean colour may be added, and
+    with probability ``blur_prob`` the whole layer is blurred so that the model cannot copy strokes.
     """
 
     count_min: int = 1  # strokes per sample, uniform in [count_min, count_max] ...
@@ -42,7 +46,7 @@ class StrokeParams:
     length_max: int = 1000
     thickness: tuple = (0, 1, 2, 3)  # max-filter radius, drawn uniformly from these
     colour: str = "pixel"  # "pixel": the image's colour at each stroke pixel; "mean": the walk's mean;
-    # "region": the mean colour of the area between the edges that the pixel lies in
+    # "region": the mean colour of the area between the edges that the pixel lies in; "lit": that area's lit colour
     empty_prob: float = 0.0  # probability of a sample without strokes
     dots_max: int = 0  # extra "dot" strokes per sample, uniform in [0, dots_max]
     dot_size_min: int = 3  # dot side in pixels, uniform in [dot_size_min, dot_size_max]
@@ -135,7 +139,7 @@ def random_strokes(image, rng: np.random.Generator, params: StrokeParams | None 
     image: HxWx3 (or HxWx4, alpha ignored; or HxW) uint8/uint16/float in [0, 1].
     rng: a numpy Generator; the same seed gives the same layer.
     params / overrides: a StrokeParams, and/or its fields by name.
-    edges: HxW edge map (white on black, > 0.5 = edge) that bounds the areas of ``colour="region"``
+    edges: HxW edge map (white on black, > 0.5 = edge) that bounds the areas of ``colour="region"`` / ``"lit"``
         (the hint's own edge channel in training); None = Canny of ``image`` at its default thresholds.
     """
     params = replace(params or StrokeParams(), **overrides)
@@ -148,8 +152,9 @@ def random_strokes(image, rng: np.random.Generator, params: StrokeParams | None 
     layer = np.zeros((height, width, 4), dtype=np.float32)
     if params.empty_prob and rng.random() < params.empty_prob:
         return layer
-    if params.colour == "region":
-        labels, area_colours = region_colours(colours, pixels if edges is None else edges, edges is None)
+    if params.colour in ("region", "lit"):
+        labels, area_colours = region_colours(colours, pixels if edges is None else edges, edges is None,
+                                              lit=params.colour == "lit")
         area_colours /= scale
 
     for _ in range(draw_count(rng, params)):
@@ -165,7 +170,7 @@ def random_strokes(image, rng: np.random.Generator, params: StrokeParams | None 
         on = mask.astype(bool)
         if params.colour == "mean":
             box[on, :3] = colours[path[:, 0], path[:, 1]].mean(axis=0) / scale
-        elif params.colour == "region":
+        elif params.colour in ("region", "lit"):
             area = labels[top:bottom, left:right]
             on &= area > 0  # edge pixels belong to no area
             box[on, :3] = area_colours[area[on]]
@@ -186,20 +191,30 @@ def random_strokes(image, rng: np.random.Generator, params: StrokeParams | None 
     return layer
 
 
-def region_colours(colours: np.ndarray, edges_or_image: np.ndarray, from_image: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(HxW int32 area labels, Kx3 float32 mean colour of each label, in ``colours``' units).
+def region_colours(colours: np.ndarray, edges_or_image: np.ndarray, from_image: bool,
+                   lit: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(HxW int32 area labels, Kx3 float32 colour of each label, in ``colours``' units).
 
     Areas are the 4-connected parts of the picture between its edges: ``edges_or_image`` is an HxW edge
     map (white on black) or, when ``from_image``, the image whose Canny (default thresholds) gives it.
     Edges are thickened by one pixel so that a one-pixel gap does not join two areas; label 0 is the edges.
+    An area's colour is the mean of its pixels, or with ``lit`` the mean of its brightest ``LIT_SHARE``
+    (by Rec. 601 luma; at least one pixel): its colour where the light falls fully.
     """
     edge_map = canny(edges_or_image) if from_image else np.asarray(edges_or_image, dtype=np.float32)
     walls = cv2.dilate((edge_map > 0.5).astype(np.uint8), np.ones((3, 3), np.uint8))
     count, labels = cv2.connectedComponents(1 - walls, connectivity=4)
     flat = labels.ravel()
-    sizes = np.maximum(np.bincount(flat, minlength=count), 1).astype(np.float32)
-    means = np.stack([np.bincount(flat, weights=colours[..., c].ravel(), minlength=count) for c in range(3)], axis=1)
-    return labels, (means / sizes[:, None]).astype(np.float32)
+    pixels = colours.reshape(-1, 3).astype(np.float32)
+    sizes = np.bincount(flat, minlength=count)
+    if lit:
+        order = np.lexsort((-(pixels @ LUMA), flat))  # by area, brightest first within each
+        rank = np.arange(flat.size) - (np.cumsum(sizes) - sizes)[flat[order]]
+        chosen = order[rank < np.ceil(LIT_SHARE * sizes[flat[order]])]
+        flat, pixels = flat[chosen], pixels[chosen]
+        sizes = np.bincount(flat, minlength=count)
+    means = np.stack([np.bincount(flat, weights=pixels[:, c], minlength=count) for c in range(3)], axis=1)
+    return labels, (means / np.maximum(sizes, 1)[:, None]).astype(np.float32)
 
 
 def blur_layer(layer: np.ndarray, sigma: float, mode: str = "gaussian") -> None:

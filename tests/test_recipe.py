@@ -125,6 +125,30 @@ def test_region_strokes_take_the_colour_of_the_area_between_the_lines():
         assert close.mean() > 0.95
 
 
+def test_lit_strokes_take_the_colour_where_the_light_falls_fully():
+    """A shaded area (a ramp from 40 % to full light over one base colour) beside another: ``lit`` strokes in it take
+    the base colour (its brightest tenth), ``region`` strokes its darker mean; the other area keeps its own."""
+    base = np.array([200, 120, 60], np.float32)
+    light = np.linspace(0.4, 1.0, 31, dtype=np.float32)  # per column of the left area
+    image = np.zeros((64, 64, 3), np.float32)
+    image[:, :31] = base * light[None, :, None]
+    image[:, 33:] = (30, 90, 210)
+    image[:, 31:33] = 0  # the line between them
+    edges = np.zeros((64, 64), np.float32)
+    edges[:, 31:33] = 1
+    params = {"count_min": 16, "count_max": 16, "length_min": 40, "length_max": 80, "blur_prob": 0.0}
+    found = {}
+    for colour in ("lit", "region"):
+        layer = random_strokes(image.astype(np.uint8), np.random.default_rng(0), edges=edges, colour=colour, **params)
+        left = layer[:, :30][layer[:, :30, 3] > 0][:, :3] * 255
+        right = layer[:, 34:][layer[:, 34:, 3] > 0][:, :3] * 255
+        assert len(left) and len(right)
+        assert np.allclose(right, (30, 90, 210), atol=0.5)
+        found[colour] = left.mean(axis=0)
+    assert np.abs(found["lit"] - base * light[28:].mean()).max() < 8  # the left area's brightest tenth: x = 28-30
+    assert found["region"][0] < found["lit"][0] - 30  # its mean is shaded
+
+
 def test_empty_prob_gives_samples_without_strokes_and_zero_draws_nothing_extra():
     image = (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)
     assert not random_strokes(image, np.random.default_rng(1), StrokeParams(empty_prob=1.0)).any()

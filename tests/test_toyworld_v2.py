@@ -48,6 +48,18 @@ def test_the_flats_benchmark_runs_and_our_fill_leaks_less_than_a_flood_fill(tmp_
     assert (tmp_path / "flats_grid.png").is_file()
 
 
+def test_painted_colours_are_lighter_than_the_shaded_truth_and_lit_training_strokes_are_nearer_them(tmp_path):
+    from benchmarks.toyworld import stroke_colour
+
+    assert stroke_colour.main(["--out", str(tmp_path), "--cases", "6", "--size", "96"]) == 0
+    report = json.loads((tmp_path / "stroke_colour.json").read_text())
+    painted = report["held_out_painted_vs_truth_mean"]
+    assert painted["as_painted"]["delta_l"] > 5  # a person paints the unshaded colour
+    assert painted["painted_times_true_shading"]["delta_e"] < painted["as_painted"]["delta_e"] / 2
+    training = report["training_strokes_vs_base_colour"]
+    assert training["lit"]["delta_e"] < training["pixel"]["delta_e"] and training["pixel"]["delta_l"] < 0
+
+
 def test_the_quick_v2_run_trains_a_sparse_and_a_fill_model_and_measures_every_system(tmp_path):
     from PIL import Image
 
@@ -75,3 +87,16 @@ def test_the_quick_v2_run_trains_a_sparse_and_a_fill_model_and_measures_every_sy
     assert len(measured["curve"]) >= 1 and set(measured["stroke_guidance"]) == {"2.0"}
     rows = [*measured["curve"].values(), measured["stroke_guidance"]["2.0"]]
     assert all(set(row) == set(flats.METRICS) for row in rows)
+    from benchmarks.toyworld.v2_lever import main as lever
+
+    assert lever(["--out", str(tmp_path), "--name", "lit", "--recipe=--strokes.colour=lit"]) == 0
+    levers = json.loads((tmp_path / "levers.json").read_text())
+    assert levers["lit"]["flags"] == ["--strokes.colour=lit"] and levers["lit"]["train_s"] > 0
+    assert set(levers["lit"]["systems"]) == {"ours_fill", "ours_fill_sloppy", "ours_fill_without_strokes"}
+    assert levers["ours_fill (the run)"]["ours_fill"] == report["systems"]["ours_fill"]
+    from safetensors import safe_open
+
+    trained = tmp_path / "controlnet_lit" / "control_colorstroke_toy.safetensors"
+    with safe_open(str(trained), "pt") as handle:
+        assert json.loads(handle.metadata()["colorstroke.strokes"])["colour"] == "lit"
+    assert inspect_checkpoint(trained).fill["probability"] > 0  # the lever rides on the fill recipe

@@ -427,7 +427,8 @@ _SUB_HELP = {
         "blur_sigma_min": "smallest blur sigma in pixels", "blur_sigma_max": "largest blur sigma in pixels",
         "blur_mode": "gaussian, or downscale (area-downscale and upscale)",
         "colour": "pixel (the image's colour under the stroke), mean (the walk's mean), region (the mean colour of "
-                  "the area between the edges, as a flat painter paints)",
+                  "the area between the edges), lit (that area's colour where the light falls fully: the mean of its "
+                  "brightest tenth, the local colour a painter picks for the flats)",
         "empty_prob": "probability of a sample without strokes",
     },
     "edges": {

@@ -60,20 +60,30 @@ def held_out_v2(count: int, size: int) -> list[CaseV2]:
     return cases
 
 
+def fill_model_results(parts: dict, filled, cases: list[CaseV2], suffix: str, steps: int) -> dict:
+    """A fill-trained model's results on ``cases``: ``ours_fill`` with the strokes of ``suffix`` filled as every host
+    fills them, and (for the clean set) ``ours_fill_without_strokes``."""
+    results = {"ours_fill": learned_results(parts, filled, [case.with_strokes(suffix) for case in cases], 1.0, steps,
+                                            0, fill=True, fill_gap=FILL_GAP)}
+    if not suffix:
+        none = [Case(case.truth, np.zeros_like(case.clean)) for case in cases]
+        results["ours_fill_without_strokes"] = learned_results(parts, filled, none, 1.0, steps, 0)
+    return results
+
+
 def model_results(parts: dict, sparse, filled, cases: list[CaseV2], suffix: str, steps: int) -> dict:
     """The learned systems' results on ``cases`` with the strokes of ``suffix``."""
     strokes = [case.with_strokes(suffix) for case in cases]
     none = [Case(case.truth, np.zeros_like(case.clean)) for case in cases]
     results = {
         "ours": learned_results(parts, sparse, strokes, 1.0, steps, 0, fill=False),
-        "ours_fill": learned_results(parts, filled, strokes, 1.0, steps, 0, fill=True, fill_gap=FILL_GAP),
+        **fill_model_results(parts, filled, cases, suffix, steps),
         "ours_fill_at_inference_only": learned_results(parts, sparse, strokes, 1.0, steps, 0, fill=True,
                                                        fill_gap=FILL_GAP),
     }
     if not suffix:  # without strokes nothing differs between the stroke sets: generated once, measured for each
         results["base"] = learned_results(parts, sparse, strokes, 0.0, steps, 0)
         results["ours_without_strokes"] = learned_results(parts, sparse, none, 1.0, steps, 0)
-        results["ours_fill_without_strokes"] = learned_results(parts, filled, none, 1.0, steps, 0)
     return results
 
 

@@ -1,11 +1,13 @@
 """Toy world v2: the fill-trained ControlNet of a finished run along its checkpoints, and with stroke guidance.
 
-    python -m benchmarks.toyworld.v2_curve --out RUN [--cases 32] [--stroke_guidance 2,3]
+    python -m benchmarks.toyworld.v2_curve --out RUN [--model controlnet_fill] [--cases 32] [--stroke_guidance 2,3]
 
 RUN is a ``python -m benchmarks.toyworld --world v2 --out RUN`` folder. For each checkpoint the run kept
-(``controlnet_fill/checkpoints/step-N``) and for its final model at each stroke-guidance scale: the v2 metrics
+(``MODEL/checkpoints/step-N``; MODEL is the fill model's folder in RUN, or a lever's, ``v2_lever``) and for its
+final model (when trained to the end) at each stroke-guidance scale: the v2 metrics
 (``benchmarks.toyworld.v2.scores``) on the held-out drawings with the clean strokes, filled as the model was
-trained (gap ``FILL_GAP``), 20 DDIM steps as the run. Writes RUN/fill_curve.json and prints each row.
+trained (gap ``FILL_GAP``), 20 DDIM steps as the run. Writes RUN/fill_curve.json (``MODEL_curve.json`` for
+another MODEL) and prints each row.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.toyworld.v2_curve",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, type=pathlib.Path, help="a finished v2 run folder")
+    parser.add_argument("--model", default="controlnet_fill", help="the fill-trained model's folder in RUN")
     parser.add_argument("--cases", type=int, default=32, help="held-out drawings (default 32, as the run)")
     parser.add_argument("--steps", type=int, default=20, help="sampling steps (default 20, as the run)")
     parser.add_argument("--stroke_guidance", default="2,3", help="scales for the final model, comma-separated")
@@ -38,15 +41,17 @@ def main(argv=None) -> int:
     parts = base_parts(args.out / "base")
     cases = held_out_v2(args.cases, parts["unet"].config.sample_size * 8)
     report = {"cases": args.cases, "curve": {}, "stroke_guidance": {}}
-    for folder in sorted((args.out / "controlnet_fill" / "checkpoints").glob("step-*")):
+    for folder in sorted((args.out / args.model / "checkpoints").glob("step-*")):
         step = int(folder.name.split("-")[1])
         report["curve"][step] = scores(parts, load_exported(folder / f"{EXPORT_NAME}.safetensors"), cases, args.steps)
         print(f"step {step}: {report['curve'][step]}", flush=True)
-    final = load_exported(args.out / "controlnet_fill" / f"{EXPORT_NAME}.safetensors")
-    for scale in (float(s) for s in args.stroke_guidance.split(",") if s.strip()):
+    exported = args.out / args.model / f"{EXPORT_NAME}.safetensors"
+    final = load_exported(exported) if exported.is_file() else None
+    for scale in (float(s) for s in args.stroke_guidance.split(",") if s.strip() and final is not None):
         report["stroke_guidance"][scale] = scores(parts, final, cases, args.steps, stroke_guidance=scale)
         print(f"stroke guidance {scale}: {report['stroke_guidance'][scale]}", flush=True)
-    (args.out / "fill_curve.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    name = "fill_curve.json" if args.model == "controlnet_fill" else f"{args.model}_curve.json"
+    (args.out / name).write_text(json.dumps(report, indent=2), encoding="utf-8")
     return 0
 
 
