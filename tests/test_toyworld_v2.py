@@ -100,3 +100,11 @@ def test_the_quick_v2_run_trains_a_sparse_and_a_fill_model_and_measures_every_sy
     with safe_open(str(trained), "pt") as handle:
         assert json.loads(handle.metadata()["colorstroke.strokes"])["colour"] == "lit"
     assert inspect_checkpoint(trained).fill["probability"] > 0  # the lever rides on the fill recipe
+    from benchmarks.toyworld.colour_split import main as colour_split
+
+    assert colour_split(["--out", str(tmp_path), "--models", "controlnet_fill,controlnet_lit", "--cases", "2",
+                         "--steps", "2"]) == 0
+    split = json.loads((tmp_path / "colour_split.json").read_text())
+    assert set(split) == {"controlnet_fill", "controlnet_lit"}
+    assert all(0 <= row["share_above_20"] <= 1 and row["worst_tenth_delta_e"] >= row["median_delta_e"]
+               for row in split.values())

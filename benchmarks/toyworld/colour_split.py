@@ -1,0 +1,73 @@
+"""Toy world v2: where a fill model's region error lies — lightness, saturation, or areas that took another colour.
+
+    python -m benchmarks.toyworld.colour_split --out RUN [--models controlnet_fill,controlnet_lit] [--cases 32]
+
+For each model folder in RUN (a finished v2 run; levers from ``v2_lever``), on the held-out drawings with the clean
+strokes filled as the model was trained: per stroked area, its mean colour in CIELAB against the truth's area mean
+and the painted colour. Reports the means of CIEDE2000 (``delta_e``), L* against the truth (``l_vs_truth``) and
+against the painted colour (``l_vs_painted``: how much the model shades it), chroma against the truth
+(``chroma_vs_truth``: below 0 = paler), the a*b* distance (``ab_distance``), and the tail: ``median_delta_e``,
+``share_above_20``, ``worst_tenth_delta_e``. Writes RUN/colour_split.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+
+import numpy as np
+from skimage.color import deltaE_ciede2000, rgb2lab
+
+from .evaluate import base_parts, learned_results, load_exported
+from .stages import EXPORT_NAME
+from .v2 import FILL_GAP, held_out_v2
+
+
+def _lab(rgb) -> np.ndarray:
+    return rgb2lab(np.asarray(rgb, np.float32).reshape(-1, 1, 3) / 255.0).reshape(-1, 3)
+
+
+def split(images: list, cases: list) -> dict:
+    """The figures above for ``images`` (HxWx3 uint8, one per case)."""
+    rows = []
+    for image, case in zip(images, cases, strict=True):
+        on = case.clean[..., 3] >= 0.5
+        regions = case.truth.regions
+        for area in np.unique(regions[on & (regions >= 0)]):
+            ours = _lab(image[regions == area].reshape(-1, 3).mean(axis=0))[0]
+            truth = _lab(case.truth.colours[area])[0]
+            painted = _lab(case.clean[on & (regions == area)][:, :3].mean(axis=0) * 255.0)[0]
+            rows.append((deltaE_ciede2000(ours[None], truth[None])[0], ours[0] - truth[0], ours[0] - painted[0],
+                         np.hypot(*ours[1:]) - np.hypot(*truth[1:]), np.hypot(*(ours[1:] - truth[1:]))))
+    table = np.array(rows, np.float64)
+    errors = np.sort(table[:, 0])
+    means = table.mean(axis=0)
+    return {"areas": len(table), "delta_e": means[0], "l_vs_truth": means[1], "l_vs_painted": means[2],
+            "chroma_vs_truth": means[3], "ab_distance": means[4], "median_delta_e": float(np.median(errors)),
+            "share_above_20": float((errors > 20).mean()),
+            "worst_tenth_delta_e": float(errors[-max(1, len(errors) // 10):].mean())}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.toyworld.colour_split",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, type=pathlib.Path, help="a finished v2 run folder")
+    parser.add_argument("--models", default="controlnet_fill", help="model folders in RUN, comma-separated")
+    parser.add_argument("--cases", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=20, help="sampling steps (default 20, as the run)")
+    args = parser.parse_args(argv)
+    parts = base_parts(args.out / "base")
+    cases = held_out_v2(args.cases, parts["unet"].config.sample_size * 8)
+    report = {}
+    for name in (n.strip() for n in args.models.split(",") if n.strip()):
+        model = load_exported(args.out / name / f"{EXPORT_NAME}.safetensors")
+        images = learned_results(parts, model, [case.with_strokes("") for case in cases], 1.0, args.steps, 0,
+                                 fill=True, fill_gap=FILL_GAP)
+        report[name] = {key: float(value) for key, value in split(images, cases).items()}
+        print(name, json.dumps(report[name]), flush=True)
+    (args.out / "colour_split.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
