@@ -108,3 +108,24 @@ def test_the_quick_v2_run_trains_a_sparse_and_a_fill_model_and_measures_every_sy
     assert set(split) == {"controlnet_fill", "controlnet_lit"}
     assert all(0 <= row["share_above_20"] <= 1 and row["worst_tenth_delta_e"] >= row["median_delta_e"]
                for row in split.values())
+    for row in split.values():
+        bins = row["by_size"]
+        assert sum(found["areas"] for found in bins.values()) == row["areas"]
+        assert all(found["flats_delta_e"] >= 0 and 0 <= found["share_above_20"] <= 1 for found in bins.values())
+    from benchmarks.toyworld.v2_sweep import main as sweep
+
+    settings = report["settings"]
+    assert sweep(["--out", str(tmp_path), "--strengths", "0,1", "--seeds", "2", "--cases",
+                  str(settings["eval_cases"]), "--steps", str(settings["inference_steps"])]) == 0
+    swept = json.loads((tmp_path / "sweep.json").read_text())["models"]["controlnet_fill"]
+    assert set(swept) == {"0", "1"} and all(len(row["per_seed"]) == 2 for row in swept.values())
+    assert swept["1"]["per_seed"][0] == report["systems"]["ours_fill"]  # seed 0 at strength 1 is the run's own
+    assert swept["1"]["per_seed"][1] != swept["1"]["per_seed"][0] and swept["1"]["sd"]["pixel_error"] > 0
+    assert swept["0"]["mean"] != swept["1"]["mean"]  # strength 0 is the base alone: the control changes the image
+    assert sweep(["--out", str(tmp_path), "--strengths", "2", "--seeds", "2", "--cases", str(settings["eval_cases"]),
+                  "--steps", str(settings["inference_steps"])]) == 0  # the same kind of sweep adds its row
+    assert set(json.loads((tmp_path / "sweep.json").read_text())["models"]["controlnet_fill"]) == {"0", "1", "2"}
+    assert sweep(["--out", str(tmp_path), "--strengths", "1,3", "--seeds", "1", "--window", "high", "--cases", "2",
+                  "--steps", "2"]) == 0
+    high = json.loads((tmp_path / "sweep_high.json").read_text())["models"]["controlnet_fill"]
+    assert high["1"]["sd"]["region_error"] == 0 and high["1"]["mean"] != high["3"]["mean"]

@@ -60,11 +60,18 @@ def held_out_v2(count: int, size: int) -> list[CaseV2]:
     return cases
 
 
+def filled_results(parts: dict, controlnet, cases: list[CaseV2], suffix: str, steps: int, strength: float = 1.0,
+                   stroke_guidance: float = 1.0, seed: int = 0) -> list:
+    """``controlnet``'s results (HxWx3 uint8, one per case) with the strokes of ``suffix`` filled between the lines
+    as every host fills them (gap ``FILL_GAP``); strength, stroke_guidance, seed as ``learned_results`` takes them."""
+    return learned_results(parts, controlnet, [case.with_strokes(suffix) for case in cases], strength, steps, seed,
+                           stroke_guidance=stroke_guidance, fill=True, fill_gap=FILL_GAP)
+
+
 def fill_model_results(parts: dict, filled, cases: list[CaseV2], suffix: str, steps: int) -> dict:
     """A fill-trained model's results on ``cases``: ``ours_fill`` with the strokes of ``suffix`` filled as every host
     fills them, and (for the clean set) ``ours_fill_without_strokes``."""
-    results = {"ours_fill": learned_results(parts, filled, [case.with_strokes(suffix) for case in cases], 1.0, steps,
-                                            0, fill=True, fill_gap=FILL_GAP)}
+    results = {"ours_fill": filled_results(parts, filled, cases, suffix, steps)}
     if not suffix:
         none = [Case(case.truth, np.zeros_like(case.clean)) for case in cases]
         results["ours_fill_without_strokes"] = learned_results(parts, filled, none, 1.0, steps, 0)
@@ -78,8 +85,7 @@ def model_results(parts: dict, sparse, filled, cases: list[CaseV2], suffix: str,
     results = {
         "ours": learned_results(parts, sparse, strokes, 1.0, steps, 0, fill=False),
         **fill_model_results(parts, filled, cases, suffix, steps),
-        "ours_fill_at_inference_only": learned_results(parts, sparse, strokes, 1.0, steps, 0, fill=True,
-                                                       fill_gap=FILL_GAP),
+        "ours_fill_at_inference_only": filled_results(parts, sparse, cases, suffix, steps),
     }
     if not suffix:  # without strokes nothing differs between the stroke sets: generated once, measured for each
         results["base"] = learned_results(parts, sparse, strokes, 0.0, steps, 0)

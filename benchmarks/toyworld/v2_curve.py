@@ -15,17 +15,15 @@ import argparse
 import json
 import pathlib
 
-from .evaluate import base_parts, learned_results, load_exported
+from .evaluate import base_parts, load_exported
 from .stages import EXPORT_NAME
-from .v2 import FILL_GAP, held_out_v2
+from .v2 import filled_results, held_out_v2
 from .v2 import scores as v2_scores
 
 
 def scores(parts: dict, controlnet, cases, steps: int, stroke_guidance: float = 1.0) -> dict:
     """Mean v2 metrics of ``controlnet`` on ``cases`` (clean strokes, filled)."""
-    strokes = [case.with_strokes("") for case in cases]
-    images = learned_results(parts, controlnet, strokes, 1.0, steps, 0, stroke_guidance=stroke_guidance, fill=True,
-                             fill_gap=FILL_GAP)
+    images = filled_results(parts, controlnet, cases, "", steps, stroke_guidance=stroke_guidance)
     return v2_scores({"clean": images}, cases)["clean"]
 
 

@@ -23,15 +23,15 @@ from .stages import EXPORT_NAME, Settings, train_controlnet
 from .v2 import FILL_RECIPE, STROKE_SETS, fill_model_results, held_out_v2, scores
 
 
-def run_settings(run: pathlib.Path) -> Settings:
-    """The settings the finished v2 run in ``run`` was trained with (its results.json)."""
-    saved = json.loads((run / "results.json").read_text(encoding="utf-8"))["settings"]
+def run_settings(results: dict) -> Settings:
+    """The settings a finished v2 run was trained with (``results``: its results.json)."""
+    saved = results["settings"]
     return Settings(**{**saved, "base": BaseSettings(**saved["base"])})
 
 
-def measure_lever(run: pathlib.Path, name: str, flags: list[str], evaluate_only: bool) -> dict:
-    """Train (unless ``evaluate_only``) and measure the lever ``name``; returns its levers.json entry."""
-    settings = run_settings(run)
+def measure_lever(run: pathlib.Path, settings: Settings, name: str, flags: list[str], evaluate_only: bool) -> dict:
+    """Train (unless ``evaluate_only``) and measure the lever ``name`` on the run in ``run`` (trained with
+    ``settings``); returns its levers.json entry."""
     folder = run / f"controlnet_{name}"
     seconds = None
     if not evaluate_only:
@@ -61,10 +61,11 @@ def main(argv=None) -> int:
     if not (args.out / "results.json").is_file():
         raise SystemExit(f"{args.out} holds no finished v2 run (results.json): run python -m benchmarks.toyworld "
                          "--world v2 --out RUN first")
-    entry = measure_lever(args.out, args.name, shlex.split(args.recipe), args.evaluate_only)
+    results = json.loads((args.out / "results.json").read_text(encoding="utf-8"))
+    entry = measure_lever(args.out, run_settings(results), args.name, shlex.split(args.recipe), args.evaluate_only)
     record = args.out / "levers.json"
     levers = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else {}
-    reference = json.loads((args.out / "results.json").read_text(encoding="utf-8"))["systems"]
+    reference = results["systems"]
     levers["ours_fill (the run)"] = {name: reference[name] for name in ("ours_fill", "ours_fill_sloppy",
                                                                          "ours_fill_without_strokes", "base")}
     levers[args.name] = entry
