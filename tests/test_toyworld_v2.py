@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from benchmarks.toyworld import flats
 from benchmarks.toyworld.metrics import leak
@@ -129,3 +130,15 @@ def test_the_quick_v2_run_trains_a_sparse_and_a_fill_model_and_measures_every_sy
                   "--steps", "2"]) == 0
     high = json.loads((tmp_path / "sweep_high.json").read_text())["models"]["controlnet_fill"]
     assert high["1"]["sd"]["region_error"] == 0 and high["1"]["mean"] != high["3"]["mean"]
+
+
+def test_v2_sweep_refuses_bad_strengths_and_too_many_cases(capsys):
+    from benchmarks.toyworld.v2_sweep import main as sweep
+
+    for argv in (["--strengths", "1,x"], ["--strengths", "-1"], ["--cases", "1000"]):
+        with pytest.raises(SystemExit) as stop:
+            sweep(["--out", "nowhere", *argv])
+        assert stop.value.code == 2  # argparse's usage error, before any model is read
+    message = capsys.readouterr().err
+    assert "comma-separated list of numbers" in message and "strengths >= 0" in message
+    assert "--cases must lie" in message

@@ -22,19 +22,15 @@ import pathlib
 import numpy as np
 from skimage.color import deltaE_ciede2000, rgb2lab
 
-from preprocessors import fill_strokes
-
 from .evaluate import base_parts, load_exported
-from .flats import flats_on_drawing
 from .stages import EXPORT_NAME
-from .v2 import FILL_GAP, filled_results, held_out_v2
+from .v2 import fill_only, filled_results, held_out_v2
+
+SIZE_BINS = (0.0, 0.025, 0.05, 0.1, 1.0)  # an area's share of the picture: bin edges
 
 
 def _lab(rgb) -> np.ndarray:
     return rgb2lab(np.asarray(rgb, np.float32).reshape(-1, 1, 3) / 255.0).reshape(-1, 3)
-
-
-SIZE_BINS = (0.0, 0.025, 0.05, 0.1, 1.0)  # an area's share of the picture: bin edges
 
 
 def split(images: list, cases: list) -> dict:
@@ -43,7 +39,7 @@ def split(images: list, cases: list) -> dict:
     for image, case in zip(images, cases, strict=True):
         on = case.clean[..., 3] >= 0.5
         regions = case.truth.regions
-        flats = flats_on_drawing(case.truth.lineart, fill_strokes(case.truth.lineart, case.clean, gap=FILL_GAP))
+        flats = fill_only(case, case.clean)
         for area in np.unique(regions[on & (regions >= 0)]):
             inside = regions == area
             ours, flat = _lab(np.stack([image[inside].mean(axis=0), flats[inside].mean(axis=0)]))

@@ -93,11 +93,17 @@ def model_results(parts: dict, sparse, filled, cases: list[CaseV2], suffix: str,
     return results
 
 
+def fill_only(case: CaseV2, strokes: np.ndarray, paper: np.ndarray | None = None) -> np.ndarray:
+    """HxWx3 uint8: ``strokes`` (HxWx4 premultiplied) filled between the lines of ``case``'s drawing at ``FILL_GAP``,
+    as every host fills them, shown on the drawing (or on ``paper``, an HxWx3 uint8 background)."""
+    layer = fill_strokes(case.truth.lineart, strokes, gap=FILL_GAP)
+    return flats_on_drawing(case.truth.lineart if paper is None else paper, layer)
+
+
 def model_free_results(cases: list[CaseV2], suffix: str) -> dict:
     """fill_only and flood_fill on ``cases`` with the strokes of ``suffix``."""
     strokes = [case.with_strokes(suffix).strokes for case in cases]
-    return {"fill_only": [flats_on_drawing(case.truth.lineart, fill_strokes(case.truth.lineart, layer, gap=FILL_GAP))
-                          for case, layer in zip(cases, strokes, strict=True)],
+    return {"fill_only": [fill_only(case, layer) for case, layer in zip(cases, strokes, strict=True)],
             "flood_fill": [flood_fill(case.truth.lineart, layer) for case, layer in zip(cases, strokes, strict=True)]}
 
 
@@ -136,7 +142,7 @@ def grid(cases: list[CaseV2], results: dict, rows: int = 6) -> Image.Image:
             strokes = case.with_strokes(suffix).strokes
             paper = np.full_like(case.truth.lineart, 255)
             row = [case.truth.lineart, flats_on_drawing(paper, strokes),
-                   flats_on_drawing(paper, fill_strokes(case.truth.lineart, strokes, gap=FILL_GAP)),
+                   fill_only(case, strokes, paper),
                    *(results[name + suffix][index] for name in GRID_COLUMNS[1:]), case.truth.image]
             tiles.append(np.concatenate(row, axis=1))
     return Image.fromarray(np.concatenate(tiles, axis=0))

@@ -66,12 +66,24 @@ def seed_spread(per_seed: list[dict]) -> dict:
             "sd": dict(zip(METRICS, spread.tolist(), strict=True)), "per_seed": per_seed}
 
 
+def strength_list(text: str) -> list[float]:
+    """``--strengths``: comma-separated ControlNet strengths >= 0."""
+    try:
+        strengths = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers, e.g. 1,1.5,2") from None
+    if not strengths or min(strengths) < 0:
+        raise argparse.ArgumentTypeError(f"give one or more strengths >= 0, e.g. 1,1.5,2 (got {text!r})")
+    return strengths
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.toyworld.v2_sweep",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, type=pathlib.Path, help="a finished v2 run folder")
     parser.add_argument("--models", default="controlnet_fill", help="model folders in RUN, comma-separated")
-    parser.add_argument("--strengths", default="1,1.5,2", help="ControlNet strengths, comma-separated")
+    parser.add_argument("--strengths", type=strength_list, default="1,1.5,2",
+                        help="ControlNet strengths, comma-separated")
     parser.add_argument("--seeds", type=int, default=4, help="sampling seeds per strength (default 4)")
     parser.add_argument("--cases", type=int, default=32, help="held-out drawings (default 32, as the run)")
     parser.add_argument("--steps", type=int, default=20, help="sampling steps (default 20, as the run)")
@@ -80,17 +92,22 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
+    if not 0 < args.cases < SEED_STRIDE:
+        parser.error(f"--cases must lie in 1..{SEED_STRIDE - 1} (seed k samples case i with seed {SEED_STRIDE} k + i)")
     parts = base_parts(args.out / "base")
     cases = held_out_v2(args.cases, parts["unet"].config.sample_size * 8)
     record = args.out / ("sweep.json" if args.window == "all" else f"sweep_{args.window}.json")
     report = {"cases": args.cases, "seeds": args.seeds, "window": args.window, "models": {}}
     if record.is_file():  # a sweep of the same kind adds its rows to the file's
         found = json.loads(record.read_text(encoding="utf-8"))
-        report = found if all(found.get(key) == report[key] for key in ("cases", "seeds", "window")) else report
+        if all(found.get(key) == report[key] for key in ("cases", "seeds", "window")):
+            report = found
+        else:
+            print(f"{record} holds a sweep of other cases or seeds; it is replaced", flush=True)
     for name in (n.strip() for n in args.models.split(",") if n.strip()):
         model = load_exported(args.out / name / f"{EXPORT_NAME}.safetensors")
         rows = report["models"].setdefault(name, {})
-        for strength in (float(s) for s in args.strengths.split(",") if s.strip()):
+        for strength in args.strengths:
             per_seed = [scores({"clean": results_at(parts, model, cases, args.steps, strength, args.window,
                                                     SEED_STRIDE * seed)}, cases)["clean"]
                         for seed in range(args.seeds)]
