@@ -20,6 +20,9 @@ How the areas are found (all OpenCV, one pass each):
    painted.
 5. Each claimed area takes, pixel by pixel, the colour of the nearest claiming pixel in the area (Euclidean),
    so two colours in one area split it between them, never a mixed colour.
+
+``claimed_areas(lines, strokes)`` numbers the areas that step 4 claims (training's area colour loss weighs each
+alike).
 """
 from __future__ import annotations
 
@@ -77,10 +80,38 @@ def fill_strokes(lines, strokes, *, gap: int = DEFAULT_GAP, fill_alpha: float = 
     Returns an HxWx4 float32 premultiplied layer: the strokes composited over the flats (``strokes`` itself, or
     its float32 copy, when nothing is painted or claims an area).
     """
-    if isinstance(gap, bool) or int(gap) != gap or gap < 0:
-        raise HintError(f"gap is a whole number of pixels >= 0, got {gap!r}")
     if not 0.0 < fill_alpha < 1.0:
         raise HintError(f"fill_alpha must lie strictly between 0 and 1 (1 is a painted stroke), got {fill_alpha!r}")
+    layer, alpha, claimed = _claims(lines, strokes, gap)
+    if claimed is None:
+        return layer
+    areas, claims = claimed
+    flats = flat_colours(layer, areas.labels, areas.count, claims, np.float32(fill_alpha))
+    # premultiplied "over", the painted strokes on top of the flats, where there is paint (few pixels)
+    soft = np.flatnonzero(alpha > 0)
+    paint, under = layer.reshape(-1, 4)[soft], flats.reshape(-1, 4)[soft]
+    flats.reshape(-1, 4)[soft] = paint + under * (1.0 - paint[:, 3:])
+    return flats
+
+
+def claimed_areas(lines, strokes, *, gap: int = DEFAULT_GAP) -> np.ndarray:
+    """HxW int32: the areas that ``fill_strokes`` (same arguments) fills, numbered 1 .. K in the order of their
+    labels, 0 on lines and in areas no stroke claims (all 0 when nothing is painted)."""
+    layer, _, claimed = _claims(lines, strokes, gap)
+    if claimed is None:
+        return np.zeros(layer.shape[:2], np.int32)
+    areas, claims = claimed
+    numbers = np.zeros(areas.count, np.int32)
+    owners = np.unique(np.take(areas.labels, claims))
+    numbers[owners] = np.arange(1, len(owners) + 1, dtype=np.int32)
+    return np.take(numbers, areas.labels)
+
+
+def _claims(lines, strokes, gap):
+    """(the strokes as float32, their HxW alpha, (``Areas``, claiming pixels) or None when nothing claims an area),
+    after checking the arguments of ``fill_strokes``."""
+    if isinstance(gap, bool) or int(gap) != gap or gap < 0:
+        raise HintError(f"gap is a whole number of pixels >= 0, got {gap!r}")
     layer = np.asarray(strokes)
     if layer.ndim != 3 or layer.shape[2] != 4 or layer.dtype.kind != "f":
         raise HintError(f"strokes must be an HxWx4 float premultiplied RGBA layer (as user_strokes returns it), got "
@@ -93,17 +124,10 @@ def fill_strokes(lines, strokes, *, gap: int = DEFAULT_GAP, fill_alpha: float = 
     alpha = cv2.extractChannel(layer, 3)
     painted = alpha > PAINTED
     if not painted.any():
-        return layer
+        return layer, alpha, None
     areas = find_areas(on_line, -(-int(gap) // 2))
     claims = claiming_pixels(areas, painted, ~near_lines(on_line, int(gap)))
-    if not claims.size:
-        return layer
-    flats = flat_colours(layer, areas.labels, areas.count, claims, np.float32(fill_alpha))
-    # premultiplied "over", the painted strokes on top of the flats, where there is paint (few pixels)
-    soft = np.flatnonzero(alpha > 0)
-    paint, under = layer.reshape(-1, 4)[soft], flats.reshape(-1, 4)[soft]
-    flats.reshape(-1, 4)[soft] = paint + under * (1.0 - paint[:, 3:])
-    return flats
+    return layer, alpha, ((areas, claims) if claims.size else None)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from preprocessors import HintError, fill_strokes
-from preprocessors.fill import DEFAULT_FILL_ALPHA
+from preprocessors.fill import DEFAULT_FILL_ALPHA, claimed_areas
 
 RED, BLUE, GREEN = (1.0, 0.0, 0.0), (0.0, 0.0, 1.0), (0.0, 1.0, 0.0)
 
@@ -52,6 +52,20 @@ def test_the_default_gap_holds_a_broken_line_and_gap_zero_leaks():
     assert fill_strokes(drawing, strokes)[100, 5, 3] == 0  # beside the gap, outside the box
     assert fill_strokes(drawing, strokes, gap=0)[100, 5, 3] > 0  # a plain flood fill runs out through it
     assert fill_strokes(drawing, strokes, gap=6)[150, 120, 3] > 0
+
+
+def test_claimed_areas_number_the_areas_the_fill_fills():
+    strokes = empty_layer()
+    assert not claimed_areas(two_boxes(), strokes).any()  # nothing painted: no area
+    paint(strokes, slice(50, 60), slice(200, 240), BLUE)  # the right box
+    paint(strokes, slice(50, 60), slice(50, 90), RED)  # the left box
+    paint(strokes, slice(100, 110), slice(16, 40), GREEN)  # over the left box's line by a few pixels: not outside
+    areas = claimed_areas(two_boxes(), strokes)
+    assert areas.dtype == np.int32 and areas.shape == (200, 300)
+    unpainted = strokes[..., 3] == 0
+    np.testing.assert_array_equal((areas > 0)[unpainted], (fill_strokes(two_boxes(), strokes)[..., 3] > 0)[unpainted])
+    assert set(np.unique(areas)) == {0, 1, 2} and areas[100, 80] != areas[100, 220]  # one number per box
+    assert areas[5, 5] == 0 and areas[20, 80] == 0  # outside (only grazed) and the line
 
 
 def test_two_colours_in_one_area_split_it_without_mixing():
@@ -160,3 +174,13 @@ def test_training_fills_the_procedural_strokes_between_the_images_own_edges_with
     chosen = [bool((training_hint(image, np.random.default_rng(s), params, fill_probability=0.5)[4] == 0.5).any())
               for s in range(40)]
     assert 8 <= sum(chosen) <= 32
+    # the areas for training's area colour loss: the same hint and random stream, the filled areas numbered
+    rng = np.random.default_rng(5)
+    hint, areas = training_hint(image, rng, params, fill_probability=1.0, with_areas=True)
+    np.testing.assert_array_equal(hint, filled)
+    after = np.random.default_rng(5)
+    training_hint(image, after, params, fill_probability=1.0)
+    assert rng.random() == after.random()
+    unpainted = sparse[4] == 0
+    assert areas.max() >= 1
+    np.testing.assert_array_equal((areas > 0)[unpainted], (filled[4] > 0)[unpainted])

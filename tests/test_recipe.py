@@ -89,6 +89,35 @@ def test_weighted_mse_moves_weight_between_pixels_without_rescaling():
     assert torch.allclose(per_sample, ((prediction[0] - target[0]) ** 2).mean() / 2)
 
 
+def test_the_area_colour_loss_weighs_each_area_alike_and_only_its_mean():
+    areas = torch.zeros(2, 8, 8, dtype=torch.int32)  # pixels at twice the latent size
+    areas[0, :, :6] = 1  # a big area: 12 of 16 latent pixels
+    areas[0, 6:, 6:] = 2  # a small one: 1 latent pixel
+    target = torch.zeros(2, 4, 4, 4)
+    biased = target.clone()
+    biased[0, :, :, :3] = 1.0  # area 1 off by 1 in every channel ...
+    biased[0, :, 3, 3] = 1.0  # ... and area 2 too
+    assert torch.isclose(recipe.area_colour_error(biased, target, areas, None), torch.tensor(0.5))  # sample 2: none
+    small_only = target.clone()
+    small_only[0, :, 3, 3] = 1.0
+    assert torch.isclose(recipe.area_colour_error(small_only, target, areas, None), torch.tensor(0.25))  # (0 + 1)/2/2
+    assert recipe.weighted_mse(small_only, target, None, None) < 0.04  # the plain loss barely sees it
+    # noise of mean 0 over each area costs nothing: only the area's mean colour counts
+    zero_mean = target.clone()
+    zero_mean[0, :, :, 0], zero_mean[0, :, :, 1] = 1.0, -1.0
+    assert recipe.area_colour_error(zero_mean, target, areas, None) == 0
+    # a latent pixel shared by two areas counts in each by its share
+    halves = torch.zeros(1, 2, 2, dtype=torch.int32)
+    halves[0, :, 0] = 1
+    assert torch.isclose(recipe.area_colour_error(torch.ones(1, 4, 1, 1), torch.zeros(1, 4, 1, 1), halves, None),
+                         torch.tensor(1.0))  # one area, half the pixel, mean error 1
+    weights = torch.tensor([3.0, 1.0])
+    assert torch.isclose(recipe.area_colour_error(biased, target, areas, weights), torch.tensor(1.5))
+    assert recipe.area_colour_error(biased, target, torch.zeros_like(areas), None) == 0
+    with pytest.raises(ValueError, match="whole multiple"):
+        recipe.area_colour_error(biased, target, areas[:, :6], None)
+
+
 def test_new_parts_get_their_own_learning_rate(tiny_controlnet):
     groups = recipe.param_groups(tiny_controlnet, 1e-4, 10.0)
     assert [g["lr"] for g in groups] == [1e-4, pytest.approx(1e-3)]
@@ -199,7 +228,8 @@ def test_a_resume_refuses_changed_options_unless_it_is_a_new_phase():
 
 def test_a_run_with_every_lever_records_its_recipe_and_measures_stroke_use(tiny_base, image_folder, tmp_path):
     levers = dict(timestep_sampling="cubic", timestep_uniform_prob=0.25, new_parts_lr_scale=10.0, min_snr_gamma=5.0,
-                  x0_weight_floor=1.0, stroke_loss_weight=4.0, stroke_density_start=2.0, stroke_density_steps=2)
+                  x0_weight_floor=1.0, stroke_loss_weight=4.0, area_colour_loss_weight=1.0, stroke_density_start=2.0,
+                  stroke_density_steps=2)
     config = tiny_config(tiny_base, image_folder, tmp_path / "run", max_train_steps=2, **levers,
                          strokes={"length_min": 10, "length_max": 40, "colour": "region", "empty_prob": 0.125})
     result = Trainer(config).run()

@@ -56,6 +56,8 @@ def test_help_explains_every_option():
          "learning_rate must be positive, got -1"),
         (["--base_model", "b", "--data", "d", "--output_dir", "o", "--adam_beta2", "1"], r"lie in \[0, 1\)"),
         (["--base_model", "b", "--data", "d", "--output_dir", "o", "--hint_on_gpu"], "--fill_probability 0"),
+        (["--base_model", "b", "--data", "d", "--output_dir", "o", "--hint_on_gpu", "--fill_probability", "0",
+          "--area_colour_loss_weight", "1"], "--area_colour_loss_weight 0"),
     ],
 )
 def test_bad_options_say_what_is_wrong(argv, message):

@@ -256,6 +256,11 @@ class TrainConfig:
                                   "tell the colour (e.g. 1; 0 = off)", group="recipe", recipe=True, at_least=0)
     stroke_loss_weight: float = _opt(0.0, "extra loss weight on latent pixels under strokes: weight 1 + this "
                                      "there (0 = off)", group="recipe", recipe=True, at_least=0)
+    area_colour_loss_weight: float = _opt(0.0, "weight of the area colour loss, added to the denoising loss: the "
+                                          "squared error of each stroked area's mean in the single-step x0 "
+                                          "prediction, every area weighted alike whatever its size, so small areas "
+                                          "take their colour too (e.g. 1; 0 = off; docs/training-recipe.md)",
+                                          group="recipe", recipe=True, at_least=0)
     stroke_density_start: float = _opt(1.0, "stroke count multiplier at step 0, falling linearly to 1 over "
                                        "--stroke_density_steps (dense-to-sparse strokes; 1 = off)", group="recipe",
                                        recipe=True, above=0)
@@ -378,6 +383,10 @@ class TrainConfig:
         if self.hint_on_gpu and self.fill_probability > 0:
             raise ConfigError("the fill needs each sample's edges on the data workers, but --hint_on_gpu makes them on "
                               "the accelerator: leave --hint_on_gpu off, or set --fill_probability 0")
+        if self.hint_on_gpu and self.area_colour_loss_weight > 0:
+            raise ConfigError("the area colour loss needs each sample's areas from its edges on the data workers, but "
+                              "--hint_on_gpu makes the edges on the accelerator: leave --hint_on_gpu off, or set "
+                              "--area_colour_loss_weight 0")
         self.stroke_params()
         self.edge_params()
         self.use_latent_cache  # noqa: B018 - raises on a contradiction

@@ -322,7 +322,11 @@ class Trainer:
         sample_weights = phase.weights(timesteps)
         pixel_weights = (recipe.stroke_pixel_weights(hint, latents.shape[-2:], config.stroke_loss_weight)
                          if config.stroke_loss_weight else None)
-        return recipe.weighted_mse(prediction, target, sample_weights, pixel_weights)
+        loss = recipe.weighted_mse(prediction, target, sample_weights, pixel_weights)
+        if config.area_colour_loss_weight:
+            loss = loss + config.area_colour_loss_weight * recipe.area_colour_error(
+                prediction, target, batch["areas"].to(device), sample_weights)
+        return loss
 
     def _train_step(self, batches) -> float:
         """Accumulate over the micro-batches of one optimiser step; returns the mean loss (NaN if skipped)."""

@@ -172,6 +172,45 @@ def weighted_mse(prediction: torch.Tensor, target: torch.Tensor, sample_weights:
     return per_sample.mean()
 
 
+def area_colour_error(prediction: torch.Tensor, target: torch.Tensor, areas: torch.Tensor,
+                      sample_weights: torch.Tensor | None) -> torch.Tensor:
+    """The area colour loss (fp32 scalar): per sample, the mean over its areas, each alike whatever its size, of
+    the squared error of the area's mean prediction (averaged over the latent channels); samples scaled by
+    ``sample_weights`` (B) and averaged, one with no area counting 0.
+
+    prediction, target: BxCxhxw (epsilon or velocity); areas: BxHxW integer labels at pixel size, 0 = none, 1 .. K
+    an area (``preprocessors.fill.claimed_areas``), H and W whole multiples of h and w; a latent pixel belongs to
+    an area in the share of its HxW/(hxw) pixels that lie in it. The single-step x0 prediction's error is a
+    per-timestep multiple of the epsilon (and the velocity) error, so this is the error of each area's mean colour
+    in x0, in latent units, weighted per timestep as the denoising loss weighs x0: ControlNet++'s consistency
+    feedback (arXiv 2404.07987) with the areas' colours as the condition read back. The plain loss weighs an area
+    by its size; here a small area counts as much as the background.
+    """
+    batch, channels, height, width = prediction.shape
+    if areas.shape[-2] % height or areas.shape[-1] % width:
+        raise ValueError(f"areas of size {tuple(areas.shape[-2:])} are not a whole multiple of the latent size "
+                         f"{(height, width)}")
+    count = int(areas.max()) + 1
+    if count == 1:
+        return prediction.new_zeros((), dtype=torch.float32)
+    rows = torch.arange(areas.shape[-2], device=areas.device) // (areas.shape[-2] // height)
+    columns = torch.arange(areas.shape[-1], device=areas.device) // (areas.shape[-1] // width)
+    cells = rows[:, None] * width + columns[None, :]  # HxW: each pixel's latent pixel
+    index = (areas.long() * (height * width) + cells).flatten(1)
+    shares = torch.zeros(batch, count * height * width, device=prediction.device)
+    shares.scatter_add_(1, index.to(prediction.device), torch.ones_like(index, dtype=torch.float32,
+                                                                        device=prediction.device))
+    shares = shares.view(batch, count, height * width)[:, 1:]  # B x K x hw pixel counts, area 0 dropped
+    sizes = shares.sum(-1)
+    error = (prediction.float() - target.float()).flatten(2)
+    means = torch.einsum("bkp,bcp->bkc", shares, error) / sizes.clamp(min=1)[..., None]
+    present = (sizes > 0).float()
+    per_sample = (means.pow(2).mean(-1) * present).sum(-1) / present.sum(-1).clamp(min=1)
+    if sample_weights is not None:
+        per_sample = per_sample * sample_weights
+    return per_sample.mean()
+
+
 def param_groups(model: torch.nn.Module, lr: float, new_parts_scale: float) -> list[dict]:
     """AdamW parameter groups: the parts copied from the UNet at ``lr``, the newly initialised parts
     (``NEW_PARTS``) at ``lr * new_parts_scale``. Each group records its ``lr_scale`` so that a new training

@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import pathlib
 
 import numpy as np
 from skimage.color import deltaE_ciede2000, rgb2lab
 
-from .evaluate import base_parts, load_exported
-from .stages import EXPORT_NAME
-from .v2 import fill_only, filled_results, held_out_v2
+from .v2 import add_run_arguments, fill_only, filled_results, run_model, run_parts
 
 SIZE_BINS = (0.0, 0.025, 0.05, 0.1, 1.0)  # an area's share of the picture: bin edges
 
@@ -73,17 +70,14 @@ def _by_size(errors: np.ndarray, flats_errors: np.ndarray, shares: np.ndarray) -
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.toyworld.colour_split",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True, type=pathlib.Path, help="a finished v2 run folder")
+    add_run_arguments(parser)
     parser.add_argument("--models", default="controlnet_fill", help="model folders in RUN, comma-separated")
-    parser.add_argument("--cases", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=20, help="sampling steps (default 20, as the run)")
     parser.add_argument("--strength", type=float, default=1.0, help="ControlNet strength (default 1, as the run)")
     args = parser.parse_args(argv)
-    parts = base_parts(args.out / "base")
-    cases = held_out_v2(args.cases, parts["unet"].config.sample_size * 8)
+    parts, cases = run_parts(args)
     report = {}
     for name in (n.strip() for n in args.models.split(",") if n.strip()):
-        model = load_exported(args.out / name / f"{EXPORT_NAME}.safetensors")
+        model = run_model(args, name)
         images = filled_results(parts, model, cases, "", args.steps, strength=args.strength)
         report[name] = {key: value if isinstance(value, dict) else float(value)
                         for key, value in split(images, cases).items()}

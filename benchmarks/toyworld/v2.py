@@ -16,6 +16,7 @@ Metrics (``flats.measure_v2``): region_error, pixel_error, edge_f1, leak (docs/b
 """
 from __future__ import annotations
 
+import argparse
 import json
 import pathlib
 import time
@@ -58,6 +59,25 @@ def held_out_v2(count: int, size: int) -> list[CaseV2]:
         truth = sample_v2(HELD_OUT_SEED + index, size)
         cases.append(CaseV2(truth, *user_strokes_v2(truth, np.random.default_rng(HELD_OUT_SEED + index))))
     return cases
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of every tool that measures the models of a finished v2 run: --out, --cases, --steps."""
+    parser.add_argument("--out", required=True, type=pathlib.Path, help="a finished v2 run folder")
+    parser.add_argument("--cases", type=int, default=32, help="held-out drawings (default 32, as the run)")
+    parser.add_argument("--steps", type=int, default=20, help="sampling steps (default 20, as the run)")
+
+
+def run_parts(args: argparse.Namespace) -> tuple[dict, list[CaseV2]]:
+    """The base's parts (``base_parts``) of the run in ``args.out`` and its ``args.cases`` held-out cases."""
+    parts = base_parts(args.out / "base")
+    return parts, held_out_v2(args.cases, parts["unet"].config.sample_size * 8)
+
+
+def run_model(args: argparse.Namespace, folder: str):
+    """The exported ControlNet of the model ``folder`` (a path in the run, e.g. ``controlnet_fill`` or one of its
+    checkpoints) of the run in ``args.out``."""
+    return load_exported(args.out / folder / f"{EXPORT_NAME}.safetensors")
 
 
 def filled_results(parts: dict, controlnet, cases: list[CaseV2], suffix: str, steps: int, strength: float = 1.0,

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import pathlib
 
-from .evaluate import base_parts, load_exported
 from .stages import EXPORT_NAME
-from .v2 import filled_results, held_out_v2
+from .v2 import add_run_arguments, filled_results, run_model, run_parts
 from .v2 import scores as v2_scores
 
 
@@ -30,21 +28,17 @@ def scores(parts: dict, controlnet, cases, steps: int, stroke_guidance: float = 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.toyworld.v2_curve",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True, type=pathlib.Path, help="a finished v2 run folder")
+    add_run_arguments(parser)
     parser.add_argument("--model", default="controlnet_fill", help="the fill-trained model's folder in RUN")
-    parser.add_argument("--cases", type=int, default=32, help="held-out drawings (default 32, as the run)")
-    parser.add_argument("--steps", type=int, default=20, help="sampling steps (default 20, as the run)")
     parser.add_argument("--stroke_guidance", default="2,3", help="scales for the final model, comma-separated")
     args = parser.parse_args(argv)
-    parts = base_parts(args.out / "base")
-    cases = held_out_v2(args.cases, parts["unet"].config.sample_size * 8)
+    parts, cases = run_parts(args)
     report = {"cases": args.cases, "curve": {}, "stroke_guidance": {}}
     for folder in sorted((args.out / args.model / "checkpoints").glob("step-*")):
         step = int(folder.name.split("-")[1])
-        report["curve"][step] = scores(parts, load_exported(folder / f"{EXPORT_NAME}.safetensors"), cases, args.steps)
+        report["curve"][step] = scores(parts, run_model(args, folder.relative_to(args.out)), cases, args.steps)
         print(f"step {step}: {report['curve'][step]}", flush=True)
-    exported = args.out / args.model / f"{EXPORT_NAME}.safetensors"
-    final = load_exported(exported) if exported.is_file() else None
+    final = run_model(args, args.model) if (args.out / args.model / f"{EXPORT_NAME}.safetensors").is_file() else None
     for scale in (float(s) for s in args.stroke_guidance.split(",") if s.strip() and final is not None):
         report["stroke_guidance"][scale] = scores(parts, final, cases, args.steps, stroke_guidance=scale)
         print(f"stroke guidance {scale}: {report['stroke_guidance'][scale]}", flush=True)

@@ -17,15 +17,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import pathlib
 
 import numpy as np
 import torch
 
-from .evaluate import base_parts, load_exported
 from .flats import METRICS
-from .stages import EXPORT_NAME
-from .v2 import filled_results, held_out_v2, scores
+from .v2 import add_run_arguments, filled_results, run_model, run_parts, scores
 
 SEED_STRIDE = 1000  # seed k's first case; more than any case count, so no two seeds share a case's noise
 WINDOWS = ("all", "high", "low")
@@ -80,13 +77,11 @@ def strength_list(text: str) -> list[float]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.toyworld.v2_sweep",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True, type=pathlib.Path, help="a finished v2 run folder")
+    add_run_arguments(parser)
     parser.add_argument("--models", default="controlnet_fill", help="model folders in RUN, comma-separated")
     parser.add_argument("--strengths", type=strength_list, default="1,1.5,2",
                         help="ControlNet strengths, comma-separated")
     parser.add_argument("--seeds", type=int, default=4, help="sampling seeds per strength (default 4)")
-    parser.add_argument("--cases", type=int, default=32, help="held-out drawings (default 32, as the run)")
-    parser.add_argument("--steps", type=int, default=20, help="sampling steps (default 20, as the run)")
     parser.add_argument("--window", choices=WINDOWS, default="all",
                         help="timesteps the strength applies to: all; high (t >= T/2) or low (t < T/2), 1 elsewhere")
     args = parser.parse_args(argv)
@@ -94,8 +89,7 @@ def main(argv=None) -> int:
         parser.error("--seeds must be at least 1")
     if not 0 < args.cases < SEED_STRIDE:
         parser.error(f"--cases must lie in 1..{SEED_STRIDE - 1} (seed k samples case i with seed {SEED_STRIDE} k + i)")
-    parts = base_parts(args.out / "base")
-    cases = held_out_v2(args.cases, parts["unet"].config.sample_size * 8)
+    parts, cases = run_parts(args)
     record = args.out / ("sweep.json" if args.window == "all" else f"sweep_{args.window}.json")
     report = {"cases": args.cases, "seeds": args.seeds, "window": args.window, "models": {}}
     if record.is_file():  # a sweep of the same kind adds its rows to the file's
@@ -105,7 +99,7 @@ def main(argv=None) -> int:
         else:
             print(f"{record} holds a sweep of other cases or seeds; it is replaced", flush=True)
     for name in (n.strip() for n in args.models.split(",") if n.strip()):
-        model = load_exported(args.out / name / f"{EXPORT_NAME}.safetensors")
+        model = run_model(args, name)
         rows = report["models"].setdefault(name, {})
         for strength in args.strengths:
             per_seed = [scores({"clean": results_at(parts, model, cases, args.steps, strength, args.window,

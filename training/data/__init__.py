@@ -36,7 +36,7 @@ def sample_spec(config) -> SampleSpec:
         resolution=config.resolution, crop=config.crop, random_flip=config.random_flip,
         caption_dropout=config.caption_dropout, strokes=config.stroke_params(), edges=config.edge_params(),
         hint_on_gpu=config.hint_on_gpu, fill_probability=config.fill_probability, fill_gap=config.fill_gap,
-        seed=config.seed,
+        area_labels=config.area_colour_loss_weight > 0, seed=config.seed,
         stroke_density_start=config.stroke_density_start, stroke_density_steps=config.stroke_density_steps,
         accumulation=config.gradient_accumulation_steps,
     )

@@ -76,6 +76,7 @@ class SampleSpec:
     hint_on_gpu: bool = False
     fill_probability: float = 0.0  # chance of a sample's strokes filled between its edges (``training_hint``)
     fill_gap: int = 0  # the fill's gap in pixels (0 = ``preprocessors.default_gap`` of the resolution)
+    area_labels: bool = False  # each item also carries "areas", its strokes' claimed areas (the area colour loss)
     seed: int = 0
     stroke_density_start: float = 1.0  # stroke count multiplier at step 0 ...
     stroke_density_steps: int = 0  # ... falling linearly to 1 over these optimiser steps (0 = constant 1)
@@ -106,6 +107,7 @@ class TrainDataset(torch.utils.data.Dataset):
     An item is a dict:
       pixels  3xHxW float32 in [-1, 1] (the cropped target; H, W the resolution or the index's bucket),
       hint    5xHxW float32 in [0, 1] (or, with hint_on_gpu, strokes 4xHxW + edge_aug 4 floats),
+      areas   HxW int32, with area_labels: 1 .. K the areas the strokes claim (``preprocessors.fill.claimed_areas``),
       caption str ('' when dropped or missing), missing_caption bool, index int,
       size_ids  6 int64 (``Cropped.size_ids``: SDXL's size conditioning);
     or {"skip": reason, "index": i} when the record cannot be used.
@@ -134,6 +136,10 @@ class TrainDataset(torch.utils.data.Dataset):
         if spec.hint_on_gpu:
             item["edge_aug"] = torch.from_numpy(draw_edge_augmentation(rng, spec.edges))
             item["strokes"] = torch.from_numpy(np.moveaxis(random_strokes(pixels, rng, strokes), 2, 0).copy())
+        elif spec.area_labels:
+            hint, areas = training_hint(pixels, rng, strokes, spec.edges, spec.fill_probability, spec.fill_gap,
+                                        with_areas=True)
+            item["hint"], item["areas"] = torch.from_numpy(hint), torch.from_numpy(areas)
         else:
             item["hint"] = torch.from_numpy(training_hint(pixels, rng, strokes, spec.edges, spec.fill_probability,
                                                           spec.fill_gap))
@@ -144,7 +150,7 @@ class TrainDataset(torch.utils.data.Dataset):
 def collate(items: list[dict]) -> dict:
     """Stack the usable items; count the skipped ones by reason.
 
-    Returns tensors stacked on dim 0 (pixels, hint or strokes/edge_aug, index), lists (caption), and
+    Returns tensors stacked on dim 0 (pixels, hint (and areas) or strokes/edge_aug, index), lists (caption), and
     ``skipped`` {reason: count}, ``missing_captions`` int, ``size`` (usable samples; may be 0).
     """
     skipped, usable = {}, []
@@ -157,7 +163,7 @@ def collate(items: list[dict]) -> dict:
     if usable:
         batch["caption"] = [i["caption"] for i in usable]
         batch["index"] = torch.tensor([i["index"] for i in usable])
-        for key in ("pixels", "hint", "strokes", "edge_aug", "size_ids"):
+        for key in ("pixels", "hint", "areas", "strokes", "edge_aug", "size_ids"):
             if key in usable[0]:
                 batch[key] = torch.stack([i[key] for i in usable])
     return batch
