@@ -21,8 +21,8 @@ How the areas are found (all OpenCV, one pass each):
 5. Each claimed area takes, pixel by pixel, the colour of the nearest claiming pixel in the area (Euclidean),
    so two colours in one area split it between them, never a mixed colour.
 
-``claimed_areas(lines, strokes)`` numbers the areas that step 4 claims (training's area colour loss weighs each
-alike).
+``fill_and_areas(lines, strokes)`` also numbers the areas that step 4 claims (training's area colour loss weighs
+each alike), from the same search.
 """
 from __future__ import annotations
 
@@ -83,9 +83,11 @@ def fill_strokes(lines, strokes, *, gap: int = DEFAULT_GAP, fill_alpha: float = 
     if not 0.0 < fill_alpha < 1.0:
         raise HintError(f"fill_alpha must lie strictly between 0 and 1 (1 is a painted stroke), got {fill_alpha!r}")
     layer, alpha, claimed = _claims(lines, strokes, gap)
-    if claimed is None:
-        return layer
-    areas, claims = claimed
+    return layer if claimed is None else _flats(layer, alpha, *claimed, fill_alpha)
+
+
+def _flats(layer: np.ndarray, alpha: np.ndarray, areas: Areas, claims: np.ndarray, fill_alpha: float) -> np.ndarray:
+    """The strokes ``layer`` (HxWx4 float32, its alpha ``alpha``) composited over the flats of its claimed areas."""
     flats = flat_colours(layer, areas.labels, areas.count, claims, np.float32(fill_alpha))
     # premultiplied "over", the painted strokes on top of the flats, where there is paint (few pixels)
     soft = np.flatnonzero(alpha > 0)
@@ -94,17 +96,19 @@ def fill_strokes(lines, strokes, *, gap: int = DEFAULT_GAP, fill_alpha: float = 
     return flats
 
 
-def claimed_areas(lines, strokes, *, gap: int = DEFAULT_GAP) -> np.ndarray:
-    """HxW int32: the areas that ``fill_strokes`` (same arguments) fills, numbered 1 .. K in the order of their
-    labels, 0 on lines and in areas no stroke claims (all 0 when nothing is painted)."""
-    layer, _, claimed = _claims(lines, strokes, gap)
+def fill_and_areas(lines, strokes, *, gap: int = DEFAULT_GAP, fill: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(the layer, the areas it claims) from one search of the areas: the layer is ``fill_strokes(lines, strokes,
+    gap=gap)`` when ``fill``, else ``strokes`` as float32; the areas an HxW int32 map of the areas that fill claims,
+    numbered 1 .. K in the order of their labels, 0 on lines and in areas no stroke claims (all 0 when nothing is
+    painted). Training's area colour loss weighs each area alike."""
+    layer, alpha, claimed = _claims(lines, strokes, gap)
     if claimed is None:
-        return np.zeros(layer.shape[:2], np.int32)
+        return layer, np.zeros(layer.shape[:2], np.int32)
     areas, claims = claimed
     numbers = np.zeros(areas.count, np.int32)
     owners = np.unique(np.take(areas.labels, claims))
     numbers[owners] = np.arange(1, len(owners) + 1, dtype=np.int32)
-    return np.take(numbers, areas.labels)
+    return (_flats(layer, alpha, areas, claims, DEFAULT_FILL_ALPHA) if fill else layer), np.take(numbers, areas.labels)
 
 
 def _claims(lines, strokes, gap):

@@ -12,7 +12,7 @@ import numpy as np
 
 from .contract import HintError, make_hint
 from .edges import DEFAULT_CANNY, canny, canny_batch
-from .fill import claimed_areas, default_gap, fill_strokes
+from .fill import default_gap, fill_and_areas, fill_strokes
 from .image_io import composite_on_white, to_float, to_uint8
 from .resize import resize_edges, resize_strokes
 from .stroke_layer import StrokeReading
@@ -126,17 +126,17 @@ def training_hint(
     fill_probability: the chance that the strokes are filled between the lines of these edges
     (``fill_strokes``, gap ``fill_gap`` pixels, 0 = ``default_gap`` of the size), as the hosts fill a person's
     strokes; 0 draws nothing more from ``rng``, so sparse-only runs keep their random stream.
-    with_areas: return (hint, the HxW int32 ``claimed_areas`` of the strokes at that gap, filled or not); the
-    hint and the random stream are the same either way.
+    with_areas: return (hint, the HxW int32 areas the strokes claim at that gap, filled or not:
+    ``fill_and_areas``, one search of the areas for both); the hint and the random stream are the same either way.
     """
     edge_map = training_edges(image, rng, edges)
     layer = random_strokes(image, rng, strokes, edges=edge_map)
     gap = fill_gap or default_gap(*edge_map.shape)
-    areas = claimed_areas(edge_map, layer, gap=gap) if with_areas else None
-    if fill_probability > 0 and rng.random() < fill_probability:
-        layer = fill_strokes(edge_map, layer, gap=gap)
-    hint = make_hint(edge_map, layer)
-    return (hint, areas) if with_areas else hint
+    fill = fill_probability > 0 and rng.random() < fill_probability
+    if with_areas:
+        layer, areas = fill_and_areas(edge_map, layer, gap=gap, fill=fill)
+        return make_hint(edge_map, layer), areas
+    return make_hint(edge_map, fill_strokes(edge_map, layer, gap=gap) if fill else layer)
 
 
 def lineart_edges(lineart, invert: str = "auto") -> np.ndarray:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from preprocessors import HintError, fill_strokes
-from preprocessors.fill import DEFAULT_FILL_ALPHA, claimed_areas
+from preprocessors.fill import DEFAULT_FILL_ALPHA, fill_and_areas
 
 RED, BLUE, GREEN = (1.0, 0.0, 0.0), (0.0, 0.0, 1.0), (0.0, 1.0, 0.0)
 
@@ -54,13 +54,17 @@ def test_the_default_gap_holds_a_broken_line_and_gap_zero_leaks():
     assert fill_strokes(drawing, strokes, gap=6)[150, 120, 3] > 0
 
 
-def test_claimed_areas_number_the_areas_the_fill_fills():
+def test_fill_and_areas_numbers_the_areas_the_fill_fills():
     strokes = empty_layer()
-    assert not claimed_areas(two_boxes(), strokes).any()  # nothing painted: no area
+    assert not fill_and_areas(two_boxes(), strokes)[1].any()  # nothing painted: no area
     paint(strokes, slice(50, 60), slice(200, 240), BLUE)  # the right box
     paint(strokes, slice(50, 60), slice(50, 90), RED)  # the left box
     paint(strokes, slice(100, 110), slice(16, 40), GREEN)  # over the left box's line by a few pixels: not outside
-    areas = claimed_areas(two_boxes(), strokes)
+    filled, areas = fill_and_areas(two_boxes(), strokes)
+    np.testing.assert_array_equal(filled, fill_strokes(two_boxes(), strokes))
+    unfilled, same_areas = fill_and_areas(two_boxes(), strokes, fill=False)
+    np.testing.assert_array_equal(unfilled, strokes)
+    np.testing.assert_array_equal(same_areas, areas)
     assert areas.dtype == np.int32 and areas.shape == (200, 300)
     unpainted = strokes[..., 3] == 0
     np.testing.assert_array_equal((areas > 0)[unpainted], (fill_strokes(two_boxes(), strokes)[..., 3] > 0)[unpainted])

@@ -179,7 +179,7 @@ def area_colour_error(prediction: torch.Tensor, target: torch.Tensor, areas: tor
     ``sample_weights`` (B) and averaged, one with no area counting 0.
 
     prediction, target: BxCxhxw (epsilon or velocity); areas: BxHxW integer labels at pixel size, 0 = none, 1 .. K
-    an area (``preprocessors.fill.claimed_areas``), H and W whole multiples of h and w; a latent pixel belongs to
+    an area (``preprocessors.fill.fill_and_areas``), H and W whole multiples of h and w; a latent pixel belongs to
     an area in the share of its HxW/(hxw) pixels that lie in it. The single-step x0 prediction's error is a
     per-timestep multiple of the epsilon (and the velocity) error, so this is the error of each area's mean colour
     in x0, in latent units, weighted per timestep as the denoising loss weighs x0: ControlNet++'s consistency

@@ -74,10 +74,15 @@ def run_parts(args: argparse.Namespace) -> tuple[dict, list[CaseV2]]:
     return parts, held_out_v2(args.cases, parts["unet"].config.sample_size * 8)
 
 
-def run_model(args: argparse.Namespace, folder: str):
-    """The exported ControlNet of the model ``folder`` (a path in the run, e.g. ``controlnet_fill`` or one of its
+def run_export(args: argparse.Namespace, folder) -> pathlib.Path:
+    """The exported file of the model ``folder`` (a path in the run, e.g. ``controlnet_fill`` or one of its
     checkpoints) of the run in ``args.out``."""
-    return load_exported(args.out / folder / f"{EXPORT_NAME}.safetensors")
+    return args.out / folder / f"{EXPORT_NAME}.safetensors"
+
+
+def run_model(args: argparse.Namespace, folder):
+    """The ControlNet of ``run_export(args, folder)``."""
+    return load_exported(run_export(args, folder))
 
 
 def filled_results(parts: dict, controlnet, cases: list[CaseV2], suffix: str, steps: int, strength: float = 1.0,

@@ -14,8 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .stages import EXPORT_NAME
-from .v2 import add_run_arguments, filled_results, run_model, run_parts
+from .v2 import add_run_arguments, filled_results, run_export, run_model, run_parts
 from .v2 import scores as v2_scores
 
 
@@ -38,7 +37,7 @@ def main(argv=None) -> int:
         step = int(folder.name.split("-")[1])
         report["curve"][step] = scores(parts, run_model(args, folder.relative_to(args.out)), cases, args.steps)
         print(f"step {step}: {report['curve'][step]}", flush=True)
-    final = run_model(args, args.model) if (args.out / args.model / f"{EXPORT_NAME}.safetensors").is_file() else None
+    final = run_model(args, args.model) if run_export(args, args.model).is_file() else None
     for scale in (float(s) for s in args.stroke_guidance.split(",") if s.strip() and final is not None):
         report["stroke_guidance"][scale] = scores(parts, final, cases, args.steps, stroke_guidance=scale)
         print(f"stroke guidance {scale}: {report['stroke_guidance'][scale]}", flush=True)

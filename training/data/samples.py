@@ -107,7 +107,7 @@ class TrainDataset(torch.utils.data.Dataset):
     An item is a dict:
       pixels  3xHxW float32 in [-1, 1] (the cropped target; H, W the resolution or the index's bucket),
       hint    5xHxW float32 in [0, 1] (or, with hint_on_gpu, strokes 4xHxW + edge_aug 4 floats),
-      areas   HxW int32, with area_labels: 1 .. K the areas the strokes claim (``preprocessors.fill.claimed_areas``),
+      areas   HxW int32, with area_labels: 1 .. K the areas the strokes claim (``preprocessors.fill.fill_and_areas``),
       caption str ('' when dropped or missing), missing_caption bool, index int,
       size_ids  6 int64 (``Cropped.size_ids``: SDXL's size conditioning);
     or {"skip": reason, "index": i} when the record cannot be used.
