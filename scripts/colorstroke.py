@@ -25,6 +25,11 @@ HELP = (
     "white-on-black edges. If a unit cannot give the Color Stroke control asked for, the generation stops and "
     "says why, rather than return an image without it."
 )
+STROKE_GUIDANCE_HELP = (
+    "The negative side gets the drawing without the strokes, so CFG amplifies the strokes' colour as it amplifies "
+    "the prompt. Needs a CFG scale above 1; the ControlNet runs twice per step. Forge only (docs/webui.md says why "
+    "A1111's ControlNet cannot)."
+)
 FORGE_CANVAS_HELP = (
     "Or paint the strokes on this canvas (only the paint is used): first drop or upload your drawing into it as "
     "a guide, then paint. Sizes are in screen pixels; the brush starts at the smallest."
@@ -139,13 +144,27 @@ def forge_canvas():
     return ForgeCanvas(numpy=True, height=512, scribble_color="#ff0000", scribble_width=1)
 
 
-def fill_controls(tab: str) -> list:
-    """The fill checkbox and gap slider (``store.fill_options`` reads them)."""
-    return [
+def option_controls(tab: str) -> list:
+    """The fill checkbox and gap slider (``store.fill_options`` reads them); on Forge the stroke guidance checkbox
+    (``store.guidance_option``)."""
+    controls = [
         gr.Checkbox(label="Fill between the lines", value=True, info=FILL_HELP, elem_id=f"{tab}_colorstroke_fill"),
         gr.Slider(label="Fill gap (pixels, 0 = by the drawing's size)", minimum=0, maximum=MAX_FILL_GAP, step=1,
                   value=0, info=FILL_GAP_HELP, elem_id=f"{tab}_colorstroke_fill_gap"),
     ]
+    if HOST == FORGE:
+        controls.append(gr.Checkbox(label="Stroke guidance", value=False, info=STROKE_GUIDANCE_HELP,
+                                    elem_id=f"{tab}_colorstroke_stroke_guidance"))
+    return controls
+
+
+def note_guidance(p) -> None:
+    """Say beside the image that this generation uses stroke guidance, and when its CFG scale leaves it nothing
+    to do."""
+    GENERATION.note("stroke guidance (the negative side has the drawing without strokes)")
+    if getattr(p, "cfg_scale", 7.0) <= 1:
+        GENERATION.note(f"stroke guidance does nothing at CFG scale {p.cfg_scale:g}: it works through CFG, raise it "
+                        "above 1")
 
 
 class ColorStrokeScript(scripts.Script):
@@ -160,7 +179,7 @@ class ColorStrokeScript(scripts.Script):
 
     def ui(self, is_img2img):
         """Inputs, in API order (``store.ARGS``): [stroke layer (RGBA image / base64 PNG), fill (bool), fill gap
-        (int pixels), Forge only: canvas foreground]."""
+        (int pixels), Forge only: stroke guidance (bool), canvas foreground]."""
         tab = "img2img" if is_img2img else "txt2img"
         with gr.Accordion("Color Stroke", open=False, elem_id=f"{tab}_colorstroke"):
             if problem:
@@ -176,9 +195,9 @@ class ColorStrokeScript(scripts.Script):
             if HOST == FORGE:
                 gr.Markdown(FORGE_CANVAS_HELP)
                 canvas = forge_canvas().foreground
-            fill_options = [] if glue is None else fill_controls(tab)  # they need the package, which did not load
+            options = [] if glue is None else option_controls(tab)  # they need the package, which did not load
             gr.Markdown(HELP)
-        return [upload, *fill_options] + ([] if canvas is None else [canvas])
+        return [upload, *options] + ([] if canvas is None else [canvas])
 
     def before_process(self, p, *values):
         """Store this generation's strokes (the first input that has any) and check its ControlNet units,
@@ -212,6 +231,8 @@ class ColorStrokeScript(scripts.Script):
                             "so they were not used")
         for warning in () if layer is None else layer.warnings:
             GENERATION.note(warning)
+        if STROKES.guided and GENERATION.expected:
+            note_guidance(p)
 
     def postprocess(self, p, processed, *values):
         if glue is not None:

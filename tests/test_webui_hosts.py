@@ -28,7 +28,15 @@ import numpy as np
 import pytest
 import torch
 
-from preprocessors import BLACK_ON_WHITE, WHITE_ON_BLACK, HintError, StrokeMisread, read_stroke_layer, to_model_polarity
+from preprocessors import (
+    BLACK_ON_WHITE,
+    WHITE_ON_BLACK,
+    HintError,
+    StrokeMisread,
+    read_stroke_layer,
+    strokes_removed,
+    to_model_polarity,
+)
 
 MODEL_LESS = BLACK_ON_WHITE  # the polarity without a model file in sight: as for a file that records none
 from scripts.colorstroke_lib import generation, geometry, hints, unit_model
@@ -548,6 +556,20 @@ def forge_generation(forge, unit, image, size, hires, batch_size=2):
     return process, preprocessor, params
 
 
+class UnetStandin:
+    """What Forge's apply_controlnet_advanced needs of the UnetPatcher being sampled: clone() and
+    add_patched_controlnet (here a list of the attached ControlNets, first attached first)."""
+
+    def __init__(self, controlnets=()):
+        self.controlnets = list(controlnets)
+
+    def clone(self):
+        return UnetStandin(self.controlnets)
+
+    def add_patched_controlnet(self, controlnet):
+        self.controlnets.append(controlnet)
+
+
 def forge_processing(*units):
     """A generation as Forge makes it for an API call: its runner holds a script titled as Forge's ControlNet,
     whose arguments are the units given (dicts, as alwayson_scripts sends them)."""
@@ -617,6 +639,48 @@ class TestForge:
             # the preview Forge placed shows the strokes in colour over grey edges: its darkest channel is the edges
             host_edges = cond[0].min(dim=0).values.numpy()
             assert placed_alike(host_edges, 1.0 - hint[0, 0].numpy()) > 0.97, "placed where Forge placed its preview"
+
+    def test_forge_stroke_guidance_gives_the_unconditional_side_the_drawing_without_strokes(self, forge):
+        """Forge's per-side weighting (compute_controlnet_weighting, its real code) on the two copies attached for
+        one unit: the conditional item gets the unit's hint, the unconditional item the hint without strokes."""
+        patcher = importlib.import_module("backend.patcher.controlnet")
+        forge.glue.register()
+        image = drawing(96, 96)
+        unit = types.SimpleNamespace(module="colorstroke_canny", model="None", resize_mode="Just Resize", image=image,
+                                     input_mode=forge.external_code.InputMode.SIMPLE)
+        STROKES.set(strokes(32, 32), True, 0, True)
+        process, preprocessor, params = forge_generation(forge, unit, image, (96, 96), (192, 192), batch_size=1)
+        STROKES.clear()  # the unit keeps its guidance
+        unet = UnetStandin()
+        process.sd_model = types.SimpleNamespace(forge_objects=types.SimpleNamespace(unet=unet))
+        # what Forge's ControlNet script sets on the unit's ControlNetPatcher before our hook (control mode Balanced)
+        params.model = types.SimpleNamespace(
+            model_patcher=patcher.ControlNet(torch.nn.Identity()), strength=0.8, start_percent=0.1, end_percent=0.9,
+            positive_advanced_weighting=None, negative_advanced_weighting=None)
+        hint, _ = preprocessor.process_before_every_sampling(process, params.control_cond, None, unit=unit,
+                                                             params=params)
+        model = params.model  # then Forge attaches it with the hint we return (ControlNetPatcher's own hook)
+        objects = process.sd_model.forge_objects
+        objects.unet = patcher.apply_controlnet_advanced(
+            objects.unet, model.model_patcher, hint, model.strength, model.start_percent, model.end_percent,
+            model.positive_advanced_weighting, model.negative_advanced_weighting)
+        uncond, cond = objects.unet.controlnets
+        assert unet.controlnets == [], "the UNet Forge handed over is not changed: Forge resets it for every pass"
+        assert hint[0, 4].max() == 1, "the conditional side's hint has the strokes"
+        torch.testing.assert_close(uncond.cond_hint_original, strokes_removed(hint), rtol=0, atol=0)
+        torch.testing.assert_close(cond.cond_hint_original, hint, rtol=0, atol=0)
+        for copy in (uncond, cond):
+            assert (copy.strength, copy.timestep_percent_range) == (0.8, (0.1, 0.9))
+        # one conditional and one unconditional item, Forge's cond_mark: 0 = conditional, 1 = unconditional
+        weights = {}
+        for name, copy in (("uncond", uncond), ("cond", cond)):
+            copy.transformer_options = {"cond_or_uncond": [0, 1], "sigmas": torch.ones(1),
+                                        "cond_mark": torch.tensor([0.0, 1.0])}
+            control = {"input": [], "middle": [torch.ones(2, 1, 1, 1)], "output": [torch.ones(2, 1, 1, 1)] * 13}
+            weighted = patcher.compute_controlnet_weighting(control, copy)
+            weights[name] = [signal[:, 0, 0, 0].tolist() for signal in weighted["middle"] + weighted["output"]]
+        assert weights["cond"] == [[1.0, 0.0]] * 14, "the hint with strokes on the conditional item only"
+        assert weights["uncond"] == [[0.0, 1.0]] * 14, "the hint without strokes on the unconditional item only"
 
     def test_forge_builds_a_units_hint_once_and_resolves_its_polarity_once(self, forge, tmp_path, monkeypatch):
         forge.glue.register()
@@ -737,7 +801,7 @@ class TestForge:
         edges_only = preprocessor(input_image=image, resolution=512, slider_1=100, slider_2=200)
         assert set(np.unique(edges_only)) <= {0, 204}, "outside a generation: grey edges on black"
 
-    def test_forge_entry_offers_the_canvas_and_stores_its_strokes(self, forge, capsys):
+    def test_forge_entry_offers_the_canvas_and_stores_its_strokes(self, forge, capsys, tmp_path, monkeypatch):
         import gradio
 
         entry = load_entry()
@@ -746,16 +810,27 @@ class TestForge:
         script = entry.ColorStrokeScript()
         gradio.created.clear()
         controls = script.ui(is_img2img=False)
-        assert [type(c).__name__ for c in controls] == ["Image", "Checkbox", "Slider", "LogicalImage"], \
-            "upload, fill, fill gap, then Forge's canvas layer"
+        assert [type(c).__name__ for c in controls] == ["Image", "Checkbox", "Slider", "Checkbox", "LogicalImage"], \
+            "upload, fill, fill gap, stroke guidance, then Forge's canvas layer"
+        assert controls[3].kwargs["label"] == "Stroke guidance" and controls[3].kwargs["value"] is False
         caption = next(i for i, b in enumerate(gradio.created) if b.args and b.args[0] == entry.FORGE_CANVAS_HELP)
         canvas = next(i for i, b in enumerate(gradio.created) if type(b).__name__ == "HTML")
         assert caption < canvas, "the canvas's caption comes first"
         layer = strokes(40, 40)
-        script.before_process(processing(), None, True, 0, png_base64(layer))  # painted on the canvas only
+        script.before_process(processing(), None, True, 0, False, png_base64(layer))  # painted on the canvas only
         np.testing.assert_array_equal(STROKES.get().picture, layer)
         script.postprocess(processing(), None, None, None)
         assert STROKES.get() is None
+        monkeypatch.setitem(forge.global_state.controlnet_filename_dict, MODEL_NAME, checkpoint_file(tmp_path, None))
+        for cfg_scale, said in ((7.0, False), (1.0, True)):  # stroke guidance is said beside the image
+            p = forge_processing({"enabled": True, "module": "colorstroke_canny", "model": MODEL_NAME})
+            p.cfg_scale = cfg_scale
+            script.before_process(p, png_base64(layer), True, 0, True, None)
+            assert STROKES.guided
+            notes = generation.GENERATION.notes
+            assert "stroke guidance (the negative side has the drawing without strokes)" in notes
+            assert any("stroke guidance does nothing at CFG scale 1" in note for note in notes) is said
+            script.postprocess(p, None, None, None)
         opaque = np.full((8, 8, 4), 255, np.uint8)  # an RGB upload that gradio turned into RGBA: strokes on white
         opaque[2:4, 2:4, :3] = (40, 200, 40)
         p = processing()

@@ -250,7 +250,7 @@ def test_store_keeps_the_first_layer_with_strokes():
     strokes = store.StrokeStore()
     empty = np.zeros((8, 8, 4), np.uint8)
     layer = rgba_layer()
-    assert strokes.set(None, True, 0, empty, layer, rgba_layer(4, 4)) is not None
+    assert strokes.set(None, True, 0, False, empty, layer, rgba_layer(4, 4)) is not None
     assert strokes.get().picture is layer
     assert strokes.set(empty, True, 0, None) is None and strokes.get() is None
     assert strokes.set(flat_layer()).background == (255, 255, 255) and strokes.get().layer.shape == (32, 48, 4)
@@ -262,7 +262,8 @@ def test_store_keeps_nothing_after_a_bad_value():
     strokes = store.StrokeStore()
     strokes.set(rgba_layer())
     with pytest.raises(HintError):
-        strokes.set(rgba_layer(), True, 0, np.random.default_rng(1).integers(0, 256, (4, 4, 3), dtype=np.uint8))
+        strokes.set(rgba_layer(), True, 0, None,
+                    np.random.default_rng(1).integers(0, 256, (4, 4, 3), dtype=np.uint8))
     assert strokes.get() is None
 
 
@@ -279,6 +280,10 @@ def test_store_keeps_the_fill_options_and_fills_only_strokes():
     assert (strokes.fill, strokes.fill_gap) == (True, 0)
 
 
+ARGS_MESSAGE = (r"^the section's args are \[stroke layer, fill \(true/false\), fill gap \(0-64 pixels\)\], on Forge "
+                r"then stroke guidance \(true/false\) and its canvas layer: ")
+
+
 @pytest.mark.parametrize("fill, gap, message", [
     ("data:image/png;base64,AAAA", 0, "the fill must be true or false, got 'data:image/png"),
     (1, 0, "the fill must be true or false, got 1"),
@@ -288,11 +293,33 @@ def test_store_keeps_the_fill_options_and_fills_only_strokes():
 def test_bad_fill_options_are_refused_naming_the_args(fill, gap, message):
     strokes = store.StrokeStore()
     strokes.set(rgba_layer(), False, 3)
-    with pytest.raises(HintError, match=r"^the section's args are \[stroke layer, fill \(true/false\), fill gap "
-                                        r"\(0-64 pixels\)\], on Forge then its canvas layer: ") as caught:
+    with pytest.raises(HintError, match=ARGS_MESSAGE) as caught:
         strokes.set(rgba_layer(), fill, gap)
     assert message in str(caught.value)
     assert strokes.get() is None and (strokes.fill, strokes.fill_gap) == (True, 0), "nothing of the bad call is kept"
+
+
+def test_store_keeps_stroke_guidance_and_guides_only_by_strokes():
+    strokes = store.StrokeStore()
+    assert strokes.stroke_guidance is False, "off by default, as in ComfyUI"
+    strokes.set(rgba_layer(), True, 0)  # A1111: the section has no such input
+    assert (strokes.stroke_guidance, strokes.guided) == (False, False)
+    strokes.set(rgba_layer(), True, 0, True, None)  # Forge: then its canvas layer
+    assert (strokes.stroke_guidance, strokes.guided) == (True, True)
+    strokes.set(None, True, 0, True)
+    assert strokes.guided is False, "no strokes: nothing to guide by"
+    strokes.clear()
+    assert strokes.stroke_guidance is False
+
+
+@pytest.mark.parametrize("value", ["data:image/png;base64,AAAA", 1, "true"])
+def test_bad_stroke_guidance_is_refused_naming_the_args(value):
+    strokes = store.StrokeStore()
+    strokes.set(rgba_layer(), True, 0, True)
+    with pytest.raises(HintError, match=ARGS_MESSAGE + "stroke guidance must be true or false, got ") as caught:
+        strokes.set(rgba_layer(), True, 0, value)  # e.g. an API call that gives Forge's canvas where it goes
+    assert str(value)[:20] in str(caught.value)
+    assert strokes.get() is None and strokes.stroke_guidance is False, "nothing of the bad call is kept"
 
 
 # ---------------------------------------------------------------- hints

@@ -10,19 +10,24 @@ Forge's ControlNet takes only 3/4-channel images through its image path, so for 
    ``generation.GENERATION`` counts the unit as delivered.
 3. ``process_before_every_sampling`` (each pass, hires included) replaces the Bx3xhxw cond with those
    hints fitted to the cond's size with the unit's resize mode, turned into the polarity of the unit's
-   model (``to_model_polarity``, the one conversion; the polarity is resolved once per unit). It changes
-   no state, so running it twice per pass is harmless.
+   model (``to_model_polarity``, the one conversion; the polarity is resolved once per unit). Forge runs it
+   twice before a hires pass and resets the UNet's patches in between, so it changes no state of its own.
+4. With the section's stroke guidance (``stroke_guidance``), it also attaches a second copy of the unit's
+   ControlNet to the UNet being sampled, with the hint's strokes removed, on the unconditional side only,
+   and leaves Forge's own copy on the conditional side only: what ComfyUI's Apply node does with its
+   ``stroke_guidance``, through Forge's per-side ControlNet weighting.
 """
 from __future__ import annotations
 
 import torch
+from backend.patcher.controlnet import apply_controlnet_advanced
 from lib_controlnet import global_state
 from lib_controlnet.enums import InputMode
 from lib_controlnet.external_code import ControlNetUnit
 from modules_forge.shared import add_supported_preprocessor
 from modules_forge.supported_preprocessor import Preprocessor, PreprocessorParameter
 
-from preprocessors import DEFAULT_CANNY, hint_preview, to_model_polarity
+from preprocessors import DEFAULT_CANNY, hint_preview, strokes_removed, to_model_polarity
 
 from . import hints
 from .generation import GENERATION, UNIT_FIELDS, UnitRequest, check_unit, requested_units, unit_hint
@@ -40,6 +45,31 @@ def model_path(model_name) -> str | None:
     if not model_name or model_name == "None":
         return None
     return global_state.controlnet_filename_dict.get(model_name)
+
+
+# Forge's per-side weighting of a patched ControlNet (``positive_advanced_weighting`` / ``negative_...``): a weight
+# for each of its residuals by block, 1 for a residual the lists do not reach; these reach every residual of an
+# SD 1.5 or SDXL ControlNet (13 / 10) with 0, so that side gets nothing from it
+NO_CONTROL = {"input": [0.0] * 16, "middle": [0.0] * 4, "output": [0.0] * 16}
+
+
+def stroke_guidance(process, controlnet, hint: torch.Tensor, mask) -> None:
+    """Stroke guidance for one unit: the unconditional side of the UNet being sampled gets the unit's ControlNet
+    with ``hint``'s strokes removed; the conditional side keeps the whole hint.
+
+    controlnet: the unit's ``ControlNetPatcher`` (``params.model``), with Forge's strength, step range and per-side
+    weighting of this pass already set; Forge attaches it with ``hint`` right after this (conditional side only
+    from here on). The copy attached here takes the unconditional side's weighting Forge chose (its control
+    mode's: none for "ControlNet is more important", which leaves the guidance nothing to do) and the unit's
+    mask. Patches ``process.sd_model.forge_objects.unet``, which Forge resets before every sampling pass.
+    """
+    objects = process.sd_model.forge_objects
+    objects.unet = apply_controlnet_advanced(
+        unet=objects.unet, controlnet=controlnet.model_patcher, image_bchw=strokes_removed(hint),
+        strength=controlnet.strength, start_percent=controlnet.start_percent, end_percent=controlnet.end_percent,
+        positive_advanced_weighting=NO_CONTROL, negative_advanced_weighting=controlnet.negative_advanced_weighting,
+        advanced_mask_weighting=mask)
+    controlnet.negative_advanced_weighting = NO_CONTROL
 
 
 def resize_mode_of(process, unit):
@@ -82,11 +112,13 @@ class ColorStrokeCanny(Preprocessor):
 
     def process_after_running_preprocessors(self, process, params, *args, **kwargs):
         params.colorstroke = tuple(self._recorded)  # the unit's 5xHxW hints, one per drawing
+        params.colorstroke_guided = STROKES.guided
         self._recorded = []
         GENERATION.deliver(params)
 
     def process_before_every_sampling(self, process, cond, mask, *args, **kwargs):
-        """cond: Bx3xhxw (the Canny, as Forge placed it) -> Bx5xhxw hint on cond's device and dtype."""
+        """cond: Bx3xhxw (the Canny, as Forge placed it) -> Bx5xhxw hint on cond's device and dtype; with stroke
+        guidance, the unit's ControlNet attached for the unconditional side too (``stroke_guidance``)."""
         unit = kwargs["unit"]
         path = model_path(unit.model)
         edge_polarity = GENERATION.model_polarity(path, self.chosen_polarity)
@@ -94,7 +126,10 @@ class ColorStrokeCanny(Preprocessor):
             kwargs["params"].colorstroke, resize_mode_of(process, unit),
             height=cond.shape[-2], width=cond.shape[-1], batch_size=cond.shape[0],
         )
-        return torch.from_numpy(to_model_polarity(batch, edge_polarity)).to(device=cond.device, dtype=cond.dtype), mask
+        hint = torch.from_numpy(to_model_polarity(batch, edge_polarity)).to(device=cond.device, dtype=cond.dtype)
+        if kwargs["params"].colorstroke_guided:
+            stroke_guidance(process, kwargs["params"].model, hint, mask)
+        return hint, mask
 
 
 _registered = {}

@@ -17,8 +17,8 @@ background colour given:
   run without the strokes given. So does a layer that is the drawing itself or lies on its lines, once a
   unit's drawing is known (``hints.build_hint``).
 
-The section's fill options (fill between the lines, the gap it closes) come with the layer and hold for every
-unit of the generation (``fill_options``).
+The section's options (fill between the lines, the gap it closes; on Forge, stroke guidance) come with the layer
+and hold for every unit of the generation (``fill_options``, ``guidance_option``).
 """
 from __future__ import annotations
 
@@ -92,7 +92,8 @@ def describe(value) -> str:
 
 
 # the section's inputs in API order (its ``alwayson_scripts`` args)
-ARGS = f"[stroke layer, fill (true/false), fill gap (0-{MAX_FILL_GAP} pixels)], on Forge then its canvas layer"
+ARGS = (f"[stroke layer, fill (true/false), fill gap (0-{MAX_FILL_GAP} pixels)], on Forge then stroke guidance "
+        "(true/false) and its canvas layer")
 
 
 def fill_options(fill, fill_gap) -> tuple[bool, int]:
@@ -109,28 +110,46 @@ def fill_options(fill, fill_gap) -> tuple[bool, int]:
     return fill, int(fill_gap)
 
 
+def guidance_option(stroke_guidance) -> bool:
+    """Stroke guidance from the section's checkbox (Forge) or an API call's args; None (A1111, or not given) is off.
+    Raises HintError naming the args' order for anything but true or false."""
+    if stroke_guidance is None:
+        return False
+    if not isinstance(stroke_guidance, bool):
+        raise HintError(f"the section's args are {ARGS}: stroke guidance must be true or false, got "
+                        f"{str(stroke_guidance)[:40]!r}")
+    return stroke_guidance
+
+
 class StrokeStore:
-    """Holds the stroke layer of the generation in progress (or None) and its fill options."""
+    """Holds the stroke layer of the generation in progress (or None) and its options."""
 
     def __init__(self):
         self.clear()
 
-    def set(self, layer=None, fill=True, fill_gap=0, *more_layers) -> StrokeReading | None:
+    def set(self, layer=None, fill=True, fill_gap=0, stroke_guidance=None, *more_layers) -> StrokeReading | None:
         """Keep the first of the layers (``layer``, then ``more_layers``: Forge's canvas; as ``read_layer`` reads
-        them) that has strokes, None if none, and the fill options (``fill_options``).
+        them) that has strokes, None if none, the fill options (``fill_options``) and stroke guidance
+        (``guidance_option``).
 
         Returns the kept layer. Raises HintError, keeping nothing, if a value cannot be used.
         """
         self.clear()
         options = fill_options(fill, fill_gap)
+        guided = guidance_option(stroke_guidance)
         layers = [read_layer(value) for value in (layer, *more_layers)]
         self._layer = next((layer for layer in layers if layer is not None and layer.painted), None)
-        self.fill, self.fill_gap = options
+        (self.fill, self.fill_gap), self.stroke_guidance = options, guided
         return self._layer
 
     def get(self) -> StrokeReading | None:
         """The kept layer, as ``preprocessors.read_stroke_layer`` read it, or None."""
         return self._layer
+
+    @property
+    def guided(self) -> bool:
+        """Whether this generation's Color Stroke units use stroke guidance (asked for, and strokes to guide by)."""
+        return self.stroke_guidance and self._layer is not None
 
     @property
     def filled(self) -> bool:
@@ -140,6 +159,7 @@ class StrokeStore:
     def clear(self) -> None:
         self._layer = None
         self.fill, self.fill_gap = fill_options(None, None)
+        self.stroke_guidance = guidance_option(None)
 
 
 STROKES = StrokeStore()

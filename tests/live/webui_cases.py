@@ -205,6 +205,9 @@ def run_cases(webui: WebUI) -> list[dict]:
     status, body = webui.txt2img([unit(ours)], strokes(), section=[png64(strokes())])  # a layer where the fill goes
     refused("fill options out of order", status, body, "the section's args are [stroke layer, fill")
 
+    if webui.host == "forge":
+        stroke_guidance_cases(webui, case, ours, with_strokes)
+
     status, body = webui.txt2img([unit(canny)], strokes())
     refused("3-channel model for colorstroke_canny", status, body, "ControlNet Unit 0", "3-channel",
             "own preprocessor")
@@ -236,6 +239,33 @@ def run_cases(webui: WebUI) -> list[dict]:
     case("strokes without a Color Stroke unit", "HTTP 200; the generation info says they were not used",
          status == 200 and "not used" in said, info=said[:300])
     return results
+
+
+def stroke_guidance_cases(webui: WebUI, case, ours: str, unguided: np.ndarray) -> None:
+    """Forge's stroke guidance (section args [layer, fill, fill gap, stroke guidance]); ``unguided``: the image of
+    ``unit(ours)`` with ``strokes()`` at the API's default CFG scale (7), guidance off."""
+    status, body = webui.txt2img([unit(ours)], strokes(), section=[True, 0, True])
+    guided, said = image_of(body["images"][0]) if status == 200 else None, generation_info(status, body)
+    case("stroke guidance", "HTTP 200; the image differs from the unguided one; the generation info says it was on",
+         status == 200 and difference(guided, unguided) > 0.5 and "stroke guidance" in said,
+         guided_vs_unguided=None if guided is None else difference(guided, unguided), info=said[:300])
+    # "ControlNet is more important": Forge gives the unconditional side no ControlNet, so guidance has nothing to do
+    images = []
+    for guidance in (False, True):
+        status, body = webui.txt2img([unit(ours, control_mode="ControlNet is more important")], strokes(),
+                                     section=[True, 0, guidance])
+        images.append(image_of(body["images"][0]) if status == 200 else None)
+    case("stroke guidance with 'ControlNet is more important'", "HTTP 200; the same image as without guidance (the "
+         "unconditional side has no ControlNet in that mode)",
+         None not in images and difference(*images) == 0, difference=None if None in images else difference(*images))
+    status, body = webui.txt2img([unit(ours)], strokes(), section=[True, 0, True], cfg_scale=1)
+    said = generation_info(status, body)
+    case("stroke guidance at CFG scale 1", "HTTP 200; the generation info says it does nothing there",
+         status == 200 and "does nothing at CFG scale 1" in said, info=said[:300])
+    status, body = webui.txt2img([unit(ours)], strokes(), section=[True, 0, png64(strokes())])
+    text = error_text(body)
+    case("stroke guidance out of order", "HTTP 500 naming the section's args",
+         status >= 400 and "stroke guidance must be true or false" in text, status=status, message=text[:300])
 
 
 def run_sdxl_cases(webui: WebUI) -> list[dict]:
