@@ -322,6 +322,13 @@ def test_bad_stroke_guidance_is_refused_naming_the_args(value):
     assert strokes.get() is None and strokes.stroke_guidance is False, "nothing of the bad call is kept"
 
 
+def test_a_long_value_is_cut_short_in_the_message():
+    with pytest.raises(HintError) as caught:
+        store.StrokeStore().set(rgba_layer(), "data:image/png;base64," + "A" * 5000)  # an image where the fill goes
+    message = str(caught.value)
+    assert message.endswith("got 'data:image/png;base64,AAAAAAAAAAAAAAAAA...") and len(message) < 300
+
+
 # ---------------------------------------------------------------- hints
 
 def drawing_image(height=64, width=96):

@@ -96,17 +96,23 @@ ARGS = (f"[stroke layer, fill (true/false), fill gap (0-{MAX_FILL_GAP} pixels)],
         "(true/false) and its canvas layer")
 
 
+def _shown(value) -> str:
+    """A value given where an option goes, as a message shows it: its repr, cut short (an image's base64 is long)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
 def fill_options(fill, fill_gap) -> tuple[bool, int]:
     """(fill, gap) from the section's checkbox and slider, or an API call's args; None takes the default (fill
     on, gap 0 = in proportion to the drawing). Raises HintError naming the args' order for anything else."""
     fill = True if fill is None else fill
     fill_gap = 0 if fill_gap is None else fill_gap
     if not isinstance(fill, bool):
-        raise HintError(f"the section's args are {ARGS}: the fill must be true or false, got {fill!r}")
+        raise HintError(f"the section's args are {ARGS}: the fill must be true or false, got {_shown(fill)}")
     if isinstance(fill_gap, bool) or not isinstance(fill_gap, (int, float)) or fill_gap != int(fill_gap) \
             or not 0 <= fill_gap <= MAX_FILL_GAP:
         raise HintError(f"the section's args are {ARGS}: the fill gap must be a whole number of pixels from 0 to "
-                        f"{MAX_FILL_GAP}, got {fill_gap!r}")
+                        f"{MAX_FILL_GAP}, got {_shown(fill_gap)}")
     return fill, int(fill_gap)
 
 
@@ -117,7 +123,7 @@ def guidance_option(stroke_guidance) -> bool:
         return False
     if not isinstance(stroke_guidance, bool):
         raise HintError(f"the section's args are {ARGS}: stroke guidance must be true or false, got "
-                        f"{str(stroke_guidance)[:40]!r}")
+                        f"{_shown(stroke_guidance)}")
     return stroke_guidance
 
 

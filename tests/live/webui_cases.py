@@ -257,7 +257,8 @@ def stroke_guidance_cases(webui: WebUI, case, ours: str, unguided: np.ndarray) -
         images.append(image_of(body["images"][0]) if status == 200 else None)
     case("stroke guidance with 'ControlNet is more important'", "HTTP 200; the same image as without guidance (the "
          "unconditional side has no ControlNet in that mode)",
-         None not in images and difference(*images) == 0, difference=None if None in images else difference(*images))
+         all(image is not None for image in images) and difference(*images) == 0,
+         difference=difference(*images) if all(image is not None for image in images) else None)
     status, body = webui.txt2img([unit(ours)], strokes(), section=[True, 0, True], cfg_scale=1)
     said = generation_info(status, body)
     case("stroke guidance at CFG scale 1", "HTTP 200; the generation info says it does nothing there",
